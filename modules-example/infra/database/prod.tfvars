@@ -1,0 +1,2 @@
+engine_version = "16.4"
+instance_class = "medium"

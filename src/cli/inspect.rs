@@ -1,0 +1,25 @@
+//! `strata inspect FILE`
+
+use std::path::PathBuf;
+
+use super::{CliError, Context, report_code};
+use strata::ops::{self, InspectOptions};
+
+/// Classify an existing plan: the JSON of `terraform show -json`, or a
+/// binary plan file. Exit 0 no changes, 2 changes, 1 error.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Plan JSON or binary plan file
+    pub file: PathBuf,
+}
+
+pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
+    let opts = InspectOptions {
+        file: args.file,
+        env: ctx.env.clone(),
+        cwd: ctx.cwd.clone(),
+    };
+    let report = ops::inspect(&opts, &ctx.interrupt).await?;
+    ctx.emit_report(&report)?;
+    Ok(report_code(&report))
+}

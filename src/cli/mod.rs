@@ -1,0 +1,172 @@
+//! The command line: one file per command, each turning its arguments into
+//! an options struct and calling `strata::ops`.
+
+mod error;
+mod init;
+mod inspect;
+mod plan;
+mod validate;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use strata::interrupt::Interrupt;
+use strata::ops::{Environment, SourceOptions};
+use strata::report::{Format, Report};
+use strata::ui::Ui;
+
+pub use error::CliError;
+
+/// Exit codes of DESIGN.md's command line contract.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const ERROR: u8 = 1;
+    pub const CHANGES: u8 = 2;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "strata",
+    version,
+    about = "Plan and converge Terraform stacks and Kubernetes manifests from one Git repository",
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts, before or after the command name.
+#[derive(Debug, clap::Args)]
+pub struct Global {
+    /// The repository: a local path, a file:// URL or a remote URL
+    #[arg(long, global = true, value_name = "PATH|URL", default_value = ".")]
+    pub repo: String,
+    /// Branch, tag or commit id to use (default: the repository's HEAD)
+    #[arg(long = "ref", global = true, value_name = "REF")]
+    pub reference: Option<String>,
+    /// Use the local working tree as it is, uncommitted changes included
+    #[arg(long, global = true, conflicts_with = "reference")]
+    pub worktree: bool,
+    /// Where strata keeps its Git cache, Terraform working directories and runs
+    #[arg(long, global = true, env = "STRATA_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Only this stack (repeatable)
+    #[arg(long = "stack", global = true, value_name = "NAME")]
+    pub stacks: Vec<String>,
+    /// Report format
+    #[arg(long, global = true, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
+    /// Write the report to FILE instead of stdout
+    #[arg(long, global = true, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Never use colour (also: the NO_COLOR environment variable)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// More log output on stderr (-v info, -vv debug); STRATA_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Text,
+    Json,
+    Markdown,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Text => Format::Text,
+            FormatArg::Json => Format::Json,
+            FormatArg::Markdown => Format::Markdown,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Plan(plan::Args),
+    Inspect(inspect::Args),
+    Validate(validate::Args),
+    Init(init::Args),
+}
+
+/// What every command gets besides its own arguments.
+pub struct Context {
+    pub global: Global,
+    pub ui: Ui,
+    pub env: Environment,
+    pub cwd: PathBuf,
+    pub interrupt: Interrupt,
+}
+
+impl Context {
+    pub fn source(&self) -> SourceOptions {
+        SourceOptions {
+            repo: self.global.repo.clone(),
+            reference: self.global.reference.clone(),
+            worktree: self.global.worktree,
+            state_dir: self.global.state_dir.clone(),
+        }
+    }
+
+    /// Writes rendered output to `--out` or stdout.
+    pub fn emit(&self, render: impl Fn(bool) -> String) -> Result<(), CliError> {
+        match &self.global.out {
+            Some(path) => std::fs::write(path, render(false)).map_err(|e| {
+                CliError::new(format!("cannot write the report to {}", path.display()))
+                    .cause(e.to_string())
+            }),
+            None => {
+                let text = render(self.ui.color_stdout());
+                let mut out = std::io::stdout().lock();
+                // A closed pipe (`strata plan | head`) is not an error.
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+                Ok(())
+            }
+        }
+    }
+
+    pub fn emit_report(&self, report: &Report) -> Result<(), CliError> {
+        let format = self.global.format.into();
+        self.emit(|color| report.render(format, color))
+    }
+}
+
+pub async fn run(command: Command, ctx: Context) -> ExitCode {
+    let result = match command {
+        Command::Plan(args) => plan::exec(args, &ctx).await,
+        Command::Inspect(args) => inspect::exec(args, &ctx).await,
+        Command::Validate(args) => validate::exec(args, &ctx).await,
+        Command::Init(args) => init::exec(args, &ctx),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            ctx.ui.error(&e.message, &e.causes, &e.hints);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+/// The exit code for a finished report: 1 on any error, 2 on changes, 0
+/// otherwise.
+pub fn report_code(report: &Report) -> u8 {
+    use strata::report::Outcome;
+    match report.result {
+        Outcome::Error => exit::ERROR,
+        Outcome::Changes | Outcome::Drift => exit::CHANGES,
+        _ => exit::OK,
+    }
+}

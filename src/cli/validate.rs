@@ -1,0 +1,27 @@
+//! `strata validate`
+
+use super::{CliError, Context, FormatArg, exit};
+use strata::ops::{self, ValidateOptions};
+
+/// Check strata.hcl and the syntax of every stack's Terraform files,
+/// without planning or touching a cluster. Exit 0 valid, 1 invalid.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub async fn exec(_args: Args, ctx: &Context) -> Result<u8, CliError> {
+    let opts = ValidateOptions {
+        source: ctx.source(),
+        env: ctx.env.clone(),
+    };
+    let report = ops::validate(&opts, &ctx.interrupt).await?;
+    ctx.emit(|_| match ctx.global.format {
+        FormatArg::Text => report.render_text(),
+        FormatArg::Markdown => report.render_markdown(),
+        FormatArg::Json => {
+            let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+    })?;
+    Ok(if report.valid { exit::OK } else { exit::ERROR })
+}

@@ -1,0 +1,372 @@
+//! The configuration model: what `strata.hcl` (or discovery) says about the
+//! repository, already validated.
+//!
+//! Paths are repository-relative, `/`-separated and normalized (`.` for the
+//! repository root), so they can be compared and joined without surprises.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Default for [`TerraformSettings::parallelism`].
+pub const DEFAULT_PARALLELISM: usize = 4;
+/// Default for [`TerraformSettings::lock_timeout`].
+pub const DEFAULT_LOCK_TIMEOUT: &str = "5m";
+/// Default for [`Workload::timeout`].
+pub const DEFAULT_WORKLOAD_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// A loaded and validated configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    pub origin: Origin,
+    pub terraform: TerraformSettings,
+    /// In file order (discovery: sorted by path).
+    pub stacks: Vec<Stack>,
+    /// In file order (discovery: sorted by path).
+    pub workloads: Vec<Workload>,
+    pub outputs: Vec<Outputs>,
+    pub approval: Approval,
+    pub notify: Vec<Notify>,
+}
+
+/// Where the configuration came from; reports say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Read from `strata.hcl`.
+    File,
+    /// Derived from the conventional layout (`infra/*`, `k8s/*`, ...).
+    Discovered,
+}
+
+/// The `terraform { }` block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TerraformSettings {
+    /// `terraform` or `tofu` (name or path); `None` means the first of them on PATH.
+    pub binary: Option<String>,
+    /// How many stacks are planned at once; at least 1.
+    pub parallelism: usize,
+    /// Passed to `-lock-timeout`; a duration such as `"5m"` (validated).
+    pub lock_timeout: String,
+}
+
+impl Default for TerraformSettings {
+    fn default() -> Self {
+        TerraformSettings {
+            binary: None,
+            parallelism: DEFAULT_PARALLELISM,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT.to_owned(),
+        }
+    }
+}
+
+/// A Terraform root module.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stack {
+    pub name: String,
+    /// Repository-relative directory of the root module.
+    pub path: String,
+    /// `-var-file` arguments, relative to [`Stack::path`], as written.
+    pub var_files: Vec<String>,
+    /// `-var` values (literal HCL values as JSON).
+    pub vars: BTreeMap<String, serde_json::Value>,
+    /// Names of stacks this one depends on.
+    pub depends_on: Vec<String>,
+    /// Line of the block in `strata.hcl`; 0 when discovered.
+    pub line: usize,
+}
+
+impl Stack {
+    /// The var files as normalized repository-relative paths (validation has
+    /// checked that they stay inside the repository and exist).
+    pub fn var_file_paths(&self) -> Vec<String> {
+        self.var_files
+            .iter()
+            .filter_map(|file| super::path::join(&self.path, file))
+            .collect()
+    }
+}
+
+/// A set of Kubernetes manifests (plain YAML/JSON, recursive, or a kustomization).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Workload {
+    pub name: String,
+    /// Repository-relative directory of the manifests.
+    pub path: String,
+    /// Default namespace for namespaced objects that do not set one.
+    pub namespace: Option<String>,
+    /// Names of stacks and workloads this one depends on.
+    pub depends_on: Vec<String>,
+    /// Delete objects strata applied earlier that left Git.
+    pub prune: bool,
+    /// Wait for objects to become healthy.
+    pub wait: bool,
+    /// How long to wait for health.
+    pub timeout: Duration,
+    /// Take over fields owned by another field manager.
+    pub force_conflicts: bool,
+    /// Line of the block in `strata.hcl`; 0 when discovered.
+    pub line: usize,
+}
+
+impl Workload {
+    /// A workload at `path` with every setting at its default.
+    pub fn new(name: impl Into<String>, path: impl Into<String>) -> Self {
+        Workload {
+            name: name.into(),
+            path: path.into(),
+            namespace: None,
+            depends_on: Vec::new(),
+            prune: true,
+            wait: true,
+            timeout: DEFAULT_WORKLOAD_TIMEOUT,
+            force_conflicts: false,
+            line: 0,
+        }
+    }
+}
+
+/// Where a stack's Terraform outputs are published in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outputs {
+    /// The stack whose outputs are published.
+    pub stack: String,
+    /// ConfigMap for non-sensitive outputs.
+    pub config_map: Option<ObjectRef>,
+    /// Secret for sensitive outputs.
+    pub secret: Option<ObjectRef>,
+    pub line: usize,
+}
+
+/// A namespaced Kubernetes object, written `"namespace/name"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// The `approval { }` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Approval {
+    pub destructive: Destructive,
+    /// Address patterns (`module.db.*`, `Namespace/*`) where any change needs approval.
+    pub protect: Vec<String>,
+}
+
+/// What to do with destructive changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Destructive {
+    /// Ask on a TTY; without one, stop and wait for `strata approve`.
+    #[default]
+    Prompt,
+    /// Never do destructive work.
+    Deny,
+    /// Do it without asking (a person decided in advance).
+    Allow,
+}
+
+impl Destructive {
+    pub const ALL: [Destructive; 3] = [Destructive::Prompt, Destructive::Deny, Destructive::Allow];
+
+    /// The spelling used in `strata.hcl`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Destructive::Prompt => "prompt",
+            Destructive::Deny => "deny",
+            Destructive::Allow => "allow",
+        }
+    }
+}
+
+/// A `notify "name" { }` block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notify {
+    pub name: String,
+    pub webhook: Webhook,
+    /// Events that trigger this notification; never empty after defaults.
+    pub on: Vec<NotifyEvent>,
+    pub line: usize,
+}
+
+/// Where a notification is posted.
+///
+/// Webhook URLs usually embed a token (Slack, Teams, ...), so `Display` and
+/// `Serialize` show only scheme and host; use the field itself to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Webhook {
+    /// A literal `http(s)://` URL.
+    Url(String),
+    /// `env:NAME`: the URL is read from this environment variable at send
+    /// time, so the token need not be committed.
+    Env(String),
+}
+
+impl fmt::Display for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Webhook::Url(url) => {
+                let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+                let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+                let host = authority.rsplit('@').next().unwrap_or_default();
+                write!(f, "{scheme}://{host}/…")
+            }
+            Webhook::Env(name) => write!(f, "env:{name}"),
+        }
+    }
+}
+
+impl Serialize for Webhook {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Run outcomes a notification can subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyEvent {
+    Drift,
+    InSync,
+    Converged,
+    Failed,
+    ApprovalRequired,
+}
+
+impl NotifyEvent {
+    pub const ALL: [NotifyEvent; 5] = [
+        NotifyEvent::Drift,
+        NotifyEvent::InSync,
+        NotifyEvent::Converged,
+        NotifyEvent::Failed,
+        NotifyEvent::ApprovalRequired,
+    ];
+
+    /// The spelling used in `strata.hcl`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyEvent::Drift => "drift",
+            NotifyEvent::InSync => "in_sync",
+            NotifyEvent::Converged => "converged",
+            NotifyEvent::Failed => "failed",
+            NotifyEvent::ApprovalRequired => "approval_required",
+        }
+    }
+}
+
+/// A node of the dependency graph.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Node {
+    Stack(String),
+    Workload(String),
+}
+
+impl Node {
+    pub fn name(&self) -> &str {
+        match self {
+            Node::Stack(name) | Node::Workload(name) => name,
+        }
+    }
+
+    /// `"stack"` or `"workload"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Node::Stack(_) => "stack",
+            Node::Workload(_) => "workload",
+        }
+    }
+}
+
+impl fmt::Display for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.kind(), self.name())
+    }
+}
+
+impl Config {
+    /// The stack called `name`.
+    pub fn stack(&self, name: &str) -> Option<&Stack> {
+        self.stacks.iter().find(|stack| stack.name == name)
+    }
+
+    /// The workload called `name`.
+    pub fn workload(&self, name: &str) -> Option<&Workload> {
+        self.workloads.iter().find(|workload| workload.name == name)
+    }
+
+    /// The outputs block for stack `name`.
+    pub fn outputs_for(&self, stack: &str) -> Option<&Outputs> {
+        self.outputs.iter().find(|outputs| outputs.stack == stack)
+    }
+
+    /// Every stack and workload, stacks first, each in configuration order.
+    pub fn nodes(&self) -> Vec<Node> {
+        self.stacks
+            .iter()
+            .map(|stack| Node::Stack(stack.name.clone()))
+            .chain(
+                self.workloads
+                    .iter()
+                    .map(|workload| Node::Workload(workload.name.clone())),
+            )
+            .collect()
+    }
+
+    /// The path of a stack or workload.
+    pub fn path_of(&self, node: &Node) -> Option<&str> {
+        match node {
+            Node::Stack(name) => self.stack(name).map(|stack| stack.path.as_str()),
+            Node::Workload(name) => self.workload(name).map(|workload| workload.path.as_str()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_display_quotes_the_name() {
+        assert_eq!(Node::Stack("net".into()).to_string(), "stack \"net\"");
+        assert_eq!(
+            Node::Workload("apps".into()).to_string(),
+            "workload \"apps\""
+        );
+    }
+
+    #[test]
+    fn webhook_display_hides_the_token() {
+        let hook = Webhook::Url("https://user:pw@hooks.example.com/T000/B000/secret?x=1".into());
+        assert_eq!(hook.to_string(), "https://hooks.example.com/…");
+        assert_eq!(
+            serde_json::to_string(&hook).expect("serializes"),
+            "\"https://hooks.example.com/…\""
+        );
+        assert_eq!(Webhook::Env("HOOK".into()).to_string(), "env:HOOK");
+    }
+
+    #[test]
+    fn var_file_paths_are_repository_relative() {
+        let stack = Stack {
+            name: "net".into(),
+            path: "infra/net".into(),
+            var_files: vec!["prod.tfvars".into(), "../common.tfvars".into()],
+            vars: BTreeMap::new(),
+            depends_on: vec![],
+            line: 1,
+        };
+        assert_eq!(
+            stack.var_file_paths(),
+            ["infra/net/prod.tfvars", "infra/common.tfvars"]
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! strata converges one Git repository of Terraform stacks (and, in later
+//! layers, Kubernetes manifests) into real infrastructure, with a human
+//! approval gate in front of every destructive change.
+//!
+//! Where to start: [`ops`] holds the operations the commands run; each
+//! external system has its own module ([`source`] for Git, [`terraform`]
+//! for the Terraform binary and its plans); [`config`] reads `strata.hcl`;
+//! [`report`] renders what happened. The binary (`src/main.rs`, `src/cli/`)
+//! only parses arguments, calls `ops`, and maps errors to exit codes.
+
+pub mod config;
+pub mod interrupt;
+pub mod ops;
+pub mod process;
+pub mod report;
+pub mod source;
+pub mod state;
+pub mod terraform;
+pub mod ui;
+
+/// An error and its causes on one line each, for embedding in a report.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        out.push_str("\ncaused by: ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

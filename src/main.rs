@@ -1,0 +1,87 @@
+//! The `strata` binary: parse the command line, set up logging and the
+//! terminal, run the command, map the outcome to an exit code.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use strata::interrupt::Interrupt;
+use strata::ops::Environment;
+use strata::ui::{ColorChoice, Ui};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli::Cli { global, command } = cli::Cli::parse();
+    let env = Environment {
+        vars: std::env::vars_os().collect(),
+    };
+    let no_color = global.no_color || env.get("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let ui = Ui::new(
+        if no_color {
+            ColorChoice::Never
+        } else {
+            ColorChoice::Auto
+        },
+        global.quiet,
+    );
+    init_logging(&env, global.verbose, global.quiet, ui.color_stderr());
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            ui.error("cannot start the async runtime", &[e.to_string()], &[]);
+            return ExitCode::from(cli::exit::ERROR);
+        }
+    };
+    runtime.block_on(async {
+        let interrupt = match Interrupt::install() {
+            Ok(i) => i,
+            Err(e) => {
+                ui.error("cannot install the Ctrl-C handler", &[e.to_string()], &[]);
+                return ExitCode::from(cli::exit::ERROR);
+            }
+        };
+        let cwd = match std::env::current_dir() {
+            Ok(d) => d,
+            Err(e) => {
+                ui.error("cannot read the current directory", &[e.to_string()], &[]);
+                return ExitCode::from(cli::exit::ERROR);
+            }
+        };
+        let ctx = cli::Context {
+            global,
+            ui,
+            env,
+            cwd,
+            interrupt,
+        };
+        cli::run(command, ctx).await
+    })
+}
+
+/// Logs go to stderr. `STRATA_LOG` (an EnvFilter directive) wins over
+/// `-v`/`-q`.
+fn init_logging(env: &Environment, verbose: u8, quiet: bool, color: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = env
+        .get("STRATA_LOG")
+        .and_then(|v| v.to_str())
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,145 @@
+//! The operations behind the commands. Each takes an options struct built by
+//! the CLI and returns a [`Report`](crate::report::Report) or a typed
+//! [`Error`]; nothing here parses arguments or prints reports.
+//!
+//! Data flows one way: source → config → plan → report.
+
+mod dag;
+pub mod init;
+pub mod inspect;
+pub mod plan;
+pub mod validate;
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+
+use crate::config::ConfigError;
+use crate::interrupt::Interrupt;
+use crate::source::{self, Snapshot, SourceError, SourceSpec};
+use crate::state::{StateDir, StateError};
+use crate::terraform::TerraformError;
+use crate::terraform::plan::PlanError;
+
+pub use init::{InitOptions, init};
+pub use inspect::{InspectOptions, inspect};
+pub use plan::{PlanOptions, plan};
+pub use validate::{ValidateOptions, ValidateReport, validate};
+
+/// Everything an operation can fail with before it has a report to show.
+/// Failures of a single stack are not here: they are part of the report.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Config(Box<ConfigError>),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Terraform(#[from] TerraformError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("no stack named {name:?}{}", suggest(.candidates))]
+    UnknownStack {
+        name: String,
+        candidates: Vec<String>,
+    },
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("{what} {}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Error {
+        Error::Config(Box::new(e))
+    }
+}
+
+fn suggest(candidates: &[String]) -> String {
+    if candidates.is_empty() {
+        "; this repository has no stacks".to_owned()
+    } else {
+        format!("; the stacks are: {}", candidates.join(", "))
+    }
+}
+
+/// The process environment, captured once at the edge and passed down, so
+/// nothing deep in the library reads global state.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    pub vars: Vec<(OsString, OsString)>,
+}
+
+impl Environment {
+    pub fn get(&self, name: &str) -> Option<&OsStr> {
+        self.vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_os_str())
+    }
+}
+
+/// Where the desired state comes from, and where strata keeps its own.
+#[derive(Debug, Clone)]
+pub struct SourceOptions {
+    pub repo: String,
+    pub reference: Option<String>,
+    pub worktree: bool,
+    pub state_dir: Option<PathBuf>,
+}
+
+impl SourceOptions {
+    fn state_dir(&self, env: &Environment) -> Result<PathBuf, StateError> {
+        crate::state::resolve(
+            self.state_dir.as_deref(),
+            env.get("XDG_STATE_HOME").map(Path::new),
+            env.get("HOME").map(Path::new),
+        )
+    }
+}
+
+/// Opens the state directory and checks out the source into it.
+async fn checkout(
+    source: &SourceOptions,
+    env: &Environment,
+    what: &str,
+    interrupt: &Interrupt,
+) -> Result<(StateDir, Snapshot), Error> {
+    let state = StateDir::open(&source.state_dir(env)?, what)?;
+    let spec = SourceSpec {
+        repo: source.repo.clone(),
+        reference: source.reference.clone(),
+        worktree: source.worktree,
+    };
+    let root = state.root().to_owned();
+    let interrupt = interrupt.clone();
+    let snapshot =
+        tokio::task::spawn_blocking(move || source::checkout(&spec, &root, interrupt.flag()))
+            .await
+            .map_err(|e| Error::Io {
+                what: "checking out",
+                path: PathBuf::from(&source.repo),
+                source: std::io::Error::other(e),
+            })??;
+    tracing::info!(commit = ?snapshot.commit, root = %snapshot.root.display(), "source ready");
+    Ok((state, snapshot))
+}
+
+impl From<&Snapshot> for crate::report::Source {
+    fn from(s: &Snapshot) -> Self {
+        crate::report::Source {
+            repo: s.repo.clone(),
+            reference: s.reference.clone(),
+            commit: s.commit.clone(),
+            worktree: s.worktree,
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Markdown ready to paste into an issue or a pull request: an overview
+//! table, then a table per stack, destructive items flagged.
+
+use std::fmt::Write as _;
+
+use super::{Change, Report, StackReport, StackStatus, text::summary_line};
+
+/// Escapes a value for a table cell.
+fn cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('\n', "<br>")
+}
+
+fn code(s: &str) -> String {
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!("`{}`", cell(s).replace('`', "'"))
+    }
+}
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## strata {}: {}", report.command, outcome(report));
+    out.push('\n');
+    if let Some(source) = &report.source {
+        let commit = source.commit.as_deref().unwrap_or("(no commit)");
+        let tree = if source.worktree {
+            " plus uncommitted changes (`--worktree`)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "Source: {} at {} ({}){tree}\n",
+            code(&source.repo),
+            code(&source.reference),
+            code(commit)
+        );
+    }
+    if report.destructive > 0 {
+        let _ = writeln!(
+            out,
+            "> [!WARNING]\n> {} destructive change(s): delete, replace or forget.\n",
+            report.destructive
+        );
+    }
+    out.push_str("| Stack | Status | Summary |\n|---|---|---|\n");
+    for s in &report.stacks {
+        let summary = match s.status {
+            StackStatus::Changes | StackStatus::InSync => {
+                summary_line(&s.summary, s.destructive(), s.outputs.len())
+            }
+            _ => s.error.clone().unwrap_or_default(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            code(&s.name),
+            status(s.status),
+            cell(summary.lines().next().unwrap_or_default())
+        );
+    }
+    out.push('\n');
+    for s in &report.stacks {
+        stack_section(&mut out, s);
+    }
+    for e in &report.errors {
+        let _ = writeln!(out, "**Error:** {}\n", cell(e));
+    }
+    out
+}
+
+fn outcome(report: &Report) -> &'static str {
+    match report.result {
+        super::Outcome::InSync => "in sync",
+        super::Outcome::Changes => "changes",
+        super::Outcome::Drift => "drift",
+        super::Outcome::Applied => "applied",
+        super::Outcome::ApprovalRequired => "approval required",
+        super::Outcome::Denied => "denied",
+        super::Outcome::Error => "error",
+    }
+}
+
+fn status(s: StackStatus) -> &'static str {
+    match s {
+        StackStatus::InSync => "in sync",
+        StackStatus::Changes => "changes",
+        StackStatus::Applied => "applied",
+        StackStatus::Error => "**error**",
+        StackStatus::Skipped => "skipped",
+    }
+}
+
+fn stack_section(out: &mut String, s: &StackReport) {
+    if s.changes.is_empty() && s.drift.is_empty() && s.outputs.is_empty() && s.error.is_none() {
+        return;
+    }
+    let _ = writeln!(out, "### Stack {} ({})\n", code(&s.name), code(&s.path));
+    if let Some(e) = &s.error {
+        let _ = writeln!(out, "```\n{e}\n```\n");
+    }
+    for c in &s.checks {
+        let _ = writeln!(
+            out,
+            "- check {} **{}**: {}",
+            code(&c.address),
+            c.status,
+            cell(&c.messages.join("; "))
+        );
+    }
+    if !s.checks.is_empty() {
+        out.push('\n');
+    }
+    if !s.changes.is_empty() {
+        table(out, &s.changes);
+    }
+    if !s.drift.is_empty() {
+        out.push_str("Changed outside Terraform (drift):\n\n");
+        table(out, &s.drift);
+    }
+    if !s.outputs.is_empty() {
+        out.push_str("| Output | Action | Before | After |\n|---|---|---|---|\n");
+        for o in &s.outputs {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                code(&o.name),
+                o.action,
+                code(&o.before),
+                code(&o.after)
+            );
+        }
+        out.push('\n');
+    }
+}
+
+fn table(out: &mut String, changes: &[Change]) {
+    out.push_str("| Action | Address | Destructive | Details |\n|---|---|---|---|\n");
+    for c in changes {
+        let mut details = Vec::new();
+        if let Some(prev) = &c.previous_address {
+            details.push(format!("moved from {}", code(prev)));
+        }
+        if let Some(id) = &c.importing {
+            details.push(format!("import {}", code(id)));
+        }
+        if let Some(reason) = &c.reason {
+            details.push(cell(reason));
+        }
+        for a in &c.attributes {
+            details.push(format!(
+                "{}: {} → {}",
+                code(&a.path),
+                code(&a.before),
+                code(&a.after)
+            ));
+        }
+        let _ = writeln!(
+            out,
+            "| {} {} | {} | {} | {} |",
+            code(c.glyph.trim()),
+            c.action,
+            code(&c.address),
+            if c.destructive { "⚠️ **yes**" } else { "" },
+            details.join("<br>")
+        );
+    }
+    out.push('\n');
+}

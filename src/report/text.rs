@@ -1,0 +1,271 @@
+//! The human report: Terraform's glyphs per stack, attribute-level
+//! before → after for updates, destructive items marked, a summary line per
+//! stack and a total.
+
+use std::fmt::Write as _;
+
+use anstyle::Style;
+
+use super::{Change, OutputItem, Report, StackReport, StackStatus};
+use crate::terraform::plan::Summary;
+use crate::ui::{Ui, style};
+
+pub fn render(report: &Report, color: bool) -> String {
+    let p = |s: Style, t: &str| Ui::paint(color, s, t);
+    let mut out = String::new();
+    if let Some(source) = &report.source {
+        let commit = source
+            .commit
+            .as_deref()
+            .map(|c| &c[..c.len().min(12)])
+            .unwrap_or("(no commit)");
+        let tree = if source.worktree {
+            " + uncommitted changes (--worktree)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "{} {} at {} ({commit}){tree}",
+            p(style::DIM, "Source:"),
+            source.repo,
+            source.reference
+        );
+        out.push('\n');
+    }
+    for stack in &report.stacks {
+        stack_section(&mut out, stack, color);
+    }
+    total(&mut out, report, color);
+    out
+}
+
+fn action_style(change_action: &str, destructive: bool) -> Style {
+    if destructive {
+        return style::DESTROY;
+    }
+    match change_action {
+        "create" | "import" => style::CREATE,
+        "update" | "move" => style::UPDATE,
+        "read" => style::NOTE,
+        _ => Style::new(),
+    }
+}
+
+fn stack_section(out: &mut String, stack: &StackReport, color: bool) {
+    let p = |s: Style, t: &str| Ui::paint(color, s, t);
+    let _ = writeln!(
+        out,
+        "{} {}",
+        p(style::BOLD, &format!("Stack {}", stack.name)),
+        p(style::DIM, &format!("({})", stack.path))
+    );
+    if let Some(error) = &stack.error {
+        let label = if stack.status == StackStatus::Skipped {
+            p(style::UPDATE, "skipped")
+        } else {
+            p(style::ERROR, "error")
+        };
+        let mut lines = error.lines();
+        let first = lines.next().unwrap_or_default();
+        let _ = writeln!(out, "  {label}: {first}");
+        for line in lines {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
+    for check in &stack.checks {
+        let _ = writeln!(
+            out,
+            "  {} {} {}",
+            p(style::ERROR, "!"),
+            check.address,
+            p(style::ERROR, &format!("check {}", check.status))
+        );
+        for m in &check.messages {
+            let _ = writeln!(out, "      {m}");
+        }
+    }
+    for change in &stack.changes {
+        change_line(out, change, color);
+    }
+    if !stack.drift.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n  {}",
+            p(style::NOTE, "Changed outside Terraform (drift):")
+        );
+        for change in &stack.drift {
+            change_line(out, change, color);
+        }
+    }
+    if !stack.outputs.is_empty() {
+        let _ = writeln!(out, "\n  {}", p(style::DIM, "Outputs:"));
+        for output in &stack.outputs {
+            output_line(out, output, color);
+        }
+    }
+    if matches!(stack.status, StackStatus::Changes | StackStatus::InSync) {
+        let line = summary_line(&stack.summary, stack.destructive(), stack.outputs.len());
+        let _ = writeln!(out, "\n  {}", p(style::BOLD, &line));
+    }
+    out.push('\n');
+}
+
+fn change_line(out: &mut String, c: &Change, color: bool) {
+    let p = |s: Style, t: &str| Ui::paint(color, s, t);
+    let st = action_style(c.action, c.destructive);
+    let glyph = match c.action {
+        "move" => "->",
+        "import" => "<-",
+        _ => c.glyph,
+    };
+    let mut line = format!("  {} {}", p(st, &format!("{glyph:>3}")), c.address);
+    let mut notes = Vec::new();
+    match c.action {
+        "move" => {}
+        "import" => {}
+        other => notes.push(other.to_owned()),
+    }
+    if let Some(prev) = &c.previous_address {
+        notes.push(format!("moved from {prev}"));
+    }
+    if let Some(id) = &c.importing {
+        notes.push(format!("import {id}"));
+    }
+    if let Some(reason) = &c.reason {
+        notes.push(reason.clone());
+    }
+    let _ = write!(line, "  {}", p(style::DIM, &notes.join("; ")));
+    if c.destructive {
+        let _ = write!(line, "  {}", p(style::DESTROY, "DESTRUCTIVE"));
+    }
+    let _ = writeln!(out, "{}", line.trim_end());
+    for a in &c.attributes {
+        let forces = if a.forces_replacement {
+            p(style::DESTROY, "  # forces replacement")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "          {} {}: {} {} {}{forces}",
+            p(style::UPDATE, "~"),
+            a.path,
+            a.before,
+            p(style::DIM, "→"),
+            a.after
+        );
+    }
+}
+
+fn output_line(out: &mut String, o: &OutputItem, color: bool) {
+    let p = |s: Style, t: &str| Ui::paint(color, s, t);
+    let st = action_style(o.action, false);
+    let value = match o.action {
+        "create" => o.after.clone(),
+        "delete" => o.before.clone(),
+        _ => format!("{} {} {}", o.before, p(style::DIM, "→"), o.after),
+    };
+    let _ = writeln!(
+        out,
+        "  {} {} = {value}",
+        p(st, &format!("{:>3}", o.glyph)),
+        o.name
+    );
+}
+
+/// "2 to add, 1 to change, 0 to destroy", extended with strata's other
+/// actions when present.
+pub fn summary_line(s: &Summary, destructive: usize, outputs: usize) -> String {
+    let total = s.create + s.update + s.delete + s.replace + s.forget + s.import + s.r#move;
+    if total == 0 {
+        return if outputs > 0 {
+            format!("Only output changes ({outputs}).")
+        } else {
+            "No changes.".to_owned()
+        };
+    }
+    let mut parts = vec![
+        format!("{} to add", s.create),
+        format!("{} to change", s.update),
+    ];
+    if s.replace > 0 {
+        parts.push(format!("{} to replace", s.replace));
+    }
+    parts.push(format!("{} to destroy", s.delete));
+    for (n, what) in [
+        (s.forget, "to forget"),
+        (s.import, "to import"),
+        (s.r#move, "to move"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    let mut line = format!("Plan: {}.", parts.join(", "));
+    if destructive > 0 {
+        let _ = write!(line, " {destructive} destructive.");
+    }
+    line
+}
+
+fn total(out: &mut String, report: &Report, color: bool) {
+    let p = |s: Style, t: &str| Ui::paint(color, s, t);
+    let n = report.stacks.len();
+    let with_changes = report
+        .stacks
+        .iter()
+        .filter(|s| s.status == StackStatus::Changes)
+        .count();
+    let failed = report
+        .stacks
+        .iter()
+        .filter(|s| s.status == StackStatus::Error)
+        .count();
+    let skipped = report
+        .stacks
+        .iter()
+        .filter(|s| s.status == StackStatus::Skipped)
+        .count();
+    let mut sum = Summary::default();
+    for s in &report.stacks {
+        sum.create += s.summary.create;
+        sum.update += s.summary.update;
+        sum.delete += s.summary.delete;
+        sum.replace += s.summary.replace;
+        sum.forget += s.summary.forget;
+        sum.import += s.summary.import;
+        sum.r#move += s.summary.r#move;
+    }
+    let stacks = if n == 1 { "stack" } else { "stacks" };
+    let mut line = format!("Total: {n} {stacks}, {with_changes} with changes");
+    if failed > 0 {
+        let _ = write!(line, ", {failed} failed");
+    }
+    if skipped > 0 {
+        let _ = write!(line, ", {skipped} skipped");
+    }
+    let outputs = report.stacks.iter().map(|s| s.outputs.len()).sum();
+    let _ = write!(
+        line,
+        ". {}",
+        summary_line(&sum, 0, outputs).trim_start_matches("Plan: ")
+    );
+    let _ = writeln!(out, "{}", p(style::BOLD, &line));
+    if report.destructive > 0 {
+        let _ = writeln!(
+            out,
+            "{}",
+            p(
+                style::DESTROY,
+                &format!(
+                    "{} destructive change(s): delete, replace or forget.",
+                    report.destructive
+                )
+            )
+        );
+    }
+    for e in &report.errors {
+        let _ = writeln!(out, "{} {e}", p(style::ERROR, "error:"));
+    }
+}

@@ -1,0 +1,7 @@
+//! The Terraform layer: running the binary ([`runner`]) and understanding
+//! the plans it writes ([`plan`]).
+
+pub mod plan;
+pub mod runner;
+
+pub use runner::{Locate, PlanExit, Terraform, TerraformError};

@@ -1,0 +1,416 @@
+//! Driving the real `terraform` (or `tofu`) binary.
+//!
+//! [`Terraform::locate`] finds and version-checks the binary; the methods run
+//! one Terraform command each in a stack directory with `-input=false`,
+//! `-no-color` and an explicit environment ([`child_env`]). `init`s are
+//! serialized because Terraform's plugin cache is not safe for concurrent
+//! writers; plans run in parallel.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::interrupt::Interrupt;
+use crate::process::{self, Output, Process, ProcessError};
+
+/// The lowest Terraform version strata drives (JSON plan format 0.1+ and
+/// `-detailed-exitcode` semantics as documented since 1.0).
+const MIN_MAJOR: u64 = 1;
+
+/// Lines of stderr kept in error messages.
+const TAIL_LINES: usize = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TerraformError {
+    #[error(
+        "no Terraform binary found (tried {tried}); install Terraform 1.0 or later, or set \
+         STRATA_TERRAFORM or `binary` in the terraform block of strata.hcl"
+    )]
+    NotFound { tried: String },
+    #[error("{binary} is Terraform {found}; strata needs 1.0 or later")]
+    TooOld { binary: String, found: String },
+    #[error("could not read the version of {binary} from `version -json`: {detail}")]
+    Version { binary: String, detail: String },
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error(
+        "the state of this stack is locked by another process; wait for it or, if it is gone, \
+         run `terraform force-unlock` in the stack\n{lock_info}"
+    )]
+    Locked { lock_info: String },
+    #[error("terraform {command} was interrupted")]
+    Interrupted { command: &'static str },
+    #[error("terraform {command} failed with {status}:\n{stderr}")]
+    Failed {
+        command: &'static str,
+        status: String,
+        stderr: String,
+    },
+    #[error("terraform {command} printed output that is not valid JSON")]
+    BadJson {
+        command: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// What `plan -detailed-exitcode` said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanExit {
+    NoChanges,
+    Changes,
+}
+
+/// Where to look for the binary, in order.
+#[derive(Debug, Default, Clone)]
+pub struct Locate {
+    /// `terraform.binary` from strata.hcl: a name on PATH or a path.
+    pub configured: Option<String>,
+    /// The value of `STRATA_TERRAFORM`.
+    pub env_override: Option<OsString>,
+    /// The PATH to search.
+    pub path: Option<OsString>,
+    /// Directory a relative `configured` path is resolved against.
+    pub cwd: PathBuf,
+}
+
+/// A located, version-checked Terraform.
+#[derive(Debug, Clone)]
+pub struct Terraform {
+    binary: PathBuf,
+    version: String,
+    env: Vec<(OsString, OsString)>,
+    lock_timeout: String,
+    init_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Terraform {
+    /// Finds the binary (configured, then `STRATA_TERRAFORM`, then
+    /// `terraform` and `tofu` on PATH) and checks its version.
+    ///
+    /// # Errors
+    /// [`TerraformError::NotFound`], [`TerraformError::TooOld`] or a failure
+    /// to run `version -json`.
+    pub async fn locate(
+        how: &Locate,
+        env: Vec<(OsString, OsString)>,
+        lock_timeout: &str,
+        interrupt: &Interrupt,
+    ) -> Result<Terraform, TerraformError> {
+        let mut candidates: Vec<OsString> = Vec::new();
+        if let Some(c) = &how.configured {
+            candidates.push(c.into());
+        }
+        if let Some(c) = &how.env_override {
+            candidates.push(c.clone());
+        }
+        candidates.push("terraform".into());
+        candidates.push("tofu".into());
+        // A configured or overridden binary that is missing is an error of
+        // its own: silently falling back to another binary would surprise.
+        let explicit = how.configured.is_some() || how.env_override.is_some();
+        let mut tried = Vec::new();
+        let mut found = None;
+        for candidate in if explicit {
+            &candidates[..1]
+        } else {
+            &candidates[..]
+        } {
+            tried.push(candidate.to_string_lossy().into_owned());
+            if let Ok(path) = which::which_in(candidate, how.path.as_ref(), &how.cwd) {
+                found = Some(path);
+                break;
+            }
+        }
+        let binary = found.ok_or_else(|| TerraformError::NotFound {
+            tried: tried.join(", "),
+        })?;
+        let mut tf = Terraform {
+            binary,
+            version: String::new(),
+            env,
+            lock_timeout: lock_timeout.to_owned(),
+            init_lock: Arc::default(),
+        };
+        tf.version = tf.read_version(interrupt).await?;
+        tracing::debug!(binary = %tf.binary.display(), version = %tf.version, "terraform located");
+        Ok(tf)
+    }
+
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    fn command(&self, dir: &Path) -> Process {
+        Process::new(&self.binary)
+            .cwd(dir)
+            .envs(self.env.iter().cloned())
+    }
+
+    async fn read_version(&self, interrupt: &Interrupt) -> Result<String, TerraformError> {
+        let binary = self.binary.display().to_string();
+        let out = self
+            .command(Path::new("/"))
+            .args(["version", "-json"])
+            .run(interrupt)
+            .await?;
+        let bad = |detail: String| TerraformError::Version {
+            binary: binary.clone(),
+            detail,
+        };
+        if !out.status.success() {
+            return Err(bad(format!(
+                "{}: {}",
+                process::describe_status(&out.status),
+                out.stderr_tail(TAIL_LINES)
+            )));
+        }
+        let json: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| bad(e.to_string()))?;
+        let version = json
+            .get("terraform_version")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad("no terraform_version field".to_owned()))?
+            .to_owned();
+        let major = version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse::<u64>().ok())
+            .ok_or_else(|| bad(format!("unrecognised version {version:?}")))?;
+        if major < MIN_MAJOR {
+            return Err(TerraformError::TooOld {
+                binary,
+                found: version,
+            });
+        }
+        Ok(version)
+    }
+
+    /// `terraform init -input=false` in `dir`.
+    ///
+    /// # Errors
+    /// When Terraform fails or is interrupted.
+    pub async fn init(&self, dir: &Path, interrupt: &Interrupt) -> Result<(), TerraformError> {
+        let _serialized = self.init_lock.lock().await;
+        let out = self
+            .command(dir)
+            .args(["init", "-input=false", "-no-color"])
+            .run(interrupt)
+            .await?;
+        check("init", &out, &[0]).map(|_| ())
+    }
+
+    /// `terraform plan -out=PLANFILE -detailed-exitcode` in `dir`.
+    ///
+    /// # Errors
+    /// When Terraform fails, the state is locked, or it is interrupted.
+    pub async fn plan(
+        &self,
+        dir: &Path,
+        planfile: &Path,
+        var_files: &[PathBuf],
+        interrupt: &Interrupt,
+    ) -> Result<PlanExit, TerraformError> {
+        let mut command =
+            self.command(dir)
+                .args(["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+        command = command.arg(flag("-lock-timeout=", &self.lock_timeout));
+        command = command.arg(flag("-out=", planfile));
+        for file in var_files {
+            command = command.arg(flag("-var-file=", file));
+        }
+        let out = command.run(interrupt).await?;
+        match check("plan", &out, &[0, 2])? {
+            2 => Ok(PlanExit::Changes),
+            _ => Ok(PlanExit::NoChanges),
+        }
+    }
+
+    /// `terraform show -json PLANFILE`, streamed into `dest`.
+    ///
+    /// # Errors
+    /// When Terraform fails or is interrupted.
+    pub async fn show_json(
+        &self,
+        dir: &Path,
+        planfile: &Path,
+        dest: &Path,
+        interrupt: &Interrupt,
+    ) -> Result<(), TerraformError> {
+        let out = self
+            .command(dir)
+            .args(["show", "-json", "-no-color"])
+            .arg(planfile)
+            .stdout_to_file(dest)
+            .run(interrupt)
+            .await?;
+        check("show", &out, &[0]).map(|_| ())
+    }
+
+    /// `terraform output -json`: the stack's current outputs.
+    ///
+    /// # Errors
+    /// When Terraform fails, is interrupted, or prints something that is not
+    /// JSON.
+    pub async fn output_json(
+        &self,
+        dir: &Path,
+        interrupt: &Interrupt,
+    ) -> Result<serde_json::Value, TerraformError> {
+        let out = self
+            .command(dir)
+            .args(["output", "-json", "-no-color"])
+            .run(interrupt)
+            .await?;
+        check("output", &out, &[0])?;
+        serde_json::from_slice(&out.stdout).map_err(|source| TerraformError::BadJson {
+            command: "output",
+            source,
+        })
+    }
+}
+
+fn flag(name: &str, value: impl AsRef<OsStr>) -> OsString {
+    let mut s = OsString::from(name);
+    s.push(value.as_ref());
+    s
+}
+
+/// Maps an exit status to success (one of `ok`) or a typed error.
+fn check(command: &'static str, out: &Output, ok: &[i32]) -> Result<i32, TerraformError> {
+    if out.interrupted {
+        return Err(TerraformError::Interrupted { command });
+    }
+    match out.code() {
+        Some(code) if ok.contains(&code) => Ok(code),
+        _ => {
+            if let Some(lock_info) = lock_info(&out.stderr) {
+                return Err(TerraformError::Locked { lock_info });
+            }
+            Err(TerraformError::Failed {
+                command,
+                status: process::describe_status(&out.status),
+                stderr: indent(&out.stderr_tail(TAIL_LINES)),
+            })
+        }
+    }
+}
+
+/// Terraform's own description of a held state lock, if stderr has one.
+fn lock_info(stderr: &str) -> Option<String> {
+    if !stderr.contains("Error acquiring the state lock") {
+        return None;
+    }
+    let start = stderr
+        .find("Lock Info:")
+        .or_else(|| stderr.find("Error message:"))?;
+    let block: Vec<&str> = stderr[start..]
+        .lines()
+        .take_while(|l| {
+            !l.trim_start()
+                .starts_with("Terraform acquires a state lock")
+        })
+        .collect();
+    Some(indent(block.join("\n").trim_end()))
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("  | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Environment variables strata sets itself, so a user's shell cannot
+/// change how Terraform behaves under strata (prompting for input, other
+/// arguments, another data dir or workspace).
+const CONTROLLED: &[&str] = &[
+    "TF_INPUT",
+    "TF_IN_AUTOMATION",
+    "TF_DATA_DIR",
+    "TF_WORKSPACE",
+    "TF_PLUGIN_CACHE_DIR",
+];
+
+/// The explicit environment for Terraform children: the caller's
+/// environment without strata's own `STRATA_*` variables, without the ones
+/// strata controls and without `TF_CLI_ARGS*`, plus `TF_IN_AUTOMATION=1`,
+/// `TF_INPUT=0`, a shared plugin cache and a CLI config file when the user
+/// has none.
+pub fn child_env(
+    parent: &[(OsString, OsString)],
+    plugin_cache: &Path,
+    default_cli_config: &Path,
+) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = parent
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.to_string_lossy();
+            !(k.starts_with("STRATA_")
+                || k.starts_with("TF_CLI_ARGS")
+                || CONTROLLED.contains(&k.as_ref()))
+        })
+        .cloned()
+        .collect();
+    let has = |name: &str| parent.iter().any(|(k, _)| k == name);
+    let home_rc = parent
+        .iter()
+        .find(|(k, _)| k == "HOME")
+        .map(|(_, home)| Path::new(home).join(".terraformrc").exists())
+        .unwrap_or(false);
+    if !has("TF_CLI_CONFIG_FILE") && !home_rc {
+        env.push(("TF_CLI_CONFIG_FILE".into(), default_cli_config.into()));
+    }
+    env.push(("TF_IN_AUTOMATION".into(), "1".into()));
+    env.push(("TF_INPUT".into(), "0".into()));
+    env.push(("TF_PLUGIN_CACHE_DIR".into(), plugin_cache.into()));
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_info_is_extracted() {
+        let stderr = "\nError: Error acquiring the state lock\n\nError message: resource temporarily unavailable\nLock Info:\n  ID:        abc\n  Path:      terraform.tfstate\n  Operation: OperationTypePlan\n  Who:       alice@host\n\nTerraform acquires a state lock to protect the state from being written\nby multiple users at the same time.\n";
+        let info = lock_info(stderr).expect("lock info");
+        assert!(info.contains("Who:       alice@host"), "{info}");
+        assert!(!info.contains("Terraform acquires"), "{info}");
+        assert_eq!(lock_info("Error: something else"), None);
+    }
+
+    #[test]
+    fn child_env_is_explicit() {
+        let parent: Vec<(OsString, OsString)> = [
+            ("PATH", "/bin"),
+            ("HOME", "/nonexistent"),
+            ("TF_VAR_region", "eu"),
+            ("TF_CLI_ARGS_plan", "-refresh=false"),
+            ("TF_INPUT", "1"),
+            ("STRATA_STATE_DIR", "/s"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+        let env = child_env(&parent, Path::new("/cache"), Path::new("/cfg"));
+        let get = |name: &str| {
+            env.iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(get("PATH"), ["/bin"]);
+        assert_eq!(get("TF_VAR_region"), ["eu"]);
+        assert!(get("TF_CLI_ARGS_plan").is_empty());
+        assert!(get("STRATA_STATE_DIR").is_empty());
+        assert_eq!(get("TF_INPUT"), ["0"]);
+        assert_eq!(get("TF_IN_AUTOMATION"), ["1"]);
+        assert_eq!(get("TF_PLUGIN_CACHE_DIR"), ["/cache"]);
+        assert_eq!(get("TF_CLI_CONFIG_FILE"), ["/cfg"]);
+    }
+}

@@ -1,0 +1,82 @@
+use crate::support::{Repo, Strata};
+
+#[test]
+fn validate_accepts_a_good_repository_and_lists_what_it_checked() {
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        "stack \"net\" {\n  path = \"infra/net\"\n}\n\nworkload \"apps\" {\n  path = \"k8s/apps\"\n  depends_on = [\"net\"]\n}\n",
+    )
+    .write("infra/net/main.tf", "resource \"terraform_data\" \"x\" {}\n")
+    .write("k8s/apps/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n");
+    repo.commit("good");
+    let run = Strata::new().on(&repo, &["validate"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .starts_with("Valid: 1 stack(s) (net), 1 workload(s) (apps)"),
+        "{run:?}"
+    );
+    let json = Strata::new()
+        .on(&repo, &["validate", "--format", "json"])
+        .json();
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["config"], "strata.hcl");
+}
+
+#[test]
+fn validate_reports_terraform_syntax_errors_with_file_and_line() {
+    let repo = Repo::new();
+    repo.write(
+        "infra/net/main.tf",
+        "resource \"terraform_data\" \"x\" {\n  input = \"ok\"\n}\n\nresource \"terraform_data\" \"y\" {\n  input = \n}\n",
+    );
+    repo.commit("broken");
+    let run = Strata::new().on(&repo, &["validate"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("infra/net/main.tf:7:"), "{run:?}");
+    assert!(run.stdout.contains("Invalid"), "{run:?}");
+}
+
+#[test]
+fn init_writes_a_strata_hcl_for_the_discovered_layout() {
+    let repo = Repo::new();
+    repo.write(
+        "infra/network/main.tf",
+        "resource \"terraform_data\" \"x\" {}\n",
+    )
+    .write(
+        "terraform/dns/main.tf",
+        "resource \"terraform_data\" \"y\" {}\n",
+    )
+    .write(
+        "k8s/apps/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+    );
+    repo.commit("layout");
+    let strata = Strata::new();
+
+    // Without a strata.hcl the layout is discovered.
+    let json = strata.on(&repo, &["validate", "--format", "json"]).json();
+    assert_eq!(json["config"], "discovered", "{json:#}");
+
+    let run = strata.on(&repo, &["init"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("2 stack(s) (dns, network)"), "{run:?}");
+    let written = std::fs::read_to_string(repo.path().join("strata.hcl")).unwrap();
+    assert!(written.contains("stack \"network\""), "{written}");
+    assert!(
+        written.contains("path = \"terraform/dns\"") || written.contains("\"terraform/dns\""),
+        "{written}"
+    );
+    assert!(written.contains("workload \"apps\""), "{written}");
+
+    // It refuses to overwrite, and what it wrote is valid.
+    let again = strata.on(&repo, &["init"]);
+    assert_eq!(again.code, 1, "{again:?}");
+    assert!(again.stderr.contains("already exists"), "{again:?}");
+    repo.commit("add strata.hcl");
+    let run = strata.on(&repo, &["validate", "--format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["config"], "strata.hcl");
+}

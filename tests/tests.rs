@@ -1,0 +1,18 @@
+//! Integration tests: each drives the real `strata` binary against real
+//! Terraform (installed by scripts/setup-tools.sh) and throw-away Git
+//! repositories built by the test. One test binary keeps link time down.
+
+mod support;
+
+/// `strata validate` and `strata init`.
+mod config;
+/// Bad input: each gets exit 1 and a message naming the problem.
+mod errors;
+/// `strata plan` and `strata inspect` on real Terraform plans.
+mod plan;
+/// Ctrl-C, stack ordering and parallelism.
+mod process;
+/// Secrets never reach any output.
+mod secrets;
+/// Git sources: refs, tags, old commits, --worktree, and their errors.
+mod source;
