@@ -34,7 +34,7 @@ fn validate_reports_terraform_syntax_errors_with_file_and_line() {
     repo.commit("broken");
     let run = Strata::new().on(&repo, &["validate"]);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stdout.contains("infra/net/main.tf:7:"), "{run:?}");
+    assert!(run.stdout.contains("infra/net/main.tf:6:"), "{run:?}");
     assert!(run.stdout.contains("Invalid"), "{run:?}");
 }
 
@@ -62,7 +62,7 @@ fn init_writes_a_strata_hcl_for_the_discovered_layout() {
 
     let run = strata.on(&repo, &["init"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stderr.contains("2 stack(s) (dns, network)"), "{run:?}");
+    assert!(run.stderr.contains("2 stack(s) (network, dns)"), "{run:?}");
     let written = std::fs::read_to_string(repo.path().join("strata.hcl")).unwrap();
     assert!(written.contains("stack \"network\""), "{written}");
     assert!(

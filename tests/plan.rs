@@ -229,7 +229,7 @@ fn inspect_classifies_plan_json_and_binary_plan_files() {
 
     let run = strata.run(&[
         "inspect",
-        &format!("{fixtures}/terraform-json/no_changes__plan.json"),
+        &format!("{fixtures}/terraform-cloud/plan-json-no-changes__plan-unredacted.json"),
     ]);
     assert_eq!(run.code, 0, "{run:?}");
 

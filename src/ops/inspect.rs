@@ -50,9 +50,9 @@ pub async fn inspect(opts: &InspectOptions, interrupt: &Interrupt) -> Result<Rep
             .show_json(&dir, &file, json.path(), interrupt)
             .await?;
         let path = json.path().to_owned();
-        parse(path).await?
+        parse(path, &opts.file).await?
     } else {
-        parse(file.clone()).await?
+        parse(file.clone(), &opts.file).await?
     };
     Ok(Report::new(
         "inspect",
@@ -61,8 +61,9 @@ pub async fn inspect(opts: &InspectOptions, interrupt: &Interrupt) -> Result<Rep
     ))
 }
 
-async fn parse(path: PathBuf) -> Result<tfplan::Plan, Error> {
+async fn parse(path: PathBuf, display: &Path) -> Result<tfplan::Plan, Error> {
     let shown = path.clone();
+    let shown_for_error = display.to_owned();
     tokio::task::spawn_blocking(move || tfplan::parse_file(&path))
         .await
         .map_err(|e| Error::Io {
@@ -70,7 +71,10 @@ async fn parse(path: PathBuf) -> Result<tfplan::Plan, Error> {
             path: shown,
             source: std::io::Error::other(e),
         })?
-        .map_err(Error::from)
+        .map_err(|error| Error::PlanFile {
+            path: shown_for_error,
+            error,
+        })
 }
 
 /// Binary plans need Terraform; there is no strata.hcl here, so only

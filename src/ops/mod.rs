@@ -37,8 +37,8 @@ pub enum Error {
     State(#[from] StateError),
     #[error(transparent)]
     Terraform(#[from] TerraformError),
-    #[error(transparent)]
-    Plan(#[from] PlanError),
+    #[error("{}: {error}", path.display())]
+    PlanFile { path: PathBuf, error: PlanError },
     #[error("no stack named {name:?}{}", suggest(.candidates))]
     UnknownStack {
         name: String,

@@ -206,13 +206,15 @@ async fn plan_stack_inner(
         .terraform
         .show_json(&dir, &planfile, &json, &shared.interrupt)
         .await?;
+    let shown = json.clone();
     let parsed = tokio::task::spawn_blocking(move || tfplan::parse_file(&json))
         .await
         .map_err(|e| Error::Io {
             what: "reading the plan of",
             path: dir.clone(),
             source: std::io::Error::other(e),
-        })??;
+        })?
+        .map_err(|error| Error::PlanFile { path: shown, error })?;
     if exit == PlanExit::NoChanges && parsed.has_changes() {
         tracing::debug!(stack = %stack.name, "terraform said no changes, the plan JSON has some");
     }

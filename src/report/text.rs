@@ -121,10 +121,10 @@ fn change_line(out: &mut String, c: &Change, color: bool) {
     };
     let mut line = format!("  {} {}", p(st, &format!("{glyph:>3}")), c.address);
     let mut notes = Vec::new();
-    match c.action {
-        "move" => {}
-        "import" => {}
-        other => notes.push(other.to_owned()),
+    // The glyph already says create, update, move and import; spell out
+    // the actions whose glyph is easy to misread.
+    if !matches!(c.action, "create" | "update" | "move" | "import") {
+        notes.push(c.action.to_owned());
     }
     if let Some(prev) = &c.previous_address {
         notes.push(format!("moved from {prev}"));
