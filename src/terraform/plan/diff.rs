@@ -10,59 +10,130 @@
 //! Diffs list changed top-level attributes, going one level deeper when both
 //! sides are objects or same-length lists, so a one-tag change shows as
 //! `tags["Name"]` rather than as two whole maps. Paths are sorted.
+//!
+//! Values are handled as the bytes of the plan JSON (validated when the
+//! resource change was read), not as parsed trees: most attributes of an
+//! update are unchanged, and equal bytes are equal values, so only the
+//! changed ones are looked at more closely. Differing bytes may still be
+//! equal values (spacing, escapes); those are parsed and compared. Only the
+//! small marks, and values that are partly marked, become `Value`s.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
-use std::ops::Range;
 
 use serde_json::Value;
 
 use super::raw::{PathStep, RawChange};
-use super::scan::Scanner;
+use super::scan::{Scanner, serde_message};
 use super::{AttributeChange, PlanError, Rendered};
 
 /// The mark used for a side whose sensitivity Terraform did not record
 /// (plan format 0.1): everything is treated as sensitive.
 static ALL: Value = Value::Bool(true);
 
+/// The bytes of one JSON value.
+type Raw<'a> = &'a [u8];
+
 /// One side of a change at some path: the value and its marks.
 #[derive(Clone, Copy)]
 struct Side<'a> {
-    value: Option<&'a Value>,
+    raw: Option<Raw<'a>>,
     sensitive: Option<&'a Value>,
     unknown: Option<&'a Value>,
 }
 
+/// A value's members, for going into it.
+enum Shape<'a> {
+    Object(BTreeMap<String, Raw<'a>>),
+    Array(Vec<Raw<'a>>),
+    Other,
+}
+
+/// A step into a value while diffing, borrowing its key.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(u64),
+}
+
+impl Step<'_> {
+    fn to_path_step(self) -> PathStep {
+        match self {
+            Step::Key(key) => PathStep::Key(key.to_owned()),
+            Step::Index(index) => PathStep::Index(index),
+        }
+    }
+}
+
 impl<'a> Side<'a> {
-    fn child(&self, step: &PathStep) -> Side<'a> {
+    fn child(&self, shape: &Shape<'a>, step: Step<'_>) -> Side<'a> {
+        let raw = match (shape, step) {
+            (Shape::Object(members), Step::Key(key)) => members.get(key).copied(),
+            (Shape::Array(items), Step::Index(i)) => {
+                usize::try_from(i).ok().and_then(|i| items.get(i)).copied()
+            }
+            _ => None,
+        };
         Side {
-            value: child(self.value, step),
+            raw,
             sensitive: child_mark(self.sensitive, step),
             unknown: child_mark(self.unknown, step),
         }
     }
 
+    /// Wholly sensitive or unknown: one opaque item, or its keys would leak.
+    fn opaque(&self) -> bool {
+        is_all(self.sensitive) || is_all(self.unknown)
+    }
+
     /// The value as it may be shown. A sensitive null is shown as absent:
-    /// that it is unset is no secret.
-    fn render(&self) -> Rendered {
-        let Some(value) = non_null(self.value) else {
-            return if any(self.unknown) {
-                Rendered::Unknown
-            } else {
-                Rendered::Absent
-            };
+    /// that it is unset is no secret. Unmarked values are shown from their
+    /// bytes; only partly marked ones are parsed.
+    fn render(&self) -> Result<Rendered, PlanError> {
+        let Some(raw) = non_null(self.raw) else {
+            return Ok(render_value(None, self.sensitive, self.unknown));
         };
         if is_all(self.sensitive) {
-            Rendered::Sensitive
-        } else if is_all(self.unknown) {
-            Rendered::Unknown
-        } else if any(self.sensitive) || any(self.unknown) {
-            let mut text = String::new();
-            write_masked(&mut text, value, self.sensitive, self.unknown);
-            Rendered::Value(text)
-        } else {
-            Rendered::Value(value.to_string())
+            return Ok(Rendered::Sensitive);
         }
+        if is_all(self.unknown) {
+            return Ok(Rendered::Unknown);
+        }
+        if !any(self.sensitive)
+            && !any(self.unknown)
+            && let Some(text) = compact(raw)
+        {
+            return Ok(Rendered::Value(text));
+        }
+        let value = parse_value(raw)?;
+        Ok(render_value(Some(&value), self.sensitive, self.unknown))
+    }
+}
+
+/// A value as it may be shown. A sensitive null is shown as absent: that
+/// it is unset is no secret.
+fn render_value(
+    value: Option<&Value>,
+    sensitive: Option<&Value>,
+    unknown: Option<&Value>,
+) -> Rendered {
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return if any(unknown) {
+            Rendered::Unknown
+        } else {
+            Rendered::Absent
+        };
+    };
+    if is_all(sensitive) {
+        Rendered::Sensitive
+    } else if is_all(unknown) {
+        Rendered::Unknown
+    } else if any(sensitive) || any(unknown) {
+        let mut text = String::new();
+        write_masked(&mut text, value, sensitive, unknown);
+        Rendered::Value(text)
+    } else {
+        Rendered::Value(value.to_string())
     }
 }
 
@@ -75,102 +146,67 @@ pub(super) fn has_sensitive_marks(change: &RawChange) -> bool {
 /// its value.
 pub(super) fn render_output(change: &RawChange, sensitive: bool) -> (Rendered, Rendered) {
     let mark = sensitive.then_some(&ALL);
-    let before = Side {
-        value: change.before.as_ref(),
-        sensitive: mark,
-        unknown: None,
-    };
-    let after = Side {
-        value: change.after.as_ref(),
-        sensitive: mark,
-        unknown: change.after_unknown.as_ref(),
-    };
-    (before.render(), after.render())
+    (
+        render_value(change.before.as_ref(), mark, None),
+        render_value(change.after.as_ref(), mark, change.after_unknown.as_ref()),
+    )
 }
 
 /// The changed attributes of an update or replace, read from the bytes of
 /// its `resource_changes` element.
-///
-/// Most attributes of an update do not change, so values are not parsed
-/// up front: the top-level members of `before` and `after` are located, and
-/// only members whose bytes differ (or whose marks say unknown or changed
-/// sensitivity) are parsed and compared as values. Equal bytes are equal
-/// values; differing bytes may still be equal values (spacing, escapes),
-/// which the value comparison then finds.
 pub(super) fn attribute_changes(
     element: &[u8],
     replace_paths: &[Vec<PathStep>],
 ) -> Result<Vec<AttributeChange>, PlanError> {
-    let mut scanner = Scanner::over(element);
-    let parts = ChangeParts::read(&mut scanner)?;
-    let (Some(before), Some(after)) = (&parts.before, &parts.after) else {
-        // Resource values are objects; nothing else can be itemized.
+    let parts = ChangeParts::read(element)?;
+    let before = Side {
+        raw: None,
+        sensitive: Some(parts.before_sensitive.as_ref().unwrap_or(&ALL)),
+        unknown: None,
+    };
+    let after = Side {
+        raw: None,
+        sensitive: Some(parts.after_sensitive.as_ref().unwrap_or(&ALL)),
+        unknown: parts.after_unknown.as_ref(),
+    };
+    // Resource values are objects; nothing else can be itemized.
+    let (Shape::Object(_), Shape::Object(_)) = (&parts.before, &parts.after) else {
         return Ok(Vec::new());
     };
-    let before_sensitive = Some(parts.before_sensitive.as_ref().unwrap_or(&ALL));
-    let after_sensitive = Some(parts.after_sensitive.as_ref().unwrap_or(&ALL));
-    let after_unknown = parts.after_unknown.as_ref();
-
-    let mut keys: BTreeSet<&str> = before
-        .keys()
-        .chain(after.keys())
-        .map(String::as_str)
-        .collect();
-    if let Some(Value::Object(marks)) = after_unknown {
-        keys.extend(marks.keys().map(String::as_str));
-    }
     let mut changes = Vec::new();
-    for key in keys {
-        let step = PathStep::Key(key.to_owned());
-        let raw_before = before.get(key).map(|span| scanner.bytes(span.clone()));
-        let raw_after = after.get(key).map(|span| scanner.bytes(span.clone()));
-        let sensitive = (
-            child_mark(before_sensitive, &step),
-            child_mark(after_sensitive, &step),
-        );
-        let unknown = child_mark(after_unknown, &step);
-        if raw_before.is_some()
-            && raw_before == raw_after
-            && !any(unknown)
-            && same_marks(sensitive.0, sensitive.1)
-        {
-            continue;
-        }
-        let value_before = raw_before.map(parse_value).transpose()?;
-        let value_after = raw_after.map(parse_value).transpose()?;
-        let b = Side {
-            value: value_before.as_ref(),
-            sensitive: sensitive.0,
-            unknown: None,
-        };
-        let a = Side {
-            value: value_after.as_ref(),
-            sensitive: sensitive.1,
-            unknown,
-        };
-        push_changes(&mut changes, step, &b, &a, replace_paths);
+    for step in member_steps(&parts.before, &parts.after, after.unknown) {
+        let b = before.child(&parts.before, step);
+        let a = after.child(&parts.after, step);
+        push_changes(&mut changes, step, &b, &a, replace_paths)?;
     }
     Ok(changes)
 }
 
-/// The parts of a change that attribute diffs need: where the top-level
-/// members of `before` and `after` are, and the (small) marks as values.
-#[derive(Default)]
-struct ChangeParts {
-    before: Option<BTreeMap<String, Range<usize>>>,
-    after: Option<BTreeMap<String, Range<usize>>>,
+/// What attribute diffs need of a change: the members of `before` and
+/// `after`, and the (small) marks as values.
+struct ChangeParts<'a> {
+    before: Shape<'a>,
+    after: Shape<'a>,
     after_unknown: Option<Value>,
     before_sensitive: Option<Value>,
     after_sensitive: Option<Value>,
 }
 
-impl ChangeParts {
-    fn read(scanner: &mut Scanner<&[u8]>) -> Result<Self, PlanError> {
-        let mut parts = ChangeParts::default();
-        let mut first = true;
+impl<'a> ChangeParts<'a> {
+    fn read(element: &'a [u8]) -> Result<Self, PlanError> {
+        let mut parts = ChangeParts {
+            before: Shape::Other,
+            after: Shape::Other,
+            after_unknown: None,
+            before_sensitive: None,
+            after_sensitive: None,
+        };
+        let mut scanner = Scanner::over(element);
+        let scanner = &mut scanner;
         if !scanner.begin_object_or_null()? {
             return Ok(parts);
         }
+        let mut first = true;
         while let Some(key) = scanner.next_key(&mut first)? {
             if key != "change" || scanner.skip_ws()? != Some(b'{') {
                 scanner.skip_value()?;
@@ -180,8 +216,8 @@ impl ChangeParts {
             let mut first = true;
             while let Some(key) = scanner.next_key(&mut first)? {
                 match key.as_str() {
-                    "before" => parts.before = members(scanner)?,
-                    "after" => parts.after = members(scanner)?,
+                    "before" => parts.before = read_shape(scanner, element)?,
+                    "after" => parts.after = read_shape(scanner, element)?,
                     "after_unknown" => parts.after_unknown = Some(scanner.parse()?),
                     "before_sensitive" => parts.before_sensitive = Some(scanner.parse()?),
                     "after_sensitive" => parts.after_sensitive = Some(scanner.parse()?),
@@ -193,80 +229,118 @@ impl ChangeParts {
     }
 }
 
-/// Where each member of an object value is; `None` if it is not an object.
-fn members(
-    scanner: &mut Scanner<&[u8]>,
-) -> Result<Option<BTreeMap<String, Range<usize>>>, PlanError> {
-    if scanner.skip_ws()? != Some(b'{') {
-        scanner.skip_value()?;
-        return Ok(None);
-    }
-    scanner.bump();
-    let mut spans = BTreeMap::new();
+/// Reads the value at the scanner as a [`Shape`] of `bytes`, the bytes the
+/// scanner was made [`over`](Scanner::over).
+fn read_shape<'a>(scanner: &mut Scanner<&[u8]>, bytes: &'a [u8]) -> Result<Shape<'a>, PlanError> {
     let mut first = true;
-    while let Some(key) = scanner.next_key(&mut first)? {
-        let span = scanner.skip_value_span()?;
-        spans.insert(key, span);
+    match scanner.skip_ws()? {
+        Some(b'{') => {
+            scanner.bump();
+            let mut members = BTreeMap::new();
+            while let Some(key) = scanner.next_key(&mut first)? {
+                let span = scanner.skip_value_span()?;
+                members.insert(key, &bytes[span]);
+            }
+            Ok(Shape::Object(members))
+        }
+        Some(b'[') => {
+            scanner.bump();
+            let mut items = Vec::new();
+            while scanner.next_element(&mut first)? {
+                let span = scanner.skip_value_span()?;
+                items.push(&bytes[span]);
+            }
+            Ok(Shape::Array(items))
+        }
+        _ => {
+            scanner.skip_value()?;
+            Ok(Shape::Other)
+        }
     }
-    Ok(Some(spans))
 }
 
-/// Parses an attribute value the element parse has already validated.
-fn parse_value(bytes: &[u8]) -> Result<Value, PlanError> {
-    Scanner::over(bytes).parse()
+fn shape(raw: Option<Raw<'_>>) -> Result<Shape<'_>, PlanError> {
+    match raw {
+        Some(raw) if matches!(raw.first(), Some(b'{' | b'[')) => {
+            read_shape(&mut Scanner::over(raw), raw)
+        }
+        _ => Ok(Shape::Other),
+    }
+}
+
+/// Parses a value the element parse has already validated, so an error
+/// (and its position, relative to the value) is all but impossible.
+fn parse_value(raw: Raw<'_>) -> Result<Value, PlanError> {
+    serde_json::from_slice(raw).map_err(|e| PlanError::Json {
+        line: e.line() as u64,
+        column: e.column() as u64,
+        message: serde_message(&e),
+    })
 }
 
 /// Adds the changes of one top-level attribute: its members' changes when
 /// it can be split, else the attribute as a whole.
 fn push_changes(
     changes: &mut Vec<AttributeChange>,
-    step: PathStep,
+    step: Step<'_>,
     before: &Side<'_>,
     after: &Side<'_>,
     replace_paths: &[Vec<PathStep>],
-) {
-    if !differs(before, after) {
-        return;
+) -> Result<(), PlanError> {
+    if !differs(before, after)? {
+        return Ok(());
     }
-    let mut path = vec![step];
     let count = changes.len();
-    if splittable(before, after) {
-        for sub in member_steps(before, after) {
-            let (b, a) = (before.child(&sub), after.child(&sub));
-            if differs(&b, &a) {
-                path.push(sub);
-                changes.push(attribute(&path, &b, &a, replace_paths));
-                path.pop();
+    if !before.opaque() && !after.opaque() {
+        let (b_shape, a_shape) = (shape(before.raw)?, shape(after.raw)?);
+        let splittable = match (&b_shape, &a_shape) {
+            (Shape::Object(_), Shape::Object(_)) => true,
+            (Shape::Array(b), Shape::Array(a)) => b.len() == a.len(),
+            _ => false,
+        };
+        if splittable {
+            for sub in member_steps(&b_shape, &a_shape, after.unknown) {
+                let (b, a) = (before.child(&b_shape, sub), after.child(&a_shape, sub));
+                if differs(&b, &a)? {
+                    changes.push(attribute(&[step, sub], &b, &a, replace_paths)?);
+                }
             }
         }
     }
     // A difference only visible at this level, e.g. in sensitivity.
     if changes.len() == count {
-        changes.push(attribute(&path, before, after, replace_paths));
+        changes.push(attribute(&[step], before, after, replace_paths)?);
     }
+    Ok(())
 }
 
 fn attribute(
-    path: &[PathStep],
+    path: &[Step<'_>],
     before: &Side<'_>,
     after: &Side<'_>,
     replace_paths: &[Vec<PathStep>],
-) -> AttributeChange {
-    AttributeChange {
-        path: render_path(path),
-        before: before.render(),
-        after: after.render(),
+) -> Result<AttributeChange, PlanError> {
+    let path: Vec<PathStep> = path.iter().map(|s| s.to_path_step()).collect();
+    Ok(AttributeChange {
+        path: render_path(&path),
+        before: before.render()?,
+        after: after.render()?,
         forces_replacement: replace_paths
             .iter()
-            .any(|p| p.starts_with(path) || path.starts_with(p)),
-    }
+            .any(|p| p.starts_with(&path) || path.starts_with(p)),
+    })
 }
 
 /// Whether the two sides differ in value, knownness or sensitivity.
-fn differs(before: &Side<'_>, after: &Side<'_>) -> bool {
-    any(after.unknown)
-        || !same_marks(before.sensitive, after.sensitive)
-        || non_null(before.value) != non_null(after.value)
+fn differs(before: &Side<'_>, after: &Side<'_>) -> Result<bool, PlanError> {
+    if any(after.unknown) || !same_marks(before.sensitive, after.sensitive) {
+        return Ok(true);
+    }
+    Ok(match (non_null(before.raw), non_null(after.raw)) {
+        (None, None) => false,
+        (Some(b), Some(a)) => b != a && parse_value(b)? != parse_value(a)?,
+        _ => true,
+    })
 }
 
 /// Whether two marks mark the same parts; `false`, `{}` and a missing mark
@@ -286,54 +360,38 @@ fn same_marks(a: Option<&Value>, b: Option<&Value>) -> bool {
     }
 }
 
-fn non_null(value: Option<&Value>) -> Option<&Value> {
-    value.filter(|v| !v.is_null())
+fn non_null(raw: Option<Raw<'_>>) -> Option<Raw<'_>> {
+    raw.filter(|raw| *raw != b"null")
 }
 
-/// Only plain structures are split: a wholly sensitive or unknown value
-/// must stay one opaque item, or its keys would leak.
-fn splittable(before: &Side<'_>, after: &Side<'_>) -> bool {
-    let opaque = |s: &Side<'_>| is_all(s.sensitive) || is_all(s.unknown);
-    if opaque(before) || opaque(after) {
-        return false;
-    }
-    match (before.value, after.value) {
-        (Some(Value::Object(_)), Some(Value::Object(_))) => true,
-        (Some(Value::Array(b)), Some(Value::Array(a))) => b.len() == a.len(),
-        _ => false,
-    }
-}
-
-/// The member steps of either side's value or unknown mark, sorted.
-fn member_steps(before: &Side<'_>, after: &Side<'_>) -> BTreeSet<PathStep> {
+/// The member steps of either side, or of the unknown mark, sorted.
+fn member_steps<'s>(
+    before: &'s Shape<'_>,
+    after: &'s Shape<'_>,
+    unknown: Option<&'s Value>,
+) -> BTreeSet<Step<'s>> {
     let mut steps = BTreeSet::new();
-    for value in [before.value, after.value, after.unknown]
-        .into_iter()
-        .flatten()
-    {
-        match value {
-            Value::Object(map) => steps.extend(map.keys().map(|k| PathStep::Key(k.clone()))),
-            Value::Array(items) => steps.extend((0..items.len() as u64).map(PathStep::Index)),
-            _ => {}
+    for shape in [before, after] {
+        match shape {
+            Shape::Object(members) => steps.extend(members.keys().map(|k| Step::Key(k))),
+            Shape::Array(items) => steps.extend((0..items.len() as u64).map(Step::Index)),
+            Shape::Other => {}
         }
+    }
+    if let Some(Value::Object(marks)) = unknown {
+        steps.extend(marks.keys().map(|k| Step::Key(k)));
     }
     steps
 }
 
-fn child<'a>(value: Option<&'a Value>, step: &PathStep) -> Option<&'a Value> {
-    match (value?, step) {
-        (Value::Object(map), PathStep::Key(key)) => map.get(key),
-        (Value::Array(items), PathStep::Index(i)) => items.get(usize::try_from(*i).ok()?),
+/// A mark's part for a member: a wholly marked value marks every member.
+fn child_mark<'a>(mark: Option<&'a Value>, step: Step<'_>) -> Option<&'a Value> {
+    match (mark?, step) {
+        (all @ Value::Bool(true), _) => Some(all),
+        (Value::Object(marks), Step::Key(key)) => marks.get(key),
+        (Value::Array(marks), Step::Index(i)) => marks.get(usize::try_from(i).ok()?),
         _ => None,
     }
-}
-
-/// A mark's part for a member: a wholly marked value marks every member.
-fn child_mark<'a>(mark: Option<&'a Value>, step: &PathStep) -> Option<&'a Value> {
-    if is_all(mark) {
-        return mark;
-    }
-    child(mark, step)
 }
 
 fn is_all(mark: Option<&Value>) -> bool {
@@ -348,6 +406,72 @@ fn any(mark: Option<&Value>) -> bool {
         Some(Value::Array(items)) => items.iter().any(|m| any(Some(m))),
         _ => false,
     }
+}
+
+/// Compact JSON text of a value's bytes: whitespace between tokens dropped,
+/// and escapes of printable ASCII (Terraform writes `<`, `>` and `&` as
+/// `\u003c` and so on) written as the character, as serde_json would.
+/// `None` if the bytes are not UTF-8; parsing them reports that.
+fn compact(raw: Raw<'_>) -> Option<String> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut in_string = false;
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        i += 1;
+        if !in_string {
+            match b {
+                b' ' | b'\t' | b'\r' | b'\n' => {}
+                b'"' => {
+                    in_string = true;
+                    out.push(b);
+                }
+                _ => out.push(b),
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = false;
+                out.push(b);
+            }
+            // The escaped byte is taken with the backslash, so that `\\`
+            // followed by `u0041` stays as it is.
+            b'\\' => match raw.get(i..)? {
+                [b'u', b'0', b'0', hi, lo, ..] => match printable(*hi, *lo) {
+                    Some(c) => {
+                        if matches!(c, b'"' | b'\\') {
+                            out.push(b'\\');
+                        }
+                        out.push(c);
+                        i += 5;
+                    }
+                    None => {
+                        out.extend(b"\\u");
+                        i += 1;
+                    }
+                },
+                [b'/', ..] => {
+                    out.push(b'/');
+                    i += 1;
+                }
+                [next, ..] => {
+                    out.extend([b'\\', *next]);
+                    i += 1;
+                }
+                [] => return None,
+            },
+            _ => out.push(b),
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The printable ASCII character with the hex digits `hi` `lo`, if it is
+/// one.
+fn printable(hi: u8, lo: u8) -> Option<u8> {
+    let hex = |d: u8| (d as char).to_digit(16);
+    let c = u8::try_from(hex(hi)? * 16 + hex(lo)?).ok()?;
+    matches!(c, 0x20..=0x7e).then_some(c)
 }
 
 /// Compact JSON of `value`, with marked parts replaced by bare
@@ -382,15 +506,14 @@ fn write_masked(
                 if i > 0 {
                     out.push(',');
                 }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                let step = PathStep::Key(key.clone());
+                let _ = write!(out, "{}:", Value::String(key.clone()));
+                let step = Step::Key(key);
                 let member = map.get(key).unwrap_or(&Value::Null);
                 write_masked(
                     out,
                     member,
-                    child_mark(sensitive, &step),
-                    child_mark(unknown, &step),
+                    child_mark(sensitive, step),
+                    child_mark(unknown, step),
                 );
             }
             out.push('}');
@@ -401,12 +524,12 @@ fn write_masked(
                 if i > 0 {
                     out.push(',');
                 }
-                let step = PathStep::Index(i as u64);
+                let step = Step::Index(i as u64);
                 write_masked(
                     out,
                     item,
-                    child_mark(sensitive, &step),
-                    child_mark(unknown, &step),
+                    child_mark(sensitive, step),
+                    child_mark(unknown, step),
                 );
             }
             out.push(']');
@@ -446,4 +569,35 @@ fn is_attribute_name(key: &str) -> bool {
     let mut bytes = key.bytes();
     matches!(bytes.next(), Some(b'a'..=b'z' | b'_'))
         && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_text_matches_serde_json() {
+        for (raw, expected) in [
+            (
+                &b"{ \"a\" : [1, 2],\n \"b\": \"x y\" }"[..],
+                r#"{"a":[1,2],"b":"x y"}"#,
+            ),
+            (br#""a \u003cb\u003e \u0026 c""#, r#""a <b> & c""#),
+            (
+                br#""quote \u0022 and backslash \u005c""#,
+                r#""quote \" and backslash \\""#,
+            ),
+            (br#""\\u0041 stays""#, r#""\\u0041 stays""#),
+            (br#""\/ \n \u00e9""#, r#""/ \n é""#),
+        ] {
+            let text = compact(raw).expect("UTF-8");
+            let reparsed: Value = serde_json::from_str(&text).expect("valid JSON");
+            let original: Value = serde_json::from_slice(raw).expect("valid JSON");
+            assert_eq!(reparsed, original, "{text}");
+            if raw != br#""\/ \n \u00e9""# {
+                assert_eq!(text, expected);
+            }
+        }
+        assert_eq!(compact(b"\"\xff\""), None);
+    }
 }

@@ -78,22 +78,24 @@ pub(super) enum PathStep {
     Index(u64),
 }
 
+/// Read through `Value`, so it works whatever serde_json features
+/// (`arbitrary_precision`) the final build enables; paths are tiny.
 impl<'de> Deserialize<'de> for PathStep {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct StepVisitor;
-        impl Visitor<'_> for StepVisitor {
-            type Value = PathStep;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a path step (string or list index)")
+        let value = Value::deserialize(deserializer)?;
+        match &value {
+            Value::String(key) => return Ok(PathStep::Key(key.clone())),
+            Value::Number(n) => {
+                if let Some(index) = n.as_u64() {
+                    return Ok(PathStep::Index(index));
+                }
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<PathStep, E> {
-                Ok(PathStep::Key(v.to_owned()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<PathStep, E> {
-                Ok(PathStep::Index(v))
-            }
+            _ => {}
         }
-        deserializer.deserialize_any(StepVisitor)
+        Err(de::Error::invalid_value(
+            de::Unexpected::Other(&value.to_string()),
+            &"a path step (string or list index)",
+        ))
     }
 }
 

@@ -230,9 +230,7 @@ impl<R: Read> Scanner<R> {
     /// Re-bases a serde_json error, whose position is relative to the piece
     /// starting at `pos`, onto the whole input.
     fn serde_error(&self, e: &serde_json::Error) -> PlanError {
-        let text = e.to_string();
-        let suffix = format!(" at line {} column {}", e.line(), e.column());
-        let message = text.strip_suffix(&suffix).unwrap_or(&text).to_owned();
+        let message = serde_message(e);
         let start_column = self.base + self.pos as u64 - self.line_start;
         let (line, column) = match e.line() as u64 {
             0 => (self.line, start_column + 1),
@@ -311,7 +309,22 @@ impl<R: Read> Scanner<R> {
             _ => return Err(self.error_here("expected `,` or `}`")),
         }
         *first = false;
-        let key: String = self.parse()?;
+        // Keys are short and rarely escaped; serde is only needed for those
+        // that are, or that the buffer end cuts.
+        let rest = &self.buf[self.pos + 1..self.end];
+        let len = find_string_special(rest);
+        let plain = match rest.get(len) {
+            Some(b'"') => std::str::from_utf8(&rest[..len]).ok(),
+            _ => None,
+        };
+        let key = match plain {
+            Some(key) => {
+                let key = key.to_owned();
+                self.pos += len + 2;
+                key
+            }
+            None => self.parse()?,
+        };
         self.expect_colon()?;
         Ok(Some(key))
     }
@@ -525,25 +538,39 @@ impl<R: Read> Scanner<R> {
 }
 
 impl<'a> Scanner<&'a [u8]> {
-    /// A scanner over bytes already in memory. It reads them in one chunk,
-    /// so buffer offsets stay valid and [`Scanner::skip_value_span`] works.
+    /// A scanner over bytes already in memory, holding them in one buffer,
+    /// so that offsets into it are offsets into `bytes` and
+    /// [`Scanner::skip_value_span`] works.
     pub(super) fn over(bytes: &'a [u8]) -> Self {
-        Scanner::new(bytes, None, bytes.len() + 1)
+        Scanner {
+            reader: &[],
+            path: None,
+            buf: bytes.to_vec(),
+            pos: 0,
+            end: bytes.len(),
+            eof: true,
+            base: 0,
+            line: 1,
+            line_start: 0,
+            stack: Vec::new(),
+        }
     }
 
-    /// Skips one value and returns where its bytes are; see
-    /// [`Scanner::bytes`]. Only for scanners made by [`Scanner::over`].
+    /// Skips one value and returns where its bytes are in the bytes the
+    /// scanner was made [`over`](Scanner::over). Only for such scanners.
     pub(super) fn skip_value_span(&mut self) -> Result<Range<usize>, PlanError> {
         self.expect_next("EOF while parsing a value")?;
         let start = self.pos;
         self.skip_value()?;
         Ok(start..self.pos)
     }
+}
 
-    /// The bytes of a span from [`Scanner::skip_value_span`].
-    pub(super) fn bytes(&self, span: Range<usize>) -> &[u8] {
-        &self.buf[span]
-    }
+/// A serde_json error's message, without the position it appends.
+pub(super) fn serde_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    text.strip_suffix(&suffix).unwrap_or(&text).to_owned()
 }
 
 /// Index of the first `"`, `\` or control character in `bytes`, or its
@@ -691,7 +718,7 @@ mod tests {
         let mut found = Vec::new();
         while let Some(key) = scanner.next_key(&mut first).unwrap() {
             let span = scanner.skip_value_span().unwrap();
-            found.push((key, scanner.bytes(span).to_vec()));
+            found.push((key, bytes[span].to_vec()));
         }
         assert_eq!(
             found,
