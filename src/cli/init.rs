@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use super::{CliError, Context, exit};
 use strata::ops::{self, InitOptions};
 
-/// Write a strata.hcl for the stacks (infra/*, terraform/*) and workloads
-/// (k8s/*, manifests/*) found in a local repository.
+/// Write a strata.hcl for the layout found in a local repository
+///
+/// Stacks are directories infra/* and terraform/* with Terraform files;
+/// workloads are directories k8s/* and manifests/* with manifests.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Replace an existing strata.hcl

@@ -5,8 +5,11 @@ use std::path::PathBuf;
 use super::{CliError, Context, report_code};
 use strata::ops::{self, InspectOptions};
 
-/// Classify an existing plan: the JSON of `terraform show -json`, or a
-/// binary plan file. Exit 0 no changes, 2 changes, 1 error.
+/// Classify an existing plan file or `terraform show -json` output
+///
+/// FILE is the JSON of `terraform show -json`, or a binary plan file
+/// (which the Terraform on PATH turns into JSON first).
+/// Exit 0 no changes, 2 changes, 1 error.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Plan JSON or binary plan file

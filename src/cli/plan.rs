@@ -3,7 +3,9 @@
 use super::{CliError, Context, report_code};
 use strata::ops::{self, PlanOptions};
 
-/// Show what would change: plan every stack with the real Terraform.
+/// Show what would change: plan every stack with the real Terraform
+///
+/// Stacks are planned in dependency order, independent ones in parallel.
 /// Exit 0 no changes, 2 changes, 1 error.
 #[derive(Debug, clap::Args)]
 pub struct Args {}

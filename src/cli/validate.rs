@@ -3,8 +3,10 @@
 use super::{CliError, Context, FormatArg, exit};
 use strata::ops::{self, ValidateOptions};
 
-/// Check strata.hcl and the syntax of every stack's Terraform files,
-/// without planning or touching a cluster. Exit 0 valid, 1 invalid.
+/// Check strata.hcl and every stack's Terraform syntax, without planning
+///
+/// No Terraform process runs and no cluster is contacted.
+/// Exit 0 valid, 1 invalid.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 

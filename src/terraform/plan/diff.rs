@@ -118,7 +118,11 @@ fn render_value(
     unknown: Option<&Value>,
 ) -> Rendered {
     let Some(value) = value.filter(|v| !v.is_null()) else {
-        return if any(unknown) {
+        // Even whether a sensitive value is known is not shown: Terraform
+        // says "(sensitive value)" there too.
+        return if any(unknown) && is_all(sensitive) {
+            Rendered::Sensitive
+        } else if any(unknown) {
             Rendered::Unknown
         } else {
             Rendered::Absent
@@ -134,6 +138,88 @@ fn render_value(
         Rendered::Value(text)
     } else {
         Rendered::Value(value.to_string())
+    }
+}
+
+/// Adds every value Terraform marked sensitive in one resource change
+/// (`element`, the bytes of a `resource_changes` entry) to `secrets`, as
+/// the strings they would be shown as.
+///
+/// Marks follow values, not copies of them: a provider may return a secret
+/// again in an unmarked attribute (Terraform's own `terraform_data` does,
+/// in `output`). Knowing the secret values lets [`redact`] catch those.
+pub(super) fn sensitive_values(
+    element: &[u8],
+    secrets: &mut BTreeSet<String>,
+) -> Result<(), PlanError> {
+    let value = parse_value(element)?;
+    let change = &value["change"];
+    for (side, mark) in [("before", "before_sensitive"), ("after", "after_sensitive")] {
+        collect_marked(&change[side], change.get(mark), secrets);
+    }
+    Ok(())
+}
+
+/// Adds the leaves of a sensitive output's values to `secrets`.
+pub(super) fn output_secrets(change: &RawChange, secrets: &mut BTreeSet<String>) {
+    for value in [&change.before, &change.after].into_iter().flatten() {
+        collect_marked(value, Some(&ALL), secrets);
+    }
+}
+
+fn collect_marked(value: &Value, mark: Option<&Value>, secrets: &mut BTreeSet<String>) {
+    match (value, mark) {
+        (_, Some(Value::Bool(true))) => collect_leaves(value, secrets),
+        (Value::Object(members), Some(Value::Object(marks))) => {
+            for (key, member) in members {
+                collect_marked(member, marks.get(key), secrets);
+            }
+        }
+        (Value::Array(items), Some(Value::Array(marks))) => {
+            for (item, mark) in items.iter().zip(marks) {
+                collect_marked(item, Some(mark), secrets);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn collect_leaves(value: &Value, secrets: &mut BTreeSet<String>) {
+    match value {
+        Value::Null => {}
+        Value::String(s) => {
+            secrets.insert(s.clone());
+        }
+        Value::Bool(_) | Value::Number(_) => {
+            secrets.insert(value.to_string());
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_leaves(v, secrets)),
+        Value::Object(members) => members.values().for_each(|v| collect_leaves(v, secrets)),
+    }
+}
+
+/// Secrets shorter than this are only matched as a whole value: finding
+/// "on" or "1" inside other values would hide half the plan.
+const MIN_CONTAINED_SECRET: usize = 4;
+
+/// Replaces a shown value that contains a known secret by
+/// `(sensitive value)`.
+pub(super) fn redact(rendered: &mut Rendered, secrets: &BTreeSet<String>) {
+    let Rendered::Value(text) = rendered else {
+        return;
+    };
+    let leaks = secrets.iter().any(|secret| {
+        // Values are shown as compact JSON, so strings appear escaped.
+        let quoted = Value::String(secret.clone()).to_string();
+        let escaped = &quoted[1..quoted.len() - 1];
+        if secret.chars().count() >= MIN_CONTAINED_SECRET {
+            text.contains(escaped) || text.contains(secret.as_str())
+        } else {
+            *text == quoted || *text == *secret
+        }
+    });
+    if leaks {
+        *rendered = Rendered::Sensitive;
     }
 }
 

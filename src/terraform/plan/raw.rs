@@ -186,8 +186,17 @@ impl<'de> Visitor<'de> for ChangeVisitor {
                 ChangeField::Before => &mut change.before,
                 ChangeField::After => &mut change.after,
                 ChangeField::AfterUnknown => &mut change.after_unknown,
-                ChangeField::BeforeSensitive => &mut change.before_sensitive,
-                ChangeField::AfterSensitive => &mut change.after_sensitive,
+                // Marks are small and always kept: they say whether a
+                // change holds secrets, which redaction needs to know even
+                // where values are not shown.
+                ChangeField::BeforeSensitive => {
+                    change.before_sensitive = Some(map.next_value::<Value>()?);
+                    continue;
+                }
+                ChangeField::AfterSensitive => {
+                    change.after_sensitive = Some(map.next_value::<Value>()?);
+                    continue;
+                }
             };
             if wanted {
                 *slot = Some(map.next_value::<Value>()?);
@@ -199,8 +208,6 @@ impl<'de> Visitor<'de> for ChangeVisitor {
             change.before = None;
             change.after = None;
             change.after_unknown = None;
-            change.before_sensitive = None;
-            change.after_sensitive = None;
         }
         Ok(change)
     }

@@ -4,7 +4,7 @@
 //! Arrays are read one element at a time and each element is converted
 //! right away, so only the kept [`ResourceChange`]s stay in memory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::Path;
 
@@ -97,6 +97,8 @@ struct Reading {
     output_sensitive: HashMap<String, bool>,
     errored: bool,
     failed_checks: Vec<FailedCheck>,
+    /// Values marked sensitive anywhere, to catch unmarked copies of them.
+    secrets: BTreeSet<String>,
     seen_plan_member: bool,
     seen_state_values: bool,
     seen_state_file_member: bool,
@@ -144,6 +146,9 @@ impl Reading {
         let mut first = true;
         while scanner.next_element(&mut first)? {
             let (raw, bytes) = scanner.parse_with_bytes::<RawResourceChange>()?;
+            if diff::has_sensitive_marks(&raw.change.0) {
+                diff::sensitive_values(bytes, &mut self.secrets)?;
+            }
             match (resource_change(raw, bytes)?, drift) {
                 (Some(change), false) => self.changes.push(change),
                 (Some(change), true) => self.drift.push(change),
@@ -248,19 +253,37 @@ impl Reading {
             };
             return Err(PlanError::NotAPlan { reason });
         }
+        let mut secrets = self.secrets;
         let mut outputs = Vec::with_capacity(self.outputs.len());
         for (name, change) in self.outputs {
-            if let Some(output) = output_change(name, change, &self.output_sensitive)? {
+            if let Some(output) = output_change(name, &change, &self.output_sensitive)? {
+                if output.sensitive {
+                    diff::output_secrets(&change, &mut secrets);
+                }
                 outputs.push(output);
             }
         }
         outputs.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut changes = self.changes;
+        let mut drift = self.drift;
+        if !secrets.is_empty() {
+            for change in changes.iter_mut().chain(drift.iter_mut()) {
+                for attribute in &mut change.attributes {
+                    diff::redact(&mut attribute.before, &secrets);
+                    diff::redact(&mut attribute.after, &secrets);
+                }
+            }
+            for output in &mut outputs {
+                diff::redact(&mut output.before, &secrets);
+                diff::redact(&mut output.after, &secrets);
+            }
+        }
         Ok(Plan {
             format_version,
             terraform_version: self.terraform_version,
-            changes: self.changes,
+            changes,
             unchanged: self.unchanged,
-            drift: self.drift,
+            drift,
             outputs,
             errored: self.errored,
             failed_checks: self.failed_checks,
@@ -283,10 +306,10 @@ fn check_format(version: &str) -> Result<(), PlanError> {
     }
 }
 
-fn unknown_actions(address: String, change: RawChange) -> PlanError {
+fn unknown_actions(address: String, change: &RawChange) -> PlanError {
     PlanError::UnknownActions {
         address,
-        actions: change.actions.unwrap_or_default(),
+        actions: change.actions.clone().unwrap_or_default(),
     }
 }
 
@@ -298,7 +321,7 @@ fn resource_change(
 ) -> Result<Option<ResourceChange>, PlanError> {
     let ResourceChangeBody(change) = raw.change;
     let Some(action) = change.actions.as_deref().and_then(Action::from_actions) else {
-        return Err(unknown_actions(raw.address, change));
+        return Err(unknown_actions(raw.address, &change));
     };
     let importing = change.importing.as_ref().map(importing_text);
     if action == Action::NoOp && raw.previous_address.is_none() && importing.is_none() {
@@ -344,7 +367,7 @@ fn importing_text(importing: &RawImporting) -> String {
 /// Converts one output change; `None` for a no-op.
 fn output_change(
     name: String,
-    change: RawChange,
+    change: &RawChange,
     known_sensitive: &HashMap<String, bool>,
 ) -> Result<Option<OutputChange>, PlanError> {
     let Some(action) = change.actions.as_deref().and_then(Action::from_actions) else {
@@ -356,12 +379,12 @@ fn output_change(
     let marks_recorded = change.before_sensitive.is_some() || change.after_sensitive.is_some();
     // Without marks (format 0.1) and without a record elsewhere, nothing
     // says the output is safe to show.
-    let sensitive = diff::has_sensitive_marks(&change)
+    let sensitive = diff::has_sensitive_marks(change)
         || match known_sensitive.get(&name) {
             Some(known) => *known,
             None => !marks_recorded,
         };
-    let (before, after) = diff::render_output(&change, sensitive);
+    let (before, after) = diff::render_output(change, sensitive);
     Ok(Some(OutputChange {
         name,
         action,

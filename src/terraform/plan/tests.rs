@@ -312,6 +312,40 @@ fn sensitive_attribute_parts_are_masked() {
     assert_eq!(attribute(c, "port").after, value("5433"));
 }
 
+/// Real Terraform 1.15 output: `terraform_data` copies its sensitive
+/// `input` into `output` without marking the copy. The values Terraform
+/// did mark are known, so the unmarked copy is caught too.
+#[test]
+fn unmarked_copies_of_sensitive_values_are_redacted() {
+    let json = br#"{"format_version":"1.2","planned_values":{},"resource_changes":[{
+        "address":"terraform_data.db","mode":"managed","type":"terraform_data","name":"db",
+        "change":{"actions":["update"],
+          "before":{"id":"d6","input":{"password":"s3cr3t-one","user":"admin"},"output":{"password":"s3cr3t-one","user":"admin"},"triggers_replace":null},
+          "after":{"id":"d6","input":{"password":"s3cr3t-two","user":"admin"},"triggers_replace":null},
+          "after_unknown":{"output":true},
+          "before_sensitive":{"input":{"password":true},"output":{}},
+          "after_sensitive":{"input":{"password":true},"output":{}}}},
+        {"address":"terraform_data.other","mode":"managed","type":"terraform_data","name":"other",
+        "change":{"actions":["update"],
+          "before":{"input":"on","note":"uses s3cr3t-two inside"},"after":{"input":"off","note":"x"},
+          "after_unknown":{},"before_sensitive":{},"after_sensitive":{}}}],
+      "output_changes":{"pw":{"actions":["create"],"before":null,"after":null,
+          "after_unknown":true,"before_sensitive":false,"after_sensitive":true}}}"#;
+    let plan = parse_slice(json).expect("parses");
+    let shown = format!("{plan:?}");
+    assert!(!shown.contains("s3cr3t"), "a secret leaked: {shown}");
+    let db = change(&plan, "terraform_data.db");
+    assert_eq!(attribute(db, "output").before, Rendered::Sensitive);
+    assert_eq!(attribute(db, "output").after, Rendered::Unknown);
+    let other = change(&plan, "terraform_data.other");
+    assert_eq!(attribute(other, "note").before, Rendered::Sensitive);
+    assert_eq!(attribute(other, "note").after, value("\"x\""));
+    // A short, common value is not hunted for inside other values.
+    assert_eq!(attribute(other, "input").before, value("\"on\""));
+    // Whether a sensitive output is known is not shown either.
+    assert_eq!(plan.outputs[0].after, Rendered::Sensitive);
+}
+
 #[test]
 fn partially_sensitive_values_render_placeholders() {
     let json = br#"{"format_version":"1.2","planned_values":{},"resource_changes":[{
@@ -342,10 +376,12 @@ fn old_formats_without_marks_hide_attribute_values() {
     let plan = fixture("terraform-json/config_resource_depends_on__plan.json");
     let c = change(&plan, "null_resource.bar");
     assert_eq!(c.action, Action::DeleteThenCreate);
+    // Without marks everything counts as sensitive, and a sensitive value
+    // does not even show whether it is known.
     let id = attribute(c, "id");
     assert_eq!(
         (&id.before, &id.after),
-        (&Rendered::Sensitive, &Rendered::Unknown)
+        (&Rendered::Sensitive, &Rendered::Sensitive)
     );
     let triggers = attribute(c, "triggers");
     assert_eq!(
