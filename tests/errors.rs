@@ -203,3 +203,109 @@ fn inspect_of_a_missing_file() {
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("/nonexistent/plan.json"), "{run:?}");
 }
+
+#[test]
+fn terraform_older_than_1_0_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("terraform");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho '{\"terraform_version\":\"0.15.5\",\"platform\":\"linux_amd64\"}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let repo = repo_with(&stacks_hcl(&[("a", "infra/a", &[])]));
+    let run: crate::support::Run = Strata::new()
+        .command(&["plan", "--repo", repo.path().to_str().unwrap()])
+        .env("STRATA_TERRAFORM", &fake)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("is Terraform 0.15.5; strata needs 1.0 or later"),
+        "{run:?}"
+    );
+}
+
+/// Someone else's `terraform apply` holds the stack's state lock: strata
+/// says so, with Terraform's own lock information.
+#[test]
+fn a_held_state_lock_is_reported_with_its_lock_info() {
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        "terraform {\n  lock_timeout = \"1s\"\n}\n\nstack \"app\" {\n  path = \"infra/app\"\n}\n",
+    )
+    .write(
+        "infra/app/main.tf",
+        "resource \"terraform_data\" \"slow\" {\n  provisioner \"local-exec\" {\n    command = \"sleep 30\"\n  }\n}\n",
+    );
+    repo.commit("a slow apply");
+    let strata = Strata::new();
+    assert_eq!(strata.on(&repo, &["plan"]).code, 2);
+
+    let dir = strata.tree().join("infra/app");
+    let mut apply = std::process::Command::new(crate::support::terraform())
+        .args(["apply", "-auto-approve", "-input=false", "-no-color"])
+        .current_dir(&dir)
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The local backend records its lock beside the state while it holds it.
+    let lock_info = dir.join(".terraform.tfstate.lock.info");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !lock_info.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(lock_info.exists(), "terraform apply took the lock");
+
+    let run = strata.on(&repo, &["plan", "--format", "json"]);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(apply.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = apply.wait();
+    assert_eq!(run.code, 1, "{run:?}");
+    let error = run.json()["stacks"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("locked by another process"), "{error}");
+    assert!(
+        error.contains("ID:"),
+        "Terraform's lock info is shown: {error}"
+    );
+    assert!(error.contains("OperationTypeApply"), "{error}");
+}
+
+/// A failing `check` block is a warning in Terraform: shown, not an error.
+#[test]
+fn failed_checks_are_shown_without_failing_the_plan() {
+    let repo = Repo::new();
+    repo.write("strata.hcl", &stacks_hcl(&[("app", "infra/app", &[])]))
+        .write(
+            "infra/app/main.tf",
+            "resource \"terraform_data\" \"x\" {\n  input = \"x\"\n}\n\ncheck \"health\" {\n  assert {\n    condition     = terraform_data.x.input == \"y\"\n    error_message = \"the health endpoint is down\"\n  }\n}\n",
+        );
+    repo.commit("with a check");
+    let strata = Strata::new();
+    let run = strata.on(&repo, &["plan"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stdout.contains("check.health"), "{run:?}");
+    assert!(
+        run.stdout.contains("the health endpoint is down"),
+        "{run:?}"
+    );
+    let report = strata.on(&repo, &["plan", "--format", "json"]).json();
+    assert_eq!(report["stacks"][0]["status"], "changes");
+    assert!(
+        report["stacks"][0]["checks"][0]["address"]
+            .as_str()
+            .unwrap()
+            .contains("health")
+    );
+}

@@ -11,13 +11,12 @@ fn slow_stack(count: usize) -> String {
     )
 }
 
-#[test]
-fn ctrl_c_stops_a_slow_plan_and_leaves_no_lock_behind() {
-    let repo = Repo::new();
-    repo.write("strata.hcl", &stacks_hcl(&[("big", "infra/big", &[])]))
-        .write("infra/big/main.tf", &slow_stack(4000));
-    repo.commit("a big stack");
-    let strata = Strata::new();
+/// Starts `strata plan` on a big stack and waits until Terraform is busy
+/// planning it.
+fn start_big_plan(
+    strata: &Strata,
+    repo: &Repo,
+) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
     let mut child = strata
         .command(&["plan", "--repo", repo.path().to_str().unwrap()])
         .stdout(Stdio::null())
@@ -38,27 +37,78 @@ fn ctrl_c_stops_a_slow_plan_and_leaves_no_lock_behind() {
     }
     assert!(seen.contains("big: plan"), "{seen}");
     std::thread::sleep(Duration::from_secs(2));
-    let sent = Instant::now();
+    (child, stderr)
+}
+
+fn interrupt(child: &std::process::Child) {
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
+}
+
+/// Waits for the child; returns its exit code and the rest of stderr.
+fn finish(
+    mut child: std::process::Child,
+    mut stderr: BufReader<std::process::ChildStderr>,
+) -> (Option<i32>, String) {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let status = child.wait().unwrap();
-    let stopped_after = sent.elapsed();
-    assert_eq!(status.code(), Some(1), "{seen}{rest}");
-    assert!(rest.contains("interrupted"), "{seen}{rest}");
-    eprintln!("strata stopped {stopped_after:?} after SIGINT");
+    (child.wait().unwrap().code(), rest)
+}
 
-    // The next plan is not blocked by a lock: neither strata's nor
-    // Terraform's state lock.
+fn big_repo() -> Repo {
+    let repo = Repo::new();
+    repo.write("strata.hcl", &stacks_hcl(&[("big", "infra/big", &[])]))
+        .write("infra/big/main.tf", &slow_stack(4000));
+    repo.commit("a big stack");
+    repo
+}
+
+/// The next plan is not blocked by a lock: neither strata's nor
+/// Terraform's state lock.
+#[track_caller]
+fn next_plan_runs(strata: &Strata, repo: &Repo) {
     repo.write("infra/big/main.tf", &slow_stack(3));
     repo.commit("a small stack");
-    let run = strata.on(&repo, &["plan", "--format", "json"]);
+    let run = strata.on(repo, &["plan", "--format", "json"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert_eq!(run.json()["stacks"][0]["summary"]["create"], 3);
+}
+
+#[test]
+fn ctrl_c_stops_a_slow_plan_and_leaves_no_lock_behind() {
+    let repo = big_repo();
+    let strata = Strata::new();
+    let (child, stderr) = start_big_plan(&strata, &repo);
+    let sent = Instant::now();
+    interrupt(&child);
+    let (code, rest) = finish(child, stderr);
+    eprintln!("strata stopped {:?} after SIGINT", sent.elapsed());
+    assert_eq!(code, Some(1), "{rest}");
+    assert!(
+        rest.contains("interrupt received: stopping gracefully"),
+        "{rest}"
+    );
+    assert!(rest.contains("big: failed"), "{rest}");
+    assert!(rest.contains("error: interrupted"), "{rest}");
+    next_plan_runs(&strata, &repo);
+}
+
+#[test]
+fn a_second_ctrl_c_stops_at_once() {
+    let repo = big_repo();
+    let strata = Strata::new();
+    let (child, stderr) = start_big_plan(&strata, &repo);
+    interrupt(&child);
+    std::thread::sleep(Duration::from_millis(200));
+    interrupt(&child);
+    let (code, rest) = finish(child, stderr);
+    assert_eq!(code, Some(1), "{rest}");
+    assert!(rest.contains("second interrupt: stopping now"), "{rest}");
+    assert!(rest.contains("error: interrupted"), "{rest}");
+    next_plan_runs(&strata, &repo);
 }
 
 /// Progress lines in the order they were printed.

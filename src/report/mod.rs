@@ -182,11 +182,13 @@ impl StackReport {
     /// The report of one planned stack.
     pub fn from_plan(name: &str, path: &str, plan: &Plan) -> StackReport {
         let changes: Vec<Change> = plan.changes.iter().map(change).collect();
-        let errored = plan.errored || !plan.failed_checks.is_empty();
+        // An errored plan is incomplete: nothing in it can be trusted. Failed
+        // `check` blocks are warnings in Terraform (the plan is complete and
+        // can be applied), so they are shown, not turned into an error.
         StackReport {
             name: name.to_owned(),
             path: path.to_owned(),
-            status: if errored {
+            status: if plan.errored {
                 StackStatus::Error
             } else if plan.has_changes() {
                 StackStatus::Changes
