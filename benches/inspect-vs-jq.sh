@@ -36,7 +36,7 @@ measure() {
       # inspect exits 2 when the plan has changes; anything else is a failure.
       [ $? -eq 2 ] || { cat "$work/stderr" >&2; exit 1; }
     }
-    read -r t rss <"$work/time"
+    read -r t rss < <(tail -n 1 "$work/time")
     if [ -z "$best_time" ] || awk "BEGIN{exit !($t < $best_time)}"; then
       best_time=$t best_rss=$rss
     fi

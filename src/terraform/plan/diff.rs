@@ -225,7 +225,7 @@ pub(super) fn redact(rendered: &mut Rendered, secrets: &BTreeSet<String>) {
 
 /// Whether either sensitivity mark of a change marks anything.
 pub(super) fn has_sensitive_marks(change: &RawChange) -> bool {
-    any(change.before_sensitive.as_ref()) || any(change.after_sensitive.as_ref())
+    change.marked || any(change.before_sensitive.as_ref()) || any(change.after_sensitive.as_ref())
 }
 
 /// The before and after of an output. A sensitive output shows no part of

@@ -58,6 +58,9 @@ pub(super) struct RawChange {
     pub after_sensitive: Option<Value>,
     pub replace_paths: Vec<Vec<PathStep>>,
     pub importing: Option<RawImporting>,
+    /// Whether a sensitivity mark marks anything, recorded even where the
+    /// marks themselves are not kept (resource changes).
+    pub marked: bool,
 }
 
 #[derive(Deserialize)]
@@ -186,17 +189,16 @@ impl<'de> Visitor<'de> for ChangeVisitor {
                 ChangeField::Before => &mut change.before,
                 ChangeField::After => &mut change.after,
                 ChangeField::AfterUnknown => &mut change.after_unknown,
-                // Marks are small and always kept: they say whether a
-                // change holds secrets, which redaction needs to know even
-                // where values are not shown.
-                ChangeField::BeforeSensitive => {
-                    change.before_sensitive = Some(map.next_value::<Value>()?);
+                // Whether a change holds secrets is needed even where values
+                // are skipped: redaction looks for copies of them elsewhere.
+                // Read without building the marks when they are not kept.
+                ChangeField::BeforeSensitive | ChangeField::AfterSensitive if !wanted => {
+                    let AnyTrue(marked) = map.next_value()?;
+                    change.marked |= marked;
                     continue;
                 }
-                ChangeField::AfterSensitive => {
-                    change.after_sensitive = Some(map.next_value::<Value>()?);
-                    continue;
-                }
+                ChangeField::BeforeSensitive => &mut change.before_sensitive,
+                ChangeField::AfterSensitive => &mut change.after_sensitive,
             };
             if wanted {
                 *slot = Some(map.next_value::<Value>()?);
@@ -208,6 +210,8 @@ impl<'de> Visitor<'de> for ChangeVisitor {
             change.before = None;
             change.after = None;
             change.after_unknown = None;
+            change.before_sensitive = None;
+            change.after_sensitive = None;
         }
         Ok(change)
     }
@@ -245,4 +249,73 @@ pub(super) struct RawProblem {
 pub(super) struct RawOutputValue {
     #[serde(default)]
     pub sensitive: bool,
+}
+
+/// Whether a JSON value (a sensitivity mark) contains `true` anywhere,
+/// found without building the value.
+struct AnyTrue(bool);
+
+impl<'de> Deserialize<'de> for AnyTrue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(AnyTrueVisitor)
+    }
+}
+
+struct AnyTrueVisitor;
+
+impl<'de> Visitor<'de> for AnyTrueVisitor {
+    type Value = AnyTrue;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a sensitivity mark")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<AnyTrue, E> {
+        Ok(AnyTrue(v))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<AnyTrue, E> {
+        Ok(AnyTrue(false))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<AnyTrue, E> {
+        Ok(AnyTrue(false))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<AnyTrue, E> {
+        Ok(AnyTrue(false))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<AnyTrue, E> {
+        Ok(AnyTrue(false))
+    }
+
+    fn visit_unit<E>(self) -> Result<AnyTrue, E> {
+        Ok(AnyTrue(false))
+    }
+
+    fn visit_none<E>(self) -> Result<AnyTrue, E> {
+        Ok(AnyTrue(false))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<AnyTrue, D::Error> {
+        AnyTrue::deserialize(deserializer)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<AnyTrue, A::Error> {
+        let mut any = false;
+        while let Some(AnyTrue(marked)) = seq.next_element()? {
+            any |= marked;
+        }
+        Ok(AnyTrue(any))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AnyTrue, A::Error> {
+        let mut any = false;
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            let AnyTrue(marked) = map.next_value()?;
+            any |= marked;
+        }
+        Ok(AnyTrue(any))
+    }
 }
