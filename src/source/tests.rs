@@ -668,33 +668,3 @@ fn error_worktree_needs_a_local_path_and_no_ref() {
     let snap = f.checkout(s(&bare), None).unwrap();
     assert_eq!(read(&snap.root, "a.txt"), "a");
 }
-
-/// Prints how long a first checkout (clone + export) and a no-op re-checkout take.
-/// Run with `cargo test -- --ignored --nocapture timing`.
-#[test]
-#[ignore = "measurement, not a check"]
-fn timing() {
-    let f = Fixture::new();
-    let repo = f.repo("infra");
-    let files: Vec<(String, String)> = (0..200)
-        .map(|i| {
-            (
-                format!("infra/stack{}/file{i}.tf", i % 20),
-                format!("resource {i}\n").repeat(20),
-            )
-        })
-        .collect();
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    commit(&repo, &refs, "c1");
-
-    let start = std::time::Instant::now();
-    f.checkout(s(&repo), None).unwrap();
-    let first = start.elapsed();
-    let start = std::time::Instant::now();
-    f.checkout(s(&repo), None).unwrap();
-    let again = start.elapsed();
-    eprintln!("200 files: clone+export {first:?}, no-op re-checkout {again:?}");
-}
