@@ -162,6 +162,9 @@ impl Terraform {
             binary: binary.clone(),
             detail,
         };
+        if out.interrupted {
+            return Err(TerraformError::Interrupted { command: "version" });
+        }
         if !out.status.success() {
             return Err(bad(format!(
                 "{}: {}",
