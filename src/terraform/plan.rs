@@ -12,11 +12,15 @@
 //! classifier never looks at (`planned_values`, `prior_state`,
 //! `configuration`, and the before/after values of creates and deletes). The
 //! reader therefore streams (`read` drives it): it reads the input in large
-//! chunks, skips bulk with its own validating scanner (`scan`), and hands
-//! each resource change, one at a time, to serde (`raw`) without building
-//! its values. Only updates and replaces are looked at again, from their
-//! bytes, for attribute diffs (`diff`). Memory stays at about one chunk plus
-//! the kept results, whatever the file size.
+//! chunks, skips bulk with its own validating scanner (`scan`), which also
+//! notes where each resource change's keys are, and reads the few members a
+//! resource change needs straight from its bytes, leaving anything unusual
+//! to serde (`raw`); values are never built. Only updates and replaces are
+//! looked at again, from their bytes, for attribute diffs (`diff`). A large
+//! file gets two helper threads: one reads ahead while the scanner skips
+//! `planned_values`, one converts resource changes while the scanner reads
+//! on. Memory stays at a few chunks and batches plus the kept results,
+//! whatever the file size.
 //!
 //! Sensitive values are never rendered: anything Terraform marks sensitive
 //! (`before_sensitive`/`after_sensitive`, or an output's sensitivity) becomes
@@ -64,7 +68,7 @@ pub fn parse_file(path: &Path) -> Result<Plan, PlanError> {
         path: Some(path.to_path_buf()),
         source,
     })?;
-    read::parse(file, Some(path))
+    read::parse_file(file, path)
 }
 
 /// Parses plan JSON held in memory.

@@ -18,13 +18,14 @@
 //! equal values (spacing, escapes); those are parsed and compared. Only the
 //! small marks, and values that are partly marked, become `Value`s.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use serde_json::Value;
 
 use super::raw::{PathStep, RawChange};
-use super::scan::{Scanner, serde_message};
+use super::scan::{Cursor, KeyAt, Scanner, serde_message};
 use super::{AttributeChange, PlanError, Rendered};
 
 /// The mark used for a side whose sensitivity Terraform did not record
@@ -44,7 +45,7 @@ struct Side<'a> {
 
 /// A value's members, for going into it.
 enum Shape<'a> {
-    Object(BTreeMap<String, Raw<'a>>),
+    Object(BTreeMap<Cow<'a, str>, Raw<'a>>),
     Array(Vec<Raw<'a>>),
     Other,
 }
@@ -240,11 +241,18 @@ pub(super) fn render_output(change: &RawChange, sensitive: bool) -> (Rendered, R
 
 /// The changed attributes of an update or replace, read from the bytes of
 /// its `resource_changes` element.
+///
+/// `keys`, where the scanner found the element's keys, makes this faster.
 pub(super) fn attribute_changes(
     element: &[u8],
+    keys: Option<&[KeyAt]>,
     replace_paths: &[Vec<PathStep>],
 ) -> Result<Vec<AttributeChange>, PlanError> {
-    let parts = ChangeParts::read(element)?;
+    let quick = keys.and_then(|keys| ChangeParts::read_indexed(element, keys));
+    let parts = match quick {
+        Some(parts) => parts,
+        None => ChangeParts::read(element)?,
+    };
     let before = Side {
         raw: None,
         sensitive: Some(parts.before_sensitive.as_ref().unwrap_or(&ALL)),
@@ -315,6 +323,100 @@ impl<'a> ChangeParts<'a> {
     }
 }
 
+impl<'a> ChangeParts<'a> {
+    /// [`ChangeParts::read`] from an element whose keys are known (down to
+    /// depth 2) and whose syntax is checked, without scanning the rest.
+    /// `None` for anything unusual, such as escaped keys or marks serde
+    /// refuses; [`ChangeParts::read`] handles those, or reports the error.
+    fn read_indexed(element: &'a [u8], keys: &[KeyAt]) -> Option<Self> {
+        let mut parts = ChangeParts {
+            before: Shape::Other,
+            after: Shape::Other,
+            after_unknown: None,
+            before_sensitive: None,
+            after_sensitive: None,
+        };
+        let mut c = Cursor {
+            bytes: element,
+            pos: 0,
+        };
+        c.eat(b'{')?;
+        for (n, key) in keys.iter().enumerate() {
+            if key.depth != 1 {
+                continue;
+            }
+            c.pos = key.at;
+            if c.key()? != b"change" || c.peek()? != b'{' {
+                continue;
+            }
+            for member in keys[n + 1..].iter().take_while(|k| k.depth == 2) {
+                c.pos = member.at;
+                match c.key()? {
+                    b"before" => parts.before = quick_shape(c.value()?)?,
+                    b"after" => parts.after = quick_shape(c.value()?)?,
+                    b"after_unknown" => parts.after_unknown = Some(quick_mark(&mut c, false)?),
+                    b"before_sensitive" => parts.before_sensitive = Some(quick_mark(&mut c, true)?),
+                    b"after_sensitive" => parts.after_sensitive = Some(quick_mark(&mut c, true)?),
+                    _ => {}
+                }
+            }
+        }
+        Some(parts)
+    }
+}
+
+/// A mark at the cursor, as serde reads it, or `None` if serde would not.
+///
+/// Building marks is most of the work of a diff, and most sensitivity marks
+/// mark nothing (`{"tags":{},"ports":[false]}`), which the diff treats
+/// exactly like `false`: it only looks for `true` in them, never at their
+/// keys (unlike the keys of the unknown mark, which it lists). So such marks
+/// become `false` without being built, when `sensitivity` says they are
+/// sensitivity marks.
+fn quick_mark(c: &mut Cursor<'_>, sensitivity: bool) -> Option<Value> {
+    c.peek()?;
+    let start = c.pos;
+    if sensitivity && c.any_true() == Some(false) {
+        return Some(Value::Bool(false));
+    }
+    c.pos = start;
+    match c.value()? {
+        b"{}" => Some(Value::Object(serde_json::Map::new())),
+        b"false" => Some(Value::Bool(false)),
+        value => serde_json::from_slice(value).ok(),
+    }
+}
+
+/// [`shape`] of checked bytes, without checking them again; `None` for
+/// keys that are escaped or not UTF-8.
+fn quick_shape(raw: Raw<'_>) -> Option<Shape<'_>> {
+    let mut c = Cursor { bytes: raw, pos: 0 };
+    match c.peek() {
+        Some(b'{') => {
+            c.pos += 1;
+            let mut members = BTreeMap::new();
+            let mut more = c.first(b'}')?;
+            while more {
+                let key = std::str::from_utf8(c.key()?).ok()?;
+                members.insert(Cow::Borrowed(key), c.value()?);
+                more = c.next(b'}')?;
+            }
+            Some(Shape::Object(members))
+        }
+        Some(b'[') => {
+            c.pos += 1;
+            let mut items = Vec::new();
+            let mut more = c.first(b']')?;
+            while more {
+                items.push(c.value()?);
+                more = c.next(b']')?;
+            }
+            Some(Shape::Array(items))
+        }
+        _ => Some(Shape::Other),
+    }
+}
+
 /// Reads the value at the scanner as a [`Shape`] of `bytes`, the bytes the
 /// scanner was made [`over`](Scanner::over).
 fn read_shape<'a>(scanner: &mut Scanner<&[u8]>, bytes: &'a [u8]) -> Result<Shape<'a>, PlanError> {
@@ -325,7 +427,7 @@ fn read_shape<'a>(scanner: &mut Scanner<&[u8]>, bytes: &'a [u8]) -> Result<Shape
             let mut members = BTreeMap::new();
             while let Some(key) = scanner.next_key(&mut first)? {
                 let span = scanner.skip_value_span()?;
-                members.insert(key, &bytes[span]);
+                members.insert(Cow::Owned(key), &bytes[span]);
             }
             Ok(Shape::Object(members))
         }
@@ -347,9 +449,10 @@ fn read_shape<'a>(scanner: &mut Scanner<&[u8]>, bytes: &'a [u8]) -> Result<Shape
 
 fn shape(raw: Option<Raw<'_>>) -> Result<Shape<'_>, PlanError> {
     match raw {
-        Some(raw) if matches!(raw.first(), Some(b'{' | b'[')) => {
-            read_shape(&mut Scanner::over(raw), raw)
-        }
+        Some(raw) if matches!(raw.first(), Some(b'{' | b'[')) => match quick_shape(raw) {
+            Some(shape) => Ok(shape),
+            None => read_shape(&mut Scanner::over(raw), raw),
+        },
         _ => Ok(Shape::Other),
     }
 }

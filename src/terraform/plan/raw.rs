@@ -9,6 +9,11 @@
 //! writes `actions` first, so no-op values are skipped; if another producer
 //! puts the values first, they are kept and dropped once the action is
 //! known.
+//!
+//! Resource changes are mostly not read by serde at all:
+//! [`RawResourceChange::read_checked`] goes straight to the members it
+//! needs, found by the scanner, and hands anything unusual to serde, so the
+//! results (errors included) are serde's.
 
 use std::fmt;
 
@@ -16,10 +21,11 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
+use super::scan::{Cursor, KeyAt, Text};
 use super::{Action, Mode};
 
 /// One element of `resource_changes` or `resource_drift`.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub(super) struct RawResourceChange {
     pub address: String,
     #[serde(default)]
@@ -37,7 +43,144 @@ pub(super) struct RawResourceChange {
     pub change: ResourceChangeBody,
 }
 
+/// What [`RawResourceChange::read_checked`] found.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned once and taken apart at once; a box would cost an allocation"
+)]
+pub(super) enum Quick {
+    /// A plain no-op, which leaves nothing to keep; whether its sensitivity
+    /// marks mark anything.
+    NoOp {
+        marked: bool,
+    },
+    Change(RawResourceChange),
+}
+
+impl RawResourceChange {
+    /// Reads one resource change from the bytes of a JSON value whose syntax
+    /// has already been checked, much faster than serde: `keys` says where
+    /// the keys of the value's objects are, down to depth 2 (see
+    /// [`Scanner::skip_piece_noting_keys`](super::scan::Scanner)), so the
+    /// bulk (the before and after values) is never looked at, and nothing
+    /// is allocated for a plain no-op. `None` when anything is unusual
+    /// (escaped keys, missing or repeated fields, unexpected types, numbers
+    /// in sensitivity marks, deep nesting, ...); serde must read those
+    /// bytes, and finds the error if there is one. Otherwise the result is
+    /// what serde would read.
+    pub(super) fn read_checked(bytes: &[u8], keys: &[KeyAt]) -> Option<Quick> {
+        let mut c = Cursor { bytes, pos: 0 };
+        c.eat(b'{')?;
+        let mut address = None;
+        let mut previous_address = None;
+        let mut module_address = None;
+        let mut mode = None;
+        let mut resource_type = None;
+        let mut name = None;
+        let mut deposed = None;
+        let mut action_reason = None;
+        let mut change = None;
+        for (n, key) in keys.iter().enumerate() {
+            if key.depth != 1 {
+                continue;
+            }
+            c.pos = key.at;
+            match c.key()? {
+                b"address" => once(&mut address, c.text()?)?,
+                b"previous_address" => once(&mut previous_address, c.optional_text()?)?,
+                b"module_address" => once(&mut module_address, c.optional_text()?)?,
+                b"mode" => {
+                    let value = match c.text()? {
+                        Text::Plain("managed") => Mode::Managed,
+                        Text::Plain("data") => Mode::Data,
+                        _ => return None,
+                    };
+                    once(&mut mode, value)?;
+                }
+                b"type" => once(&mut resource_type, c.text()?)?,
+                b"name" => once(&mut name, c.text()?)?,
+                b"deposed" => once(&mut deposed, c.optional_text()?)?,
+                b"action_reason" => once(&mut action_reason, c.optional_text()?)?,
+                b"change" => {
+                    // Its members' keys follow, up to the next member.
+                    let members = keys[n + 1..].iter().take_while(|k| k.depth == 2);
+                    once(&mut change, read_change(&mut c, members)?)?;
+                }
+                _ => {}
+            }
+        }
+        let (address, mode, resource_type, name, change) =
+            (address?, mode?, resource_type?, name?, change?);
+        let previous_address = previous_address.flatten();
+        let no_op = change.actions.as_deref().and_then(Action::from_actions) == Some(Action::NoOp);
+        if no_op && previous_address.is_none() && change.importing.is_none() {
+            return Some(Quick::NoOp {
+                marked: change.marked,
+            });
+        }
+        // `None` if it fails, `Some(None)` for no string.
+        let string = |text: Option<Text<'_>>| match text {
+            Some(text) => text.into_string().map(Some),
+            None => Some(None),
+        };
+        Some(Quick::Change(RawResourceChange {
+            address: address.into_string()?,
+            previous_address: string(previous_address)?,
+            module_address: string(module_address.flatten())?,
+            mode,
+            resource_type: resource_type.into_string()?,
+            name: name.into_string()?,
+            deposed: string(deposed.flatten())?,
+            action_reason: string(action_reason.flatten())?,
+            change: ResourceChangeBody(change),
+        }))
+    }
+}
+
+/// A resource's `change` (at the cursor), as [`ChangeVisitor`] reads it
+/// when it keeps no values; `keys` are its keys.
+fn read_change<'k>(c: &mut Cursor<'_>, keys: impl Iterator<Item = &'k KeyAt>) -> Option<RawChange> {
+    c.eat(b'{')?;
+    let mut change = RawChange::default();
+    for key in keys {
+        c.pos = key.at;
+        match c.key()? {
+            b"actions" => {
+                let mut actions = Vec::new();
+                c.eat(b'[')?;
+                let mut more = c.first(b']')?;
+                while more {
+                    actions.push(c.text()?.into_string()?);
+                    more = c.next(b']')?;
+                }
+                change.actions = Some(actions);
+            }
+            b"replace_paths" => {
+                let paths: Option<Vec<Vec<PathStep>>> =
+                    serde_json::from_slice(c.shallow_value()?).ok()?;
+                change.replace_paths = paths.unwrap_or_default();
+            }
+            b"importing" => {
+                change.importing = serde_json::from_slice(c.shallow_value()?).ok()?;
+            }
+            b"before_sensitive" | b"after_sensitive" => change.marked |= c.any_true()?,
+            _ => {}
+        }
+    }
+    Some(change)
+}
+
+/// Sets a field once; `None` if it is repeated, which serde refuses.
+fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
+    if slot.is_some() {
+        return None;
+    }
+    *slot = Some(value);
+    Some(())
+}
+
 /// A resource's `change`, without its values.
+#[derive(Debug)]
 pub(super) struct ResourceChangeBody(pub RawChange);
 
 /// One value of `output_changes`, with values kept unless it is a no-op.
@@ -48,7 +191,7 @@ pub(super) struct OutputChangeBody(pub RawChange);
 /// A value field is `None` when it was absent or skipped, and
 /// `Some(Value::Null)` when it was JSON `null`; the difference matters for
 /// the sensitivity marks, whose absence means "not recorded".
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(super) struct RawChange {
     pub actions: Option<Vec<String>>,
     pub before: Option<Value>,
@@ -63,7 +206,7 @@ pub(super) struct RawChange {
     pub marked: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub(super) struct RawImporting {
     #[serde(default)]
     pub id: Option<String>,

@@ -2,23 +2,36 @@
 //!
 //! serde_json's `from_reader` pulls one byte at a time and tracks line and
 //! column for each, which caps it at a few hundred MB/s. Here the input is
-//! read in large chunks instead. Bulk the plan reader does not need is
-//! skipped by [`Scanner::skip_value`], a validating scanner written for speed
-//! (strings are searched eight bytes at a time). Each piece the reader does
-//! need (a resource change, an output, a key) is handed to serde_json's fast
-//! slice deserializer straight from the chunk; a piece cut off by the chunk
-//! end is simply parsed again once more input is in. The buffer only grows
-//! when a single piece is larger than a chunk. [`Scanner::over`] walks bytes
-//! already in memory, such as one resource change, and can report where each
-//! value lies.
+//! read in large chunks instead, by the scanner itself or, for large files,
+//! by another thread ([`read_ahead`], whose chunks the scanner takes over as
+//! its buffer). Bulk the plan reader does not need is skipped by
+//! [`Scanner::skip_value`], a validating scanner written for speed: a tight
+//! loop takes the plain tokens that are whole in the buffer (strings are
+//! searched eight bytes at a time), and anything else (escapes, errors, the
+//! buffer end) is taken one token at a time by a careful path that reports
+//! errors as serde_json would. Each piece the reader does need (an output,
+//! a key) is handed to serde_json's fast slice deserializer straight from
+//! the chunk; a piece cut off by the chunk end is simply parsed again once
+//! more input is in. The buffer only grows when a single piece is larger
+//! than a chunk.
+//!
+//! A resource change is skipped like bulk, as a piece
+//! ([`Scanner::begin_piece`]) whose bytes stay in memory and whose keys the
+//! scanner notes ([`Scanner::skip_piece_noting_keys`]); a [`Cursor`] then
+//! reads the few members needed straight from the bytes, without looking
+//! at the rest again. [`Scanner::over`] walks bytes already in memory, such
+//! as one resource change, and can report where each value lies.
 //!
 //! Lines and columns are tracked for error messages: JSON strings cannot hold
 //! raw newlines, so the scanner sees every newline in whitespace, and the
 //! pieces serde parses are counted after the fact.
 
-use std::io::{ErrorKind, Read};
+use std::io::{self, ErrorKind, Read};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
 
 use serde::de::DeserializeOwned;
 
@@ -29,7 +42,8 @@ use super::PlanError;
 pub(super) const CHUNK: usize = 1 << 20;
 
 pub(super) struct Scanner<R> {
-    reader: R,
+    /// `None` while `feed` reads it.
+    reader: Option<R>,
     path: Option<PathBuf>,
     buf: Vec<u8>,
     /// Next unread byte in `buf`.
@@ -46,13 +60,102 @@ pub(super) struct Scanner<R> {
     /// Open containers of the value being skipped, kept to reuse the
     /// allocation.
     stack: Vec<u8>,
+    /// Start of the piece being read (see [`Scanner::begin_piece`]), kept in
+    /// `buf` by refills.
+    piece: Option<Piece>,
+    /// Input read ahead by another thread.
+    feed: Option<Feed<R>>,
+}
+
+/// Input read ahead on another thread, by [`read_ahead`], in chunks the
+/// scanner takes over as its buffer instead of copying them.
+pub(super) struct Feed<R> {
+    pub chunks: Receiver<io::Result<Chunk>>,
+    /// Buffers the scanner is done with, for reuse.
+    pub give_back: Sender<Vec<u8>>,
+    /// Room left before each chunk's bytes, where the scanner moves the
+    /// bytes it still needs from the chunk before.
+    pub head: usize,
+    /// Bytes read into each chunk.
+    pub size: usize,
+    /// Asks the reading thread to stop and hand the reader back.
+    pub stop: Arc<AtomicBool>,
+    /// The reader, handed back once the reading thread stops.
+    pub handed_back: Receiver<R>,
+}
+
+/// Bytes read ahead: `buf[head..end]`.
+pub(super) struct Chunk {
+    buf: Vec<u8>,
+    end: usize,
+    /// The input ends with this chunk.
+    eof: bool,
+}
+
+/// Reads `reader` in chunks of `size` bytes (after `head` free bytes)
+/// until the end, an error, until the receiver hangs up, or until asked to
+/// `stop`; then hands the reader back. Reuses the buffers given back.
+pub(super) fn read_ahead<R: Read>(
+    mut reader: R,
+    head: usize,
+    size: usize,
+    chunks: SyncSender<io::Result<Chunk>>,
+    given_back: &Receiver<Vec<u8>>,
+    stop: &AtomicBool,
+) -> Option<R> {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            // Hanging up `chunks` tells the scanner to take the reader.
+            return Some(reader);
+        }
+        let mut buf = given_back.try_recv().unwrap_or_default();
+        buf.resize(head + size, 0);
+        let mut end = head;
+        let mut eof = false;
+        while end < buf.len() {
+            match reader.read(&mut buf[end..]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => end += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = chunks.send(Err(e));
+                    return None;
+                }
+            }
+        }
+        if chunks.send(Ok(Chunk { buf, end, eof })).is_err() || eof {
+            return None;
+        }
+    }
+}
+
+/// Where a piece of the input starts: in the buffer, and for error
+/// positions.
+#[derive(Clone, Copy)]
+struct Piece {
+    /// Offset in `buf`.
+    pos: usize,
+    line: u64,
+    line_start: u64,
+}
+
+/// Where a piece starts in the input, for [`relocate`].
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Origin {
+    /// 1-based line.
+    pub line: u64,
+    /// 0-based column.
+    pub column: u64,
 }
 
 impl<R: Read> Scanner<R> {
     /// A scanner reading `chunk` bytes at a time (at least one).
     pub(super) fn new(reader: R, path: Option<&Path>, chunk: usize) -> Self {
         Scanner {
-            reader,
+            reader: Some(reader),
             path: path.map(Path::to_path_buf),
             buf: vec![0; chunk.max(1)],
             pos: 0,
@@ -62,6 +165,8 @@ impl<R: Read> Scanner<R> {
             line: 1,
             line_start: 0,
             stack: Vec::new(),
+            piece: None,
+            feed: None,
         }
     }
 
@@ -71,11 +176,18 @@ impl<R: Read> Scanner<R> {
         if self.eof {
             return Ok(false);
         }
-        if self.pos > 0 {
-            self.buf.copy_within(self.pos..self.end, 0);
-            self.base += self.pos as u64;
-            self.end -= self.pos;
-            self.pos = 0;
+        let keep = self.piece.map_or(self.pos, |piece| piece.pos);
+        if self.feed.is_some() {
+            return self.fill_from_feed(keep);
+        }
+        if keep > 0 {
+            self.buf.copy_within(keep..self.end, 0);
+            self.base += keep as u64;
+            self.end -= keep;
+            self.pos -= keep;
+            if let Some(piece) = &mut self.piece {
+                piece.pos = 0;
+            }
         }
         if self.end == self.buf.len() {
             // A single piece is larger than the buffer.
@@ -83,8 +195,12 @@ impl<R: Read> Scanner<R> {
             self.buf.resize(grown, 0);
         }
         let before = self.end;
+        let Some(reader) = &mut self.reader else {
+            self.eof = true;
+            return Ok(false);
+        };
         while self.end < self.buf.len() {
-            match self.reader.read(&mut self.buf[self.end..]) {
+            match reader.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
                     self.eof = true;
                     break;
@@ -100,6 +216,91 @@ impl<R: Read> Scanner<R> {
             }
         }
         Ok(self.end > before)
+    }
+
+    /// [`Scanner::fill`] with the next chunk read ahead, keeping the bytes
+    /// from `keep` on.
+    fn fill_from_feed(&mut self, keep: usize) -> Result<bool, PlanError> {
+        let Some(feed) = self.feed.take() else {
+            return Ok(false);
+        };
+        match self.fill_from(&feed, keep) {
+            Ok(Some(filled)) => {
+                self.feed = Some(feed);
+                Ok(filled)
+            }
+            Ok(None) => {
+                // The reading thread stopped: read on here, or it is gone
+                // (and joining it reports why).
+                self.reader = feed.handed_back.recv().ok();
+                self.fill()
+            }
+            Err(e) => {
+                self.feed = Some(feed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Asks the reading thread, if there is one, to stop reading ahead;
+    /// the scanner reads on by itself once it has used what was read.
+    pub(super) fn stop_reading_ahead(&mut self) {
+        if let Some(feed) = &self.feed {
+            feed.stop.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// `None` when the reading thread has stopped.
+    fn fill_from(&mut self, feed: &Feed<R>, keep: usize) -> Result<Option<bool>, PlanError> {
+        let chunk = match feed.chunks.recv() {
+            Ok(Ok(chunk)) => chunk,
+            Ok(Err(source)) => {
+                return Err(PlanError::Io {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+            Err(_) => return Ok(None),
+        };
+        self.eof = chunk.eof;
+        let Chunk { mut buf, end, .. } = chunk;
+        let data = feed.head.min(end)..end;
+        if data.is_empty() {
+            let _ = feed.give_back.send(buf);
+            return Ok(Some(false));
+        }
+        let kept = &self.buf[keep..self.end];
+        // Where the kept bytes go in the new buffer, and the input offset
+        // of its first byte.
+        let start = feed
+            .head
+            .checked_sub(kept.len())
+            .filter(|&start| self.base + keep as u64 >= start as u64);
+        let (start, end) = match start {
+            Some(start) => {
+                buf[start..data.start].copy_from_slice(kept);
+                (start, end)
+            }
+            None => {
+                // Too much to keep (or the very first chunk): one new buffer.
+                let mut joined = Vec::with_capacity(kept.len() + data.len());
+                joined.extend_from_slice(kept);
+                joined.extend_from_slice(&buf[data]);
+                let _ = feed.give_back.send(std::mem::replace(&mut buf, joined));
+                (0, buf.len())
+            }
+        };
+        let old = std::mem::replace(&mut self.buf, buf);
+        if old.len() == feed.head + feed.size {
+            let _ = feed.give_back.send(old);
+        }
+        self.base = self.base + keep as u64 - start as u64;
+        self.pos = self.pos - keep + start;
+        self.end = end;
+        if let Some(piece) = &mut self.piece {
+            piece.pos = piece.pos - keep + start;
+        }
+        Ok(Some(true))
     }
 
     /// The next byte, without consuming it; `None` at the end of input.
@@ -193,6 +394,8 @@ impl<R: Read> Scanner<R> {
         // A number or literal that ends where the buffer ends may continue
         // in the next chunk; anything else is complete once serde accepts it.
         let delimited = matches!(first, b'{' | b'[' | b'"');
+        // The last error, which may only be due to the buffer end.
+        let mut suspect = None;
         loop {
             let slice = &self.buf[self.pos..self.end];
             let mut stream = serde_json::Deserializer::from_slice(slice).into_iter::<T>();
@@ -204,8 +407,18 @@ impl<R: Read> Scanner<R> {
                     self.advance_counting_lines(used);
                     return Ok((value, &self.buf[start..self.pos]));
                 }
+                Some(Err(e)) if self.eof => return Err(self.serde_error(&e)),
                 // An EOF error before the real end only means "read more".
-                Some(Err(e)) if !e.is_eof() || self.eof => return Err(self.serde_error(&e)),
+                // So may another error: a number cut by the buffer end can
+                // have the wrong type (`1` of `1.5`). An error that stays
+                // put when more input is in is real.
+                Some(Err(e)) if !e.is_eof() => {
+                    let error = (e.line(), e.column(), e.to_string());
+                    if suspect.as_ref() == Some(&error) {
+                        return Err(self.serde_error(&e));
+                    }
+                    suspect = Some(error);
+                }
                 None if self.eof => return Err(self.eof_error("EOF while parsing a value")),
                 _ => {}
             }
@@ -230,18 +443,48 @@ impl<R: Read> Scanner<R> {
     /// Re-bases a serde_json error, whose position is relative to the piece
     /// starting at `pos`, onto the whole input.
     fn serde_error(&self, e: &serde_json::Error) -> PlanError {
-        let message = serde_message(e);
-        let start_column = self.base + self.pos as u64 - self.line_start;
-        let (line, column) = match e.line() as u64 {
-            0 => (self.line, start_column + 1),
-            1 => (self.line, start_column + e.column() as u64),
-            n => (self.line + n - 1, e.column() as u64),
-        };
-        PlanError::Json {
-            line,
-            column,
-            message,
+        relocate(e, self.origin())
+    }
+
+    /// Where the next unread byte is.
+    fn origin(&self) -> Origin {
+        Origin {
+            line: self.line,
+            column: self.base + self.pos as u64 - self.line_start,
         }
+    }
+
+    /// Starts a piece at the next unread byte (after whitespace): its bytes
+    /// stay in memory until [`Scanner::end_piece`], however far the scanner
+    /// reads on. Returns where the piece starts.
+    pub(super) fn begin_piece(&mut self) -> Result<Origin, PlanError> {
+        self.skip_ws()?;
+        self.piece = Some(Piece {
+            pos: self.pos,
+            line: self.line,
+            line_start: self.line_start,
+        });
+        Ok(self.origin())
+    }
+
+    /// The bytes read since [`Scanner::begin_piece`].
+    pub(super) fn piece(&self) -> &[u8] {
+        let start = self.piece.map_or(self.pos, |piece| piece.pos);
+        &self.buf[start..self.pos]
+    }
+
+    /// Goes back to the start of the piece, to read it again.
+    pub(super) fn rewind_piece(&mut self) {
+        if let Some(piece) = self.piece {
+            self.pos = piece.pos;
+            self.line = piece.line;
+            self.line_start = piece.line_start;
+        }
+    }
+
+    /// Lets refills drop the piece's bytes again.
+    pub(super) fn end_piece(&mut self) {
+        self.piece = None;
     }
 
     /// Consumes `[` and returns true, or `null` and returns false.
@@ -350,49 +593,213 @@ impl<R: Read> Scanner<R> {
     /// Skips one value, validating it as strictly as serde_json would.
     /// Works iteratively, so any nesting depth is fine.
     pub(super) fn skip_value(&mut self) -> Result<(), PlanError> {
+        self.skip_value_noting(None)
+    }
+
+    /// [`Scanner::skip_value`] for the value that starts the current piece
+    /// (see [`Scanner::begin_piece`]), also noting where the keys of its
+    /// objects are, down to depth 2: the value's own keys, and those of
+    /// objects that are its members.
+    pub(super) fn skip_piece_noting_keys(
+        &mut self,
+        keys: &mut Vec<KeyAt>,
+    ) -> Result<(), PlanError> {
+        self.skip_value_noting(Some(keys))
+    }
+
+    fn skip_value_noting(&mut self, mut keys: Option<&mut Vec<KeyAt>>) -> Result<(), PlanError> {
         let mut stack = std::mem::take(&mut self.stack);
         stack.clear();
-        let result = self.skip_value_with(&mut stack);
+        let mut want = Want::Value;
+        let result = loop {
+            // Most of the input is handled by the fast loop; it stops at
+            // whatever it does not handle (the buffer end, escapes, errors),
+            // and one step of the careful path takes over for one token.
+            want = self.skip_fast(&mut stack, want, keys.as_deref_mut());
+            if want == Want::Done {
+                break Ok(());
+            }
+            match self.skip_step(&mut stack, want, keys.as_deref_mut()) {
+                Ok(Want::Done) => break Ok(()),
+                Ok(next) => want = next,
+                Err(e) => break Err(e),
+            }
+        };
         self.stack = stack;
         result
     }
 
-    fn skip_value_with(&mut self, stack: &mut Vec<u8>) -> Result<(), PlanError> {
-        'value: loop {
-            match self.expect_next("EOF while parsing a value")? {
-                b'{' => {
-                    self.bump();
-                    match self.expect_next("EOF while parsing an object")? {
-                        b'}' => self.bump(),
-                        b'"' => {
-                            stack.push(b'}');
-                            self.skip_key()?;
-                            continue 'value;
-                        }
-                        _ => return Err(self.error_here("key must be a string")),
-                    }
+    /// Skips tokens in the buffer for as long as they are plain and whole:
+    /// no escapes, no errors, nothing cut by the buffer end. Returns what is
+    /// wanted next, with `pos` at the start of it.
+    fn skip_fast(
+        &mut self,
+        stack: &mut Vec<u8>,
+        mut want: Want,
+        mut keys: Option<&mut Vec<KeyAt>>,
+    ) -> Want {
+        let buf = &self.buf[..self.end];
+        let piece = self.piece.map_or(0, |piece| piece.pos);
+        let mut i = self.pos;
+        let mut line = self.line;
+        let mut line_start = self.line_start;
+        while let Some(&b) = buf.get(i) {
+            match b {
+                b' ' | b'\t' | b'\r' => {
+                    i += 1;
+                    continue;
                 }
-                b'[' => {
-                    self.bump();
-                    if self.expect_next("EOF while parsing a list")? == b']' {
-                        self.bump();
+                b'\n' => {
+                    i += 1;
+                    line += 1;
+                    line_start = self.base + i as u64;
+                    continue;
+                }
+                _ => {}
+            }
+            match want {
+                Want::Value => match b {
+                    b'{' => {
+                        i += 1;
+                        want = Want::KeyOrClose;
+                    }
+                    b'[' => {
+                        i += 1;
+                        want = Want::ValueOrClose;
+                    }
+                    _ => {
+                        let Some(end) = scalar_end(buf, i) else { break };
+                        (i, want) = after_scalar(buf, end, stack);
+                    }
+                },
+                Want::ValueOrClose => {
+                    if b == b']' {
+                        i += 1;
+                        want = after_value(stack);
                     } else {
                         stack.push(b']');
-                        continue 'value;
+                        want = Want::Value;
                     }
                 }
-                b'"' => {
-                    self.bump();
-                    self.skip_string_body()?;
+                Want::KeyOrClose | Want::Key => {
+                    if b == b'}' && want == Want::KeyOrClose {
+                        i += 1;
+                        want = after_value(stack);
+                    } else if b == b'"' {
+                        let Some(end) = string_end(buf, i + 1) else {
+                            break;
+                        };
+                        if buf.get(end) != Some(&b':') {
+                            break;
+                        }
+                        if want == Want::KeyOrClose {
+                            stack.push(b'}');
+                        }
+                        note_key(keys.as_deref_mut(), i - piece, stack.len());
+                        i = end + 1;
+                        want = Want::Value;
+                        // Most members are a scalar right after the key and
+                        // a `,` or `}` right after that: take them at once.
+                        if let Some(end) = scalar_end(buf, i) {
+                            (i, want) = after_scalar(buf, end, stack);
+                        }
+                    } else {
+                        break;
+                    }
                 }
-                b'-' | b'0'..=b'9' => self.skip_number()?,
-                b't' => self.skip_literal(b"true")?,
-                b'f' => self.skip_literal(b"false")?,
-                b'n' => self.skip_literal(b"null")?,
-                _ => return Err(self.error_here("expected value")),
+                Want::CommaOrClose => {
+                    let Some(&close) = stack.last() else { break };
+                    if b == b',' {
+                        i += 1;
+                        want = if close == b'}' {
+                            Want::Key
+                        } else {
+                            Want::Value
+                        };
+                    } else if b == close {
+                        i += 1;
+                        stack.pop();
+                        want = after_value(stack);
+                    } else {
+                        break;
+                    }
+                }
+                Want::Done => {}
             }
-            // A value ended: close containers until one has another member.
-            while let Some(&close) = stack.last() {
+            if want == Want::Done {
+                break;
+            }
+        }
+        self.pos = i;
+        self.line = line;
+        self.line_start = line_start;
+        want
+    }
+
+    /// Reads one token of a value being skipped, refilling the buffer as
+    /// needed and reporting errors as serde_json would. Returns what is
+    /// wanted next.
+    fn skip_step(
+        &mut self,
+        stack: &mut Vec<u8>,
+        want: Want,
+        keys: Option<&mut Vec<KeyAt>>,
+    ) -> Result<Want, PlanError> {
+        Ok(match want {
+            Want::Value => {
+                match self.expect_next("EOF while parsing a value")? {
+                    b'{' => {
+                        self.bump();
+                        return Ok(Want::KeyOrClose);
+                    }
+                    b'[' => {
+                        self.bump();
+                        return Ok(Want::ValueOrClose);
+                    }
+                    b'"' => {
+                        self.bump();
+                        self.skip_string_body()?;
+                    }
+                    b'-' | b'0'..=b'9' => self.skip_number()?,
+                    b't' => self.skip_literal(b"true")?,
+                    b'f' => self.skip_literal(b"false")?,
+                    b'n' => self.skip_literal(b"null")?,
+                    _ => return Err(self.error_here("expected value")),
+                }
+                after_value(stack)
+            }
+            Want::ValueOrClose => {
+                if self.expect_next("EOF while parsing a list")? == b']' {
+                    self.bump();
+                    after_value(stack)
+                } else {
+                    stack.push(b']');
+                    Want::Value
+                }
+            }
+            Want::KeyOrClose => match self.expect_next("EOF while parsing an object")? {
+                b'}' => {
+                    self.bump();
+                    after_value(stack)
+                }
+                b'"' => {
+                    stack.push(b'}');
+                    self.skip_key_noting(keys, stack.len())?;
+                    Want::Value
+                }
+                _ => return Err(self.error_here("key must be a string")),
+            },
+            Want::Key => {
+                if self.expect_next("EOF while parsing an object")? != b'"' {
+                    return Err(self.error_here("key must be a string"));
+                }
+                self.skip_key_noting(keys, stack.len())?;
+                Want::Value
+            }
+            Want::CommaOrClose => {
+                let Some(&close) = stack.last() else {
+                    return Ok(Want::Done);
+                };
                 let (eof_message, message) = if close == b'}' {
                     ("EOF while parsing an object", "expected `,` or `}`")
                 } else {
@@ -402,22 +809,32 @@ impl<R: Read> Scanner<R> {
                     b',' => {
                         self.bump();
                         if close == b'}' {
-                            if self.expect_next(eof_message)? != b'"' {
-                                return Err(self.error_here("key must be a string"));
-                            }
-                            self.skip_key()?;
+                            Want::Key
+                        } else {
+                            Want::Value
                         }
-                        continue 'value;
                     }
                     b if b == close => {
                         self.bump();
                         stack.pop();
+                        after_value(stack)
                     }
                     _ => return Err(self.error_here(message)),
                 }
             }
-            return Ok(());
-        }
+            Want::Done => Want::Done,
+        })
+    }
+
+    /// [`Scanner::skip_key`], noting the key of an object at `depth`.
+    fn skip_key_noting(
+        &mut self,
+        keys: Option<&mut Vec<KeyAt>>,
+        depth: usize,
+    ) -> Result<(), PlanError> {
+        let piece = self.piece.map_or(0, |piece| piece.pos);
+        note_key(keys, self.pos - piece, depth);
+        self.skip_key()
     }
 
     /// Skips an object key (at its opening quote) and the `:` after it.
@@ -537,13 +954,33 @@ impl<R: Read> Scanner<R> {
     }
 }
 
+impl<R: Read> Scanner<R> {
+    /// A scanner of input read ahead by another thread.
+    pub(super) fn fed(feed: Feed<R>, path: Option<&Path>) -> Self {
+        Scanner {
+            reader: None,
+            path: path.map(Path::to_path_buf),
+            buf: Vec::new(),
+            pos: 0,
+            end: 0,
+            eof: false,
+            base: 0,
+            line: 1,
+            line_start: 0,
+            stack: Vec::new(),
+            piece: None,
+            feed: Some(feed),
+        }
+    }
+}
+
 impl<'a> Scanner<&'a [u8]> {
     /// A scanner over bytes already in memory, holding them in one buffer,
     /// so that offsets into it are offsets into `bytes` and
     /// [`Scanner::skip_value_span`] works.
     pub(super) fn over(bytes: &'a [u8]) -> Self {
         Scanner {
-            reader: &[],
+            reader: Some(&[]),
             path: None,
             buf: bytes.to_vec(),
             pos: 0,
@@ -553,6 +990,8 @@ impl<'a> Scanner<&'a [u8]> {
             line: 1,
             line_start: 0,
             stack: Vec::new(),
+            piece: None,
+            feed: None,
         }
     }
 
@@ -563,6 +1002,419 @@ impl<'a> Scanner<&'a [u8]> {
         let start = self.pos;
         self.skip_value()?;
         Ok(start..self.pos)
+    }
+}
+
+/// What [`Scanner::skip_value`] expects next.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Value,
+    /// After `[`.
+    ValueOrClose,
+    /// After `{`.
+    KeyOrClose,
+    /// After a `,` in an object.
+    Key,
+    /// After a member of an open container.
+    CommaOrClose,
+    /// The value is complete.
+    Done,
+}
+
+fn after_value(stack: &[u8]) -> Want {
+    if stack.is_empty() {
+        Want::Done
+    } else {
+        Want::CommaOrClose
+    }
+}
+
+/// Where an object key is in a piece: the offset of its opening quote
+/// from the piece start, and the depth of its object (1 for the piece's
+/// own members).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct KeyAt {
+    pub at: usize,
+    pub depth: usize,
+}
+
+#[inline]
+fn note_key(keys: Option<&mut Vec<KeyAt>>, at: usize, depth: usize) {
+    if let Some(keys) = keys
+        && depth <= 2
+    {
+        keys.push(KeyAt { at, depth });
+    }
+}
+
+/// Where to go on after a scalar that ends at `end`: past a `,` or a
+/// closing bracket right after it, if there is one.
+#[inline]
+fn after_scalar(buf: &[u8], end: usize, stack: &mut Vec<u8>) -> (usize, Want) {
+    match (buf.get(end), stack.last()) {
+        (Some(b','), Some(b'}')) => (end + 1, Want::Key),
+        (Some(b','), Some(_)) => (end + 1, Want::Value),
+        (Some(&b), Some(&close)) if b == close => {
+            stack.pop();
+            (end + 1, after_value(stack))
+        }
+        _ => (end, after_value(stack)),
+    }
+}
+
+/// The end of a string without escapes, number or literal at `start`, if
+/// it is whole in `buf` and valid.
+#[inline(always)]
+fn scalar_end(buf: &[u8], start: usize) -> Option<usize> {
+    match *buf.get(start)? {
+        b'"' => string_end(buf, start + 1),
+        b'-' | b'0'..=b'9' => number_end(buf, start),
+        b't' => literal_end(buf, start, b"true"),
+        b'f' => literal_end(buf, start, b"false"),
+        b'n' => literal_end(buf, start, b"null"),
+        _ => None,
+    }
+}
+
+/// The end of a string without escapes whose body starts at `start`, if
+/// it ends in `buf`.
+#[inline]
+fn string_end(buf: &[u8], start: usize) -> Option<usize> {
+    let rest = buf.get(start..)?;
+    let len = find_string_special(rest);
+    (rest.get(len) == Some(&b'"')).then_some(start + len + 1)
+}
+
+/// The end of a valid number starting at `start`, if something follows it
+/// in `buf` (else it may go on in the next chunk).
+#[inline]
+fn number_end(buf: &[u8], start: usize) -> Option<usize> {
+    let digits = |i: usize| {
+        let n = buf
+            .get(i..)?
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        (n > 0).then_some(i + n)
+    };
+    let mut i = start;
+    if buf.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    i = match buf.get(i)? {
+        b'0' => i + 1,
+        _ => digits(i)?,
+    };
+    if buf.get(i) == Some(&b'.') {
+        i = digits(i + 1)?;
+    }
+    if matches!(buf.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(buf.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        i = digits(i)?;
+    }
+    (i < buf.len()).then_some(i)
+}
+
+#[inline]
+fn literal_end(buf: &[u8], start: usize, literal: &[u8]) -> Option<usize> {
+    let end = start + literal.len();
+    (buf.get(start..end)? == literal).then_some(end)
+}
+
+/// A serde_json error in a piece of the input that starts at `origin`,
+/// with its position moved onto the whole input.
+pub(super) fn relocate(e: &serde_json::Error, origin: Origin) -> PlanError {
+    let (line, column) = match e.line() as u64 {
+        0 => (origin.line, origin.column + 1),
+        1 => (origin.line, origin.column + e.column() as u64),
+        n => (origin.line + n - 1, e.column() as u64),
+    };
+    PlanError::Json {
+        line,
+        column,
+        message: serde_message(e),
+    }
+}
+
+/// How deeply a value that [`Cursor`] hands to serde may nest.
+/// serde_json refuses values nested more than 128 deep, counted from the
+/// resource change; this bound keeps values that serde reads on their own
+/// well below that, so it accepts them just as it would in place.
+pub(super) const QUICK_DEPTH: usize = 32;
+
+/// A position in the bytes of a JSON value whose syntax has been checked,
+/// for reading parts of it quickly. Every method returns `None` for what it
+/// does not handle.
+pub(super) struct Cursor<'a> {
+    pub bytes: &'a [u8],
+    pub pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// The next byte after whitespace, not consumed.
+    #[inline]
+    pub(super) fn peek(&mut self) -> Option<u8> {
+        while let Some(&b) = self.bytes.get(self.pos) {
+            if !matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
+                return Some(b);
+            }
+            self.pos += 1;
+        }
+        None
+    }
+
+    #[inline]
+    pub(super) fn eat(&mut self, wanted: u8) -> Option<()> {
+        (self.peek()? == wanted).then(|| self.pos += 1)
+    }
+
+    /// After an opening bracket: whether a member follows, or else the
+    /// closing bracket, consumed.
+    #[inline]
+    pub(super) fn first(&mut self, close: u8) -> Option<bool> {
+        if self.peek()? == close {
+            self.pos += 1;
+            return Some(false);
+        }
+        Some(true)
+    }
+
+    /// After a member: whether another follows (the `,` consumed), or else
+    /// the closing bracket, consumed.
+    #[inline]
+    pub(super) fn next(&mut self, close: u8) -> Option<bool> {
+        match self.peek()? {
+            b',' => {
+                self.pos += 1;
+                Some(true)
+            }
+            b if b == close => {
+                self.pos += 1;
+                Some(false)
+            }
+            _ => None,
+        }
+    }
+
+    /// Consumes a string; returns where it is, quotes included, and
+    /// whether it has escapes.
+    #[inline]
+    pub(super) fn string_span(&mut self) -> Option<(usize, usize, bool)> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.pos;
+        let mut i = start + 1;
+        let mut escaped = false;
+        loop {
+            i += find_string_special(self.bytes.get(i..)?);
+            match self.bytes.get(i)? {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    i += 2;
+                }
+                _ => return None,
+            }
+        }
+        self.pos = i + 1;
+        Some((start, i + 1, escaped))
+    }
+
+    /// A string without escapes, as its bytes.
+    pub(super) fn plain_string(&mut self) -> Option<&'a [u8]> {
+        let (start, end, escaped) = self.string_span()?;
+        (!escaped).then(|| &self.bytes[start + 1..end - 1])
+    }
+
+    /// An object key, and the `:` after it. Keys are UTF-8 and unescaped.
+    pub(super) fn key(&mut self) -> Option<&'a [u8]> {
+        let key = self.plain_string()?;
+        if !key.is_ascii() && std::str::from_utf8(key).is_err() {
+            return None;
+        }
+        self.eat(b':')?;
+        Some(key)
+    }
+
+    /// A string, checked as serde would check it, not yet decoded.
+    pub(super) fn text(&mut self) -> Option<Text<'a>> {
+        let (start, end, escaped) = self.string_span()?;
+        let content = std::str::from_utf8(&self.bytes[start + 1..end - 1]);
+        match content {
+            Ok(content) if !escaped => Some(Text::Plain(content)),
+            Ok(content) if !content.contains("\\u") => Some(Text::Escaped(content)),
+            _ => serde_json::from_slice(&self.bytes[start..end])
+                .ok()
+                .map(Text::Decoded),
+        }
+    }
+
+    /// A string or `null`.
+    pub(super) fn optional_text(&mut self) -> Option<Option<Text<'a>>> {
+        if self.peek()? == b'n' {
+            self.literal(b"null")?;
+            return Some(None);
+        }
+        self.text().map(Some)
+    }
+
+    pub(super) fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.pos + word.len();
+        (self.bytes.get(self.pos..end)? == word).then(|| self.pos = end)
+    }
+
+    /// Skips a value; returns how deeply it nests, 0 for a scalar.
+    pub(super) fn skip(&mut self) -> Option<usize> {
+        let mut depth = 0usize;
+        let mut deepest = 0;
+        loop {
+            match self.peek()? {
+                b'"' => {
+                    self.string_span()?;
+                }
+                b'{' | b'[' => {
+                    self.pos += 1;
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                    continue;
+                }
+                b'}' | b']' => {
+                    self.pos += 1;
+                    depth = depth.checked_sub(1)?;
+                }
+                b',' | b':' if depth > 0 => {
+                    self.pos += 1;
+                    continue;
+                }
+                _ => {
+                    // A number or a literal.
+                    let rest = &self.bytes[self.pos..];
+                    let len = rest
+                        .iter()
+                        .position(|b| {
+                            matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n')
+                        })
+                        .unwrap_or(rest.len());
+                    if len == 0 {
+                        return None;
+                    }
+                    self.pos += len;
+                }
+            }
+            if depth == 0 {
+                return Some(deepest);
+            }
+        }
+    }
+
+    /// Skips a value and returns its bytes.
+    pub(super) fn value(&mut self) -> Option<&'a [u8]> {
+        self.peek()?;
+        let start = self.pos;
+        self.skip()?;
+        Some(&self.bytes[start..self.pos])
+    }
+
+    /// Skips a value and returns its bytes, if it nests no deeper than
+    /// [`QUICK_DEPTH`].
+    pub(super) fn shallow_value(&mut self) -> Option<&'a [u8]> {
+        self.peek()?;
+        let start = self.pos;
+        (self.skip()? <= QUICK_DEPTH).then(|| &self.bytes[start..self.pos])
+    }
+
+    /// Whether a sensitivity mark contains `true`, as serde reading it with
+    /// `raw::AnyTrue` would find. Strings must be plain ASCII, and numbers
+    /// are not handled: serde checks their range.
+    pub(super) fn any_true(&mut self) -> Option<bool> {
+        self.peek()?;
+        let bytes = self.bytes;
+        let mut i = self.pos;
+        let mut depth = 0usize;
+        let mut any = false;
+        loop {
+            let b = *bytes.get(i)?;
+            i += 1;
+            match b {
+                b'"' => {
+                    let rest = bytes.get(i..)?;
+                    let len = find_string_special(rest);
+                    if rest.get(len) != Some(&b'"') || !rest[..len].is_ascii() {
+                        return None;
+                    }
+                    i += len + 1;
+                }
+                b't' => {
+                    (bytes.get(i..i + 3)? == b"rue").then_some(())?;
+                    i += 3;
+                    any = true;
+                }
+                b'f' => {
+                    (bytes.get(i..i + 4)? == b"alse").then_some(())?;
+                    i += 4;
+                }
+                b'n' => {
+                    (bytes.get(i..i + 3)? == b"ull").then_some(())?;
+                    i += 3;
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    if depth > QUICK_DEPTH {
+                        return None;
+                    }
+                    continue;
+                }
+                b'}' | b']' => depth = depth.checked_sub(1)?,
+                b',' | b':' | b' ' | b'\t' | b'\r' | b'\n' if depth > 0 => continue,
+                _ => return None,
+            }
+            if depth == 0 {
+                self.pos = i;
+                return Some(any);
+            }
+        }
+    }
+}
+
+/// A JSON string that [`Cursor::text`] has checked.
+pub(super) enum Text<'a> {
+    /// Without escapes.
+    Plain(&'a str),
+    /// With escapes, but none of the `\u` kind.
+    Escaped(&'a str),
+    Decoded(String),
+}
+
+impl Text<'_> {
+    /// The string the JSON string stands for.
+    pub(super) fn into_string(self) -> Option<String> {
+        let escaped = match self {
+            Text::Plain(text) => return Some(text.to_owned()),
+            Text::Decoded(text) => return Some(text),
+            Text::Escaped(text) => text,
+        };
+        let mut out = String::with_capacity(escaped.len());
+        let mut chars = escaped.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            out.push(match chars.next()? {
+                c @ ('"' | '\\' | '/') => c,
+                'b' => '\u{8}',
+                'f' => '\u{c}',
+                'n' => '\n',
+                'r' => '\r',
+                't' => '\t',
+                _ => return None,
+            });
+        }
+        Some(out)
     }
 }
 
@@ -580,7 +1432,7 @@ pub(super) fn serde_message(e: &serde_json::Error) -> String {
 /// `x - 0x20` when `x < 0x20`. Borrows can only mark lanes above a real hit,
 /// so the lowest marked lane is exact.
 #[inline]
-fn find_string_special(bytes: &[u8]) -> usize {
+pub(super) fn find_string_special(bytes: &[u8]) -> usize {
     const ONES: u64 = u64::MAX / 255;
     const HIGH: u64 = ONES << 7;
     let (chunks, _) = bytes.as_chunks::<8>();

@@ -107,6 +107,94 @@ fn every_chunk_size_gives_the_same_plan() {
     }
 }
 
+/// Every way of reading: on the calling thread, with resource changes
+/// converted on a worker thread (batches of one byte make one batch per
+/// resource change), and with the input read ahead on another thread.
+fn every_way(bytes: &[u8]) -> Vec<(String, Result<Plan, PlanError>)> {
+    let mut results = vec![("slice".to_owned(), parse_slice(bytes))];
+    for (chunk, batch) in [(1 << 20, 1), (7, 1), (64, 300), (1, 1 << 20)] {
+        let result = read::parse_with_sizes(bytes, None, chunk, batch);
+        results.push((format!("chunk {chunk}, batch {batch}"), result));
+    }
+    for (chunk, batch) in [(1 << 20, 1), (61, 1), (1000, 1 << 20)] {
+        let result = read::parse_read_ahead(bytes, None, chunk, batch);
+        results.push((format!("read ahead, chunk {chunk}, batch {batch}"), result));
+    }
+    results
+}
+
+#[test]
+fn threads_give_the_same_plan() {
+    for name in all_fixtures() {
+        let bytes = std::fs::read(fixture_path(&name)).expect("fixture");
+        let mut results = every_way(&bytes).into_iter();
+        let (_, whole) = results.next().expect("results");
+        let whole = format!("{whole:?}");
+        for (how, result) in results {
+            assert_eq!(format!("{result:?}"), whole, "{name}, {how}");
+        }
+    }
+}
+
+#[test]
+fn threads_report_the_first_error() {
+    let change = |address: &str, actions: &str| {
+        format!(
+            r#"{{"address":"{address}","mode":"managed","type":"t","name":"n",
+            "change":{{"actions":{actions},"before":{{"a":1}},"after":{{"a":2}}}}}}"#
+        )
+    };
+    let plan = |changes: &[String], tail: &str| {
+        format!(
+            "{{\"format_version\":\"1.2\",\n\"resource_changes\":[{}{tail}",
+            changes.join(",\n")
+        )
+    };
+    let good: Vec<String> = (0..20)
+        .map(|i| change(&format!("t.{i}"), r#"["update"]"#))
+        .collect();
+    let mut cases = Vec::new();
+    // An unknown action, then a syntax error later on.
+    let mut changes = good.clone();
+    changes[5] = change("t.bad", r#"["teleport"]"#);
+    cases.push(plan(&changes, "],\n\"errored\": tru}"));
+    // A missing field, then an unknown action.
+    let mut changes = good.clone();
+    changes[3] = r#"{"address":"t.x","mode":"managed","type":"t"}"#.to_owned();
+    changes[9] = change("t.bad", r#"["teleport"]"#);
+    cases.push(plan(&changes, "]}"));
+    // A syntax error inside a resource change.
+    let mut changes = good.clone();
+    changes[12] = change("t.x", r#"["update"]"#).replace(r#""a":2"#, r#""a":2,"#);
+    cases.push(plan(&changes, "]}"));
+    // Truncated in the middle of a resource change.
+    let whole = plan(&good, "]}");
+    cases.push(whole[..whole.len() / 2].to_owned());
+    // Invalid UTF-8 in an address, which only serde checks.
+    let mut bytes = plan(&good, "]}").into_bytes();
+    let at = bytes
+        .windows(5)
+        .position(|w| w == b"t.17\"")
+        .expect("address");
+    bytes[at + 1] = 0xff;
+    let mut inputs: Vec<Vec<u8>> = cases.into_iter().map(String::into_bytes).collect();
+    inputs.push(bytes);
+    // What the reader read before it had threads.
+    let expected = [
+        r#"Err(UnknownActions { address: "t.bad", actions: ["teleport"] })"#,
+        r#"Err(Json { line: 8, column: 45, message: "missing field `name`" })"#,
+        r#"Err(Json { line: 27, column: 76, message: "key must be a string" })"#,
+        r#"Err(Json { line: 21, column: 61, message: "EOF while parsing a string" })"#,
+        r#"Err(Json { line: 36, column: 14, message: "invalid unicode code point" })"#,
+    ];
+    assert_eq!(inputs.len(), expected.len());
+    for (input, expected) in inputs.iter().zip(expected) {
+        for (how, result) in every_way(input) {
+            assert_eq!(format!("{result:?}"), expected, "{how}");
+        }
+    }
+}
+
 #[test]
 fn requires_replace_is_destructive_with_reason_and_paths() {
     let plan = fixture("terraform-show-json/requires-replace__output.json");
@@ -805,4 +893,174 @@ fn rendered_display() {
     assert_eq!(Rendered::Sensitive.to_string(), "(sensitive value)");
     assert_eq!(Rendered::Unknown.to_string(), "(known after apply)");
     assert_eq!(value("[1]").to_string(), "[1]");
+}
+
+/// The quick reading of resource changes either gives up or reads what
+/// serde reads, on shapes that are unusual or wrong.
+#[test]
+fn quick_reading_agrees_with_serde() {
+    let base = r#"{"address":"t.x","mode":"managed","type":"t","name":"x","provider_name":"p",
+        "change":{"actions":["update"],"before":{"a":1},"after":{"a":2},"after_unknown":{},
+        "before_sensitive":{"a":false},"after_sensitive":{"b":[false,{"c":true}]}}}"#;
+    let replace = |from: &str, to: &str| base.replacen(from, to, 1).into_bytes();
+    let mut cases = vec![
+        base.as_bytes().to_vec(),
+        replace(r#""t.x""#, r#""t.x[\"k\"]""#),
+        replace(r#""t.x""#, r#""t.\u0078\/y""#),
+        replace(r#""t.x""#, r#""t.\ud800""#),
+        replace(r#""address""#, r#""addr\u0065ss""#),
+        replace(r#""mode":"managed","#, r#""mode":"managed","mode":"data","#),
+        replace(r#""mode":"managed","#, ""),
+        replace(r#""managed""#, r#""resource""#),
+        replace(r#""managed""#, r#"{"managed":null}"#),
+        replace(r#""name":"x""#, r#""name":null"#),
+        replace(r#""provider_name":"p""#, r#""previous_address":"t.w""#),
+        replace(
+            r#""provider_name":"p""#,
+            r#""previous_address":null,"deposed":"d""#,
+        ),
+        replace(r#""provider_name":"p""#, r#""previous_address":7"#),
+        replace(r#"["update"]"#, r#"["no-op"]"#),
+        replace(r#"["update"]"#, "null"),
+        replace(r#"["update"]"#, "[1]"),
+        replace(r#"["update"]"#, "[]"),
+        replace(
+            r#"["update"]"#,
+            r#"["delete","create"],"replace_paths":[["a",0]]"#,
+        ),
+        replace(r#"["update"]"#, r#"["update"],"replace_paths":[[true]]"#),
+        replace(r#"["update"]"#, r#"["no-op"],"importing":{"id":"i-1"}"#),
+        replace(r#"["update"]"#, r#"["no-op"],"importing":null"#),
+        replace(r#"["update"]"#, r#"["update"],"actions":["no-op"]"#),
+        replace(r#"{"a":false}"#, "1e999"),
+        replace(r#"{"a":false}"#, "[1]"),
+        replace(r#"{"a":false}"#, r#"{"\u00e9":true}"#),
+        replace(r#"{"a":false}"#, r#"{"é":true}"#),
+        replace(
+            r#"{"a":false}"#,
+            &format!("{}true{}", "[".repeat(40), "]".repeat(40)),
+        ),
+        replace(
+            r#"{"a":false}"#,
+            &format!("{}true{}", "[".repeat(130), "]".repeat(130)),
+        ),
+        replace(r#""change":{"#, r#""change":{"change":1,"#),
+        replace(
+            r#""provider_name":"p","#,
+            r#""change":{"actions":["create"]},"#,
+        ),
+        b"[1,2]".to_vec(),
+        br#"{"address":"t.x","mode":"managed","type":"t","name":"x","change":[]}"#.to_vec(),
+        br#"{ "address" : "t.x" , "mode" : "data" , "type" : "t" , "name" : "x" ,
+            "change" : { "actions" : [ "read" ] , "before_sensitive" : true } }"#
+            .to_vec(),
+    ];
+    let mut bad_key = base.as_bytes().to_vec();
+    bad_key.splice(1..1, *b"\"k\xff\":0,");
+    cases.push(bad_key);
+    let mut bad_text = base.as_bytes().to_vec();
+    let at = bad_text
+        .windows(3)
+        .position(|w| w == b"t.x")
+        .expect("address");
+    bad_text[at + 1] = 0xff;
+    cases.push(bad_text);
+    let mut quick_count = 0;
+    for case in &cases {
+        let mut scanner = scan::Scanner::over(case);
+        scanner.begin_piece().expect("value");
+        let mut keys = Vec::new();
+        if scanner.skip_piece_noting_keys(&mut keys).is_err() {
+            continue;
+        }
+        let serde = serde_json::from_slice::<raw::RawResourceChange>(case);
+        let shown = String::from_utf8_lossy(case);
+        match raw::RawResourceChange::read_checked(case, &keys) {
+            None => {}
+            Some(raw::Quick::Change(quick)) => {
+                quick_count += 1;
+                let serde = serde.unwrap_or_else(|e| panic!("{shown}: serde fails: {e}"));
+                assert_eq!(format!("{quick:?}"), format!("{serde:?}"), "{shown}");
+            }
+            Some(raw::Quick::NoOp { marked }) => {
+                quick_count += 1;
+                let serde = serde.unwrap_or_else(|e| panic!("{shown}: serde fails: {e}"));
+                let change = &serde.change.0;
+                assert_eq!(change.actions.as_deref(), Some(&["no-op".to_owned()][..]));
+                assert!(serde.previous_address.is_none() && change.importing.is_none());
+                assert_eq!(marked, change.marked, "{shown}");
+            }
+        }
+    }
+    assert!(quick_count > 10, "the quick reading gave up too often");
+}
+
+/// Attribute diffs read through the scanner's key index agree with those
+/// read the careful way, marks and errors included.
+#[test]
+fn quick_diffs_agree_with_careful_ones() {
+    let element = |before: &str, after: &str, marks: &str| {
+        format!(
+            r#"{{"address":"t.x","mode":"managed","type":"t","name":"x",
+            "change":{{"actions":["update"],"before":{before},"after":{after}{marks}}}}}"#
+        )
+    };
+    let values = (
+        r#"{"a":1,"s":"x","m":{"k":"v","n":[1,2]},"l":[1,2]}"#,
+        r#"{"a":2,"s":"x","m":{"k":"w","n":[1,3]},"l":[1,2,3],"new":true}"#,
+    );
+    let marks = [
+        r#","after_unknown":{},"before_sensitive":{},"after_sensitive":{}"#,
+        r#","after_unknown":false,"before_sensitive":false,"after_sensitive":false"#,
+        "",
+        r#","before_sensitive":{}"#,
+        r#","after_unknown":{"x":false,"m":{"k":true}},"before_sensitive":{"x":true},"after_sensitive":{}"#,
+        r#","after_unknown":{"new":true},"before_sensitive":{"m":{"n":[false,true]}},"after_sensitive":{"m":{"n":[false,false]}}"#,
+        r#","after_unknown":{},"before_sensitive":{"m":{}},"after_sensitive":{"m":{"k":true}}"#,
+        r#","after_unknown":{},"before_sensitive":{"a":true},"after_sensitive":true"#,
+        r#","after_unknown":{},"before_sensitive":{"l":[false,false]},"after_sensitive":{"l":[]}"#,
+        r#","after_unknown":{"l":[false,false,true]},"before_sensitive":{"s":{"deep":{"er":{}}}},"after_sensitive":{"s":false}"#,
+        r#","after_unknown":{},"before_sensitive":{"a":1e999},"after_sensitive":{}"#,
+        r#","after_unknown":{"a":1e999},"before_sensitive":{},"after_sensitive":{}"#,
+        r#","after_unknown":{},"before_sensitive":{"\u00e9":false},"after_sensitive":{"é":false}"#,
+        r#","before_sensitive":{},"after_sensitive":{},"before_sensitive":{"a":true}"#,
+    ];
+    let mut cases = Vec::new();
+    for mark in marks {
+        cases.push(element(values.0, values.1, mark).into_bytes());
+        cases.push(element(values.1, values.0, mark).into_bytes());
+        cases.push(element("null", values.1, mark).into_bytes());
+        cases.push(
+            element(
+                r#"{"\u0061":1,"b":{"c":1}}"#,
+                r#"{"a":2,"b":{"c":2}}"#,
+                mark,
+            )
+            .into_bytes(),
+        );
+    }
+    let mut bad_key = element(r#"{"a":1}"#, r#"{"a":2}"#, marks[0]).into_bytes();
+    let at = bad_key
+        .windows(5)
+        .position(|w| w == br#"{"a":"#)
+        .expect("key");
+    bad_key[at + 2] = 0xff;
+    cases.push(bad_key);
+    let paths = [vec![raw::PathStep::Key("m".to_owned())]];
+    for case in &cases {
+        let mut scanner = scan::Scanner::over(case);
+        scanner.begin_piece().expect("value");
+        let mut keys = Vec::new();
+        scanner
+            .skip_piece_noting_keys(&mut keys)
+            .expect("valid JSON");
+        let quick = diff::attribute_changes(case, Some(&keys), &paths);
+        let careful = diff::attribute_changes(case, None, &paths);
+        assert_eq!(
+            format!("{quick:?}"),
+            format!("{careful:?}"),
+            "{}",
+            String::from_utf8_lossy(case)
+        );
+    }
 }
