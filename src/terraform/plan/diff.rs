@@ -287,14 +287,18 @@ struct ChangeParts<'a> {
 }
 
 impl<'a> ChangeParts<'a> {
-    fn read(element: &'a [u8]) -> Result<Self, PlanError> {
-        let mut parts = ChangeParts {
+    fn empty() -> Self {
+        ChangeParts {
             before: Shape::Other,
             after: Shape::Other,
             after_unknown: None,
             before_sensitive: None,
             after_sensitive: None,
-        };
+        }
+    }
+
+    fn read(element: &'a [u8]) -> Result<Self, PlanError> {
+        let mut parts = ChangeParts::empty();
         let mut scanner = Scanner::over(element);
         let scanner = &mut scanner;
         if !scanner.begin_object_or_null()? {
@@ -329,13 +333,7 @@ impl<'a> ChangeParts<'a> {
     /// `None` for anything unusual, such as escaped keys or marks serde
     /// refuses; [`ChangeParts::read`] handles those, or reports the error.
     fn read_indexed(element: &'a [u8], keys: &[KeyAt]) -> Option<Self> {
-        let mut parts = ChangeParts {
-            before: Shape::Other,
-            after: Shape::Other,
-            after_unknown: None,
-            before_sensitive: None,
-            after_sensitive: None,
-        };
+        let mut parts = ChangeParts::empty();
         let mut c = Cursor {
             bytes: element,
             pos: 0,

@@ -154,10 +154,19 @@ pub(super) struct Origin {
 impl<R: Read> Scanner<R> {
     /// A scanner reading `chunk` bytes at a time (at least one).
     pub(super) fn new(reader: R, path: Option<&Path>, chunk: usize) -> Self {
+        Scanner::with_source(Some(reader), None, vec![0; chunk.max(1)], path)
+    }
+
+    fn with_source(
+        reader: Option<R>,
+        feed: Option<Feed<R>>,
+        buf: Vec<u8>,
+        path: Option<&Path>,
+    ) -> Self {
         Scanner {
-            reader: Some(reader),
+            reader,
             path: path.map(Path::to_path_buf),
-            buf: vec![0; chunk.max(1)],
+            buf,
             pos: 0,
             end: 0,
             eof: false,
@@ -166,7 +175,7 @@ impl<R: Read> Scanner<R> {
             line_start: 0,
             stack: Vec::new(),
             piece: None,
-            feed: None,
+            feed,
         }
     }
 
@@ -957,20 +966,7 @@ impl<R: Read> Scanner<R> {
 impl<R: Read> Scanner<R> {
     /// A scanner of input read ahead by another thread.
     pub(super) fn fed(feed: Feed<R>, path: Option<&Path>) -> Self {
-        Scanner {
-            reader: None,
-            path: path.map(Path::to_path_buf),
-            buf: Vec::new(),
-            pos: 0,
-            end: 0,
-            eof: false,
-            base: 0,
-            line: 1,
-            line_start: 0,
-            stack: Vec::new(),
-            piece: None,
-            feed: Some(feed),
-        }
+        Scanner::with_source(None, Some(feed), Vec::new(), path)
     }
 }
 
