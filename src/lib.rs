@@ -8,11 +8,13 @@
 //! [`report`] renders what happened. The binary (`src/main.rs`, `src/cli/`)
 //! only parses arguments, calls `ops`, and maps errors to exit codes.
 
+pub mod approval;
 pub mod config;
 pub mod interrupt;
 pub mod ops;
 pub mod process;
 pub mod report;
+pub mod runs;
 pub mod source;
 pub mod state;
 pub mod terraform;

@@ -3,11 +3,13 @@
 //! Keeping it in one object is what lets a run without a TTY behave
 //! predictably and lets tests drive the binary through a real pty.
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::interrupt::{Interrupt, Level};
 
 /// The user's colour choice (`--no-color`, `NO_COLOR`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +24,34 @@ pub struct Ui {
     color: ColorChoice,
     stdout_tty: bool,
     stderr_tty: bool,
+    stdin_tty: bool,
     quiet: bool,
+}
+
+/// What a person answered at a prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Exactly the word asked for.
+    Yes,
+    /// Anything else, as typed (trimmed).
+    No(String),
+    /// Input ended (Ctrl-D, a closed stdin).
+    Eof,
+    /// Ctrl-C at the prompt.
+    Interrupted,
+}
+
+impl Answer {
+    /// How the answer is described in records and messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Answer::Yes => "yes".to_owned(),
+            Answer::No(text) if text.is_empty() => "an empty answer".to_owned(),
+            Answer::No(text) => format!("{text:?}"),
+            Answer::Eof => "end of input".to_owned(),
+            Answer::Interrupted => "Ctrl-C".to_owned(),
+        }
+    }
 }
 
 /// Styles used across renderers, so the palette lives in one place.
@@ -44,6 +73,7 @@ impl Ui {
             color,
             stdout_tty: std::io::stdout().is_terminal(),
             stderr_tty: std::io::stderr().is_terminal(),
+            stdin_tty: std::io::stdin().is_terminal(),
             quiet,
         }
     }
@@ -54,6 +84,7 @@ impl Ui {
             color: ColorChoice::Never,
             stdout_tty: false,
             stderr_tty: false,
+            stdin_tty: false,
             quiet: true,
         }
     }
@@ -104,6 +135,54 @@ impl Ui {
         if !self.quiet {
             eprintln!("{text}");
         }
+    }
+
+    /// A message a person must act on (the commands that approve a run),
+    /// on stderr even with `-q`.
+    pub fn notice(&self, text: &str) {
+        eprintln!("{text}");
+    }
+
+    /// Whether a person can be asked: stdin and stderr are terminals.
+    pub fn can_prompt(&self) -> bool {
+        self.stdin_tty && self.stderr_tty
+    }
+
+    /// Shows `text` on stderr and reads one line from stdin. Only exactly
+    /// `word` is [`Answer::Yes`]; Ctrl-C ends the wait at once.
+    pub async fn confirm(&self, text: &str, word: &str, interrupt: &Interrupt) -> Answer {
+        {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "{text}");
+            let _ = err.flush();
+        }
+        // A plain thread, not spawn_blocking: a read that never returns
+        // must not keep the runtime (and so the process) alive after Ctrl-C.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let read = std::io::stdin().lock().read_line(&mut line);
+            let _ = tx.send(read.map(|n| (n, line)));
+        });
+        let answer = tokio::select! {
+            read = rx => match read {
+                Ok(Ok((0, _))) | Ok(Err(_)) | Err(_) => Answer::Eof,
+                Ok(Ok((_, line))) => {
+                    let line = line.trim();
+                    if line == word {
+                        Answer::Yes
+                    } else {
+                        Answer::No(line.to_owned())
+                    }
+                }
+            },
+            () = interrupt.reached(Level::Graceful) => Answer::Interrupted,
+        };
+        if matches!(answer, Answer::Eof | Answer::Interrupted) {
+            // The cursor is still on the prompt line.
+            eprintln!();
+        }
+        answer
     }
 
     /// Progress for a set of named tasks: spinners on a terminal, plain

@@ -45,6 +45,14 @@ impl From<ops::Error> for CliError {
             ops::Error::Interrupted => {
                 err.message = "interrupted: running Terraform commands were stopped and nothing new was started".to_owned();
             }
+            ops::Error::RunRefused { hint, .. } => {
+                err = err.hint(hint.clone());
+            }
+            ops::Error::State(strata::state::StateError::Busy { .. }) => {
+                err = err.hint(
+                    "wait longer with --lock-timeout 5m (or STRATA_LOCK_TIMEOUT), or use another --state-dir",
+                );
+            }
             ops::Error::Terraform(strata::terraform::TerraformError::NotFound { .. }) => {
                 err = err.hint(
                     "check with `terraform version`; strata runs the same binary your shell finds",

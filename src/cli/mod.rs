@@ -1,10 +1,13 @@
 //! The command line: one file per command, each turning its arguments into
 //! an options struct and calling `strata::ops`.
 
+mod apply;
+mod approve;
 mod error;
 mod init;
 mod inspect;
 mod plan;
+mod runs;
 mod validate;
 
 use std::io::Write;
@@ -13,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use strata::interrupt::Interrupt;
-use strata::ops::{Environment, SourceOptions};
+use strata::ops::{Environment, PlanOptions, SourceOptions};
 use strata::report::{Format, Report};
 use strata::ui::Ui;
 
@@ -24,6 +27,7 @@ pub mod exit {
     pub const OK: u8 = 0;
     pub const ERROR: u8 = 1;
     pub const CHANGES: u8 = 2;
+    pub const APPROVAL: u8 = 3;
 }
 
 #[derive(Debug, Parser)]
@@ -74,6 +78,26 @@ pub struct Global {
     /// Only errors on stderr
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Approve destructive and protected changes in advance (never overrides
+    /// approval.destructive = "deny")
+    #[arg(long, global = true)]
+    pub auto_approve: bool,
+    /// How long to wait for another strata run to release the state
+    /// directory, e.g. 30s or 5m (default: do not wait)
+    #[arg(
+        long,
+        global = true,
+        env = "STRATA_LOCK_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "0s",
+        value_parser = parse_duration
+    )]
+    pub lock_timeout: std::time::Duration,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    strata::config::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration such as 30s, 5m or 1h30m"))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -96,6 +120,9 @@ impl From<FormatArg> for Format {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Plan(plan::Args),
+    Apply(apply::Args),
+    Approve(approve::Args),
+    Runs(runs::Args),
     Inspect(inspect::Args),
     Validate(validate::Args),
     Init(init::Args),
@@ -117,6 +144,19 @@ impl Context {
             reference: self.global.reference.clone(),
             worktree: self.global.worktree,
             state_dir: self.global.state_dir.clone(),
+            lock_timeout: self.global.lock_timeout,
+        }
+    }
+
+    /// What `plan` and `apply` plan, from the global flags.
+    pub fn plan_options(&self) -> PlanOptions {
+        PlanOptions {
+            source: self.source(),
+            stacks: self.global.stacks.clone(),
+            env: self.env.clone(),
+            cwd: self.cwd.clone(),
+            save: false,
+            ask_always: false,
         }
     }
 
@@ -147,6 +187,9 @@ impl Context {
 pub async fn run(command: Command, ctx: Context) -> ExitCode {
     let result = match command {
         Command::Plan(args) => plan::exec(args, &ctx).await,
+        Command::Apply(args) => apply::exec(args, &ctx).await,
+        Command::Approve(args) => approve::exec(args, &ctx).await,
+        Command::Runs(args) => runs::exec(args, &ctx).await,
         Command::Inspect(args) => inspect::exec(args, &ctx).await,
         Command::Validate(args) => validate::exec(args, &ctx).await,
         Command::Init(args) => init::exec(args, &ctx),
@@ -160,13 +203,14 @@ pub async fn run(command: Command, ctx: Context) -> ExitCode {
     }
 }
 
-/// The exit code for a finished report: 1 on any error, 2 on changes, 0
-/// otherwise.
+/// The exit code for a finished report: 1 on any error, 2 on changes, 3
+/// when approval is needed or was refused, 0 otherwise.
 pub fn report_code(report: &Report) -> u8 {
     use strata::report::Outcome;
     match report.result {
         Outcome::Error => exit::ERROR,
         Outcome::Changes | Outcome::Drift => exit::CHANGES,
-        _ => exit::OK,
+        Outcome::ApprovalRequired | Outcome::Denied => exit::APPROVAL,
+        Outcome::InSync | Outcome::Applied => exit::OK,
     }
 }

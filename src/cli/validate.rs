@@ -15,7 +15,7 @@ pub async fn exec(_args: Args, ctx: &Context) -> Result<u8, CliError> {
         source: ctx.source(),
         env: ctx.env.clone(),
     };
-    let report = ops::validate(&opts, &ctx.interrupt).await?;
+    let report = ops::validate(&opts, &ctx.ui, &ctx.interrupt).await?;
     ctx.emit(|_| match ctx.global.format {
         FormatArg::Text => report.render_text(),
         FormatArg::Markdown => report.render_markdown(),

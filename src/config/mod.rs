@@ -43,6 +43,17 @@ pub use model::{
 };
 pub use render::render;
 
+/// Reads a duration as `strata.hcl` spells it (`"30s"`, `"5m"`, `"1h30m"`);
+/// the command line uses the same form.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    duration::parse(text)
+}
+
+/// The shortest spelling of `duration` that [`parse_duration`] reads back.
+pub fn format_duration(duration: std::time::Duration) -> String {
+    duration::format(duration)
+}
+
 /// The configuration file at the repository root.
 pub const FILE_NAME: &str = "strata.hcl";
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Default for [`TerraformSettings::parallelism`].
 pub const DEFAULT_PARALLELISM: usize = 4;
@@ -154,15 +154,18 @@ impl fmt::Display for ObjectRef {
 }
 
 /// The `approval { }` block.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
     pub destructive: Destructive,
     /// Address patterns (`module.db.*`, `Namespace/*`) where any change needs approval.
     pub protect: Vec<String>,
+    /// Ask before every change, not only destructive or protected ones.
+    #[serde(default)]
+    pub ask_always: bool,
 }
 
 /// What to do with destructive changes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Destructive {
     /// Ask on a TTY; without one, stop and wait for `strata approve`.

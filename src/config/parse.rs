@@ -40,7 +40,7 @@ const WORKLOAD_ATTRS: &[&str] = &[
     "force_conflicts",
 ];
 const OUTPUTS_ATTRS: &[&str] = &["config_map", "secret"];
-const APPROVAL_ATTRS: &[&str] = &["destructive", "protect"];
+const APPROVAL_ATTRS: &[&str] = &["destructive", "protect", "ask_always"];
 const NOTIFY_ATTRS: &[&str] = &["webhook", "on"];
 
 /// Where things were written, for errors found after parsing.
@@ -366,6 +366,9 @@ impl Parser<'_> {
                 ));
             }
             approval.protect.push(pattern);
+        }
+        if let Some(ask_always) = attrs.bool("ask_always")? {
+            approval.ask_always = ask_always;
         }
         Ok(approval)
     }

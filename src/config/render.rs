@@ -86,6 +86,9 @@ pub fn render(config: &Config) -> String {
     } else {
         approval.attr("protect", string_list(&config.approval.protect));
     }
+    if config.approval.ask_always {
+        approval.attr("ask_always", "true".into());
+    }
     approval.write(&mut out);
 
     for notify in &config.notify {

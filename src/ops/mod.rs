@@ -4,6 +4,8 @@
 //!
 //! Data flows one way: source → config → plan → report.
 
+pub mod apply;
+pub mod approve;
 mod dag;
 pub mod init;
 pub mod inspect;
@@ -12,14 +14,19 @@ pub mod validate;
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::config::ConfigError;
-use crate::interrupt::Interrupt;
+use crate::interrupt::{Interrupt, Level};
 use crate::source::{self, Snapshot, SourceError, SourceSpec};
 use crate::state::{StateDir, StateError};
 use crate::terraform::TerraformError;
 use crate::terraform::plan::PlanError;
+use crate::ui::Ui;
 
+pub use crate::runs::RunsReport;
+pub use apply::{ApplyOptions, apply};
+pub use approve::{ApproveOptions, Approved, RunsOptions, approve, runs};
 pub use init::{InitOptions, init};
 pub use inspect::{InspectOptions, inspect};
 pub use plan::{PlanOptions, plan};
@@ -53,6 +60,11 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Run(#[from] crate::runs::RunError),
+    /// A saved run that cannot be approved or applied as asked.
+    #[error("{message}")]
+    RunRefused { message: String, hint: String },
     #[error("interrupted")]
     Interrupted,
 }
@@ -94,6 +106,8 @@ pub struct SourceOptions {
     pub reference: Option<String>,
     pub worktree: bool,
     pub state_dir: Option<PathBuf>,
+    /// How long to wait for another run's lock on the state directory.
+    pub lock_timeout: Duration,
 }
 
 impl SourceOptions {
@@ -106,14 +120,58 @@ impl SourceOptions {
     }
 }
 
+/// Opens the state directory, waiting up to `--lock-timeout` for another
+/// run to release it.
+async fn open_state(
+    source: &SourceOptions,
+    env: &Environment,
+    what: &str,
+    ui: &Ui,
+    interrupt: &Interrupt,
+) -> Result<StateDir, Error> {
+    let root = source.state_dir(env)?;
+    let started = Instant::now();
+    let mut told = false;
+    loop {
+        match StateDir::open(&root, what) {
+            Err(StateError::Busy { path, holder }) if started.elapsed() < source.lock_timeout => {
+                if !told {
+                    ui.status(&format!(
+                        "waiting up to {} for the state directory {} ({holder})",
+                        crate::config::format_duration(source.lock_timeout),
+                        path.display()
+                    ));
+                    told = true;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    () = interrupt.reached(Level::Graceful) => return Err(Error::Interrupted),
+                }
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 /// Opens the state directory and checks out the source into it.
 async fn checkout(
     source: &SourceOptions,
     env: &Environment,
     what: &str,
+    ui: &Ui,
     interrupt: &Interrupt,
 ) -> Result<(StateDir, Snapshot), Error> {
-    let state = StateDir::open(&source.state_dir(env)?, what)?;
+    let state = open_state(source, env, what, ui, interrupt).await?;
+    let snapshot = export(&state, source, interrupt).await?;
+    Ok((state, snapshot))
+}
+
+/// Checks out `source` into the (already locked) state directory.
+async fn export(
+    state: &StateDir,
+    source: &SourceOptions,
+    interrupt: &Interrupt,
+) -> Result<Snapshot, Error> {
     let spec = SourceSpec {
         repo: source.repo.clone(),
         reference: source.reference.clone(),
@@ -130,7 +188,7 @@ async fn checkout(
                 source: std::io::Error::other(e),
             })??;
     tracing::info!(commit = ?snapshot.commit, root = %snapshot.root.display(), "source ready");
-    Ok((state, snapshot))
+    Ok(snapshot)
 }
 
 impl From<&Snapshot> for crate::report::Source {

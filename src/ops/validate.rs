@@ -58,9 +58,10 @@ pub struct Problem {
 /// Source, state directory and configuration errors.
 pub async fn validate(
     opts: &ValidateOptions,
+    ui: &crate::ui::Ui,
     interrupt: &Interrupt,
 ) -> Result<ValidateReport, Error> {
-    let (_state, snapshot) = checkout(&opts.source, &opts.env, "validate", interrupt).await?;
+    let (_state, snapshot) = checkout(&opts.source, &opts.env, "validate", ui, interrupt).await?;
     let config = config::load(&snapshot.root)?;
     let mut problems = Vec::new();
     let mut stacks = Vec::new();

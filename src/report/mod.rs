@@ -8,10 +8,12 @@
 //! forgetting to redact.
 
 pub mod markdown;
+pub mod runs;
 pub mod text;
 
 use serde::Serialize;
 
+use crate::approval::Item;
 use crate::terraform::plan::{self, Plan, Rendered};
 
 /// The report format version; bumped only on incompatible changes.
@@ -37,8 +39,18 @@ pub struct Report {
     pub workloads: Vec<WorkloadReport>,
     pub destructive: usize,
     pub run_id: Option<String>,
+    /// What needs (or needed) a person's approval.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<Item>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// Why the result is what it is, when that needs saying (a denial).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The plan was already shown in full at the prompt: the text report
+    /// gives one summary line per stack.
+    #[serde(skip)]
+    pub compact: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -91,6 +103,10 @@ pub struct StackReport {
     pub errored: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Planned again during apply, after these stacks it depends on were
+    /// applied; the changes are those of the new plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replanned_after: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -221,6 +237,7 @@ impl StackReport {
                 })
                 .collect(),
             errored: plan.errored,
+            replanned_after: None,
             error: if plan.errored {
                 Some("Terraform reported errors while planning; the plan is incomplete".to_owned())
             } else if !plan.failed_checks.is_empty() {
@@ -246,6 +263,11 @@ impl StackReport {
         )
     }
 
+    /// A stack with nothing to do.
+    pub fn in_sync(name: &str, path: &str) -> StackReport {
+        StackReport::empty(name, path, StackStatus::InSync, None)
+    }
+
     fn empty(name: &str, path: &str, status: StackStatus, error: Option<String>) -> StackReport {
         StackReport {
             name: name.to_owned(),
@@ -259,6 +281,7 @@ impl StackReport {
             checks: Vec::new(),
             errored: false,
             error,
+            replanned_after: None,
         }
     }
 
@@ -291,7 +314,10 @@ impl Report {
             workloads: Vec::new(),
             destructive,
             run_id: None,
+            approvals: Vec::new(),
             errors: Vec::new(),
+            message: None,
+            compact: false,
         }
     }
 

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use anstyle::Style;
 
-use super::{Change, OutputItem, Report, StackReport, StackStatus};
+use super::{Change, Outcome, OutputItem, Report, StackReport, StackStatus};
+use crate::approval::Item;
 use crate::terraform::plan::Summary;
 use crate::ui::{Ui, style};
 
@@ -34,9 +35,76 @@ pub fn render(report: &Report, color: bool) -> String {
         out.push('\n');
     }
     for stack in &report.stacks {
-        stack_section(&mut out, stack, color);
+        stack_section(&mut out, stack, color, report.compact);
+    }
+    if matches!(
+        report.result,
+        Outcome::Changes | Outcome::ApprovalRequired | Outcome::Denied
+    ) && !report.approvals.is_empty()
+        && !report.compact
+    {
+        out.push_str(&items_text(&report.approvals, color));
     }
     total(&mut out, report, color);
+    out
+}
+
+/// The items that need approval, one per line: stack, action, address and
+/// why.
+pub fn items_text(items: &[Item], color: bool) -> String {
+    let p = |s: Style, t: &str| Ui::paint(color, s, t);
+    let mut out = String::new();
+    if items.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        p(style::BOLD, &format!("Needs approval ({}):", items.len()))
+    );
+    let stack_width = items.iter().map(|i| i.stack.len()).max().unwrap_or(0);
+    let action_width = items.iter().map(|i| i.action.len()).max().unwrap_or(0);
+    for item in items {
+        let st = if item.destructive {
+            style::DESTROY
+        } else {
+            style::UPDATE
+        };
+        let _ = writeln!(
+            out,
+            "  {:stack_width$}  {}  {}  {}",
+            item.stack,
+            p(st, &format!("{:action_width$}", item.action)),
+            item.address,
+            p(style::DIM, &item.why())
+        );
+    }
+    out.push('\n');
+    out
+}
+
+/// What a person sees before being asked: the plan, what needs approval,
+/// and the question, Terraform-style.
+pub fn prompt(preview: &Report, color: bool) -> String {
+    let p = |s: Style, t: &str| Ui::paint(color, s, t);
+    let mut out = render(preview, color);
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "{}",
+        p(style::BOLD, "Do you want to apply these changes?")
+    );
+    let _ = writeln!(
+        out,
+        "  strata will apply exactly the plans shown above{}.",
+        preview
+            .run_id
+            .as_deref()
+            .map(|id| format!(" (run {id})"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(out, "  Only 'yes' will be accepted to approve.");
+    let _ = write!(out, "\n  {} ", p(style::BOLD, "Enter a value:"));
     out
 }
 
@@ -52,7 +120,7 @@ fn action_style(change_action: &str, destructive: bool) -> Style {
     }
 }
 
-fn stack_section(out: &mut String, stack: &StackReport, color: bool) {
+fn stack_section(out: &mut String, stack: &StackReport, color: bool, compact: bool) {
     let p = |s: Style, t: &str| Ui::paint(color, s, t);
     let _ = writeln!(
         out,
@@ -60,6 +128,16 @@ fn stack_section(out: &mut String, stack: &StackReport, color: bool) {
         p(style::BOLD, &format!("Stack {}", stack.name)),
         p(style::DIM, &format!("({})", stack.path))
     );
+    if let Some(after) = &stack.replanned_after {
+        let _ = writeln!(
+            out,
+            "  {}",
+            p(
+                style::NOTE,
+                &format!("planned again after {after} was applied (its inputs may have changed)")
+            )
+        );
+    }
     if let Some(error) = &stack.error {
         let label = if stack.status == StackStatus::Skipped {
             p(style::UPDATE, "skipped")
@@ -85,6 +163,17 @@ fn stack_section(out: &mut String, stack: &StackReport, color: bool) {
             let _ = writeln!(out, "      {m}");
         }
     }
+    if compact {
+        let line = match stack.status {
+            StackStatus::Applied => applied_line(&stack.summary),
+            StackStatus::InSync | StackStatus::Changes => {
+                summary_line(&stack.summary, stack.destructive(), stack.outputs.len())
+            }
+            _ => return out.push('\n'),
+        };
+        let _ = writeln!(out, "  {}\n", p(style::BOLD, &line));
+        return;
+    }
     for change in &stack.changes {
         change_line(out, change, color);
     }
@@ -107,6 +196,12 @@ fn stack_section(out: &mut String, stack: &StackReport, color: bool) {
     if matches!(stack.status, StackStatus::Changes | StackStatus::InSync) {
         let line = summary_line(&stack.summary, stack.destructive(), stack.outputs.len());
         let _ = writeln!(out, "\n  {}", p(style::BOLD, &line));
+    } else if stack.status == StackStatus::Applied {
+        let _ = writeln!(
+            out,
+            "\n  {}",
+            p(style::CREATE, &applied_line(&stack.summary))
+        );
     }
     out.push('\n');
 }
@@ -174,6 +269,29 @@ fn output_line(out: &mut String, o: &OutputItem, color: bool) {
     );
 }
 
+/// "Applied: 2 added, 1 changed, 0 destroyed.", like Terraform's
+/// "Apply complete!" line.
+pub fn applied_line(s: &Summary) -> String {
+    let mut parts = vec![
+        format!("{} added", s.create),
+        format!("{} changed", s.update),
+    ];
+    if s.replace > 0 {
+        parts.push(format!("{} replaced", s.replace));
+    }
+    parts.push(format!("{} destroyed", s.delete));
+    for (n, what) in [
+        (s.forget, "forgotten"),
+        (s.import, "imported"),
+        (s.r#move, "moved"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    format!("Applied: {}.", parts.join(", "))
+}
+
 /// "2 to add, 1 to change, 0 to destroy", extended with strata's other
 /// actions when present.
 pub fn summary_line(s: &Summary, destructive: usize, outputs: usize) -> String {
@@ -229,16 +347,19 @@ fn total(out: &mut String, report: &Report, color: bool) {
         .count();
     let mut sum = Summary::default();
     for s in &report.stacks {
-        sum.create += s.summary.create;
-        sum.update += s.summary.update;
-        sum.delete += s.summary.delete;
-        sum.replace += s.summary.replace;
-        sum.forget += s.summary.forget;
-        sum.import += s.summary.import;
-        sum.r#move += s.summary.r#move;
+        sum += s.summary;
     }
+    let applied = report
+        .stacks
+        .iter()
+        .filter(|s| s.status == StackStatus::Applied)
+        .count();
     let stacks = if n == 1 { "stack" } else { "stacks" };
-    let mut line = format!("Total: {n} {stacks}, {with_changes} with changes");
+    let mut line = if report.command == "apply" && applied > 0 {
+        format!("Total: {n} {stacks}, {applied} applied")
+    } else {
+        format!("Total: {n} {stacks}, {with_changes} with changes")
+    };
     if failed > 0 {
         let _ = write!(line, ", {failed} failed");
     }
@@ -246,11 +367,27 @@ fn total(out: &mut String, report: &Report, color: bool) {
         let _ = write!(line, ", {skipped} skipped");
     }
     let outputs = report.stacks.iter().map(|s| s.outputs.len()).sum();
-    let _ = write!(
-        line,
-        ". {}",
-        summary_line(&sum, 0, outputs).trim_start_matches("Plan: ")
-    );
+    if report.command == "apply" && applied > 0 {
+        let mut done = Summary::default();
+        for s in report
+            .stacks
+            .iter()
+            .filter(|s| s.status == StackStatus::Applied)
+        {
+            done += s.summary;
+        }
+        let _ = write!(
+            line,
+            ". {}",
+            applied_line(&done).trim_start_matches("Applied: ")
+        );
+    } else {
+        let _ = write!(
+            line,
+            ". {}",
+            summary_line(&sum, 0, outputs).trim_start_matches("Plan: ")
+        );
+    }
     let _ = writeln!(out, "{}", p(style::BOLD, &line));
     if report.destructive > 0 {
         let _ = writeln!(
@@ -267,5 +404,23 @@ fn total(out: &mut String, report: &Report, color: bool) {
     }
     for e in &report.errors {
         let _ = writeln!(out, "{} {e}", p(style::ERROR, "error:"));
+    }
+    match report.result {
+        Outcome::ApprovalRequired => {
+            let _ = writeln!(
+                out,
+                "{} nothing was applied.",
+                p(style::UPDATE, "Approval required:")
+            );
+        }
+        Outcome::Denied => {
+            let why = report.message.as_deref().unwrap_or("refused");
+            let _ = writeln!(
+                out,
+                "{} {why}; nothing was applied.",
+                p(style::DESTROY, "Denied:")
+            );
+        }
+        _ => {}
     }
 }

@@ -128,6 +128,19 @@ impl Source {
         self.subdir.as_deref()
     }
 
+    /// What to pass as `repo` to check this source out again from any
+    /// directory: the canonical local path (with the project subdirectory),
+    /// or the URL as given.
+    pub fn spec(&self) -> String {
+        match self.key.strip_prefix("file://") {
+            Some(path) if self.local.is_some() => match &self.subdir {
+                Some(sub) => Path::new(path).join(sub).display().to_string(),
+                None => path.to_owned(),
+            },
+            _ => self.display.clone(),
+        }
+    }
+
     /// The local repository, if `repo` named one.
     pub fn local_repo(&self) -> Option<&gix::Repository> {
         self.local.as_ref()

@@ -78,6 +78,12 @@ pub struct Snapshot {
     pub worktree: bool,
     /// The exported tree: where configuration and stacks are read and where Terraform runs.
     pub root: PathBuf,
+    /// What `repo` to check out to get this source again: the absolute path of a local repository
+    /// (and project subdirectory), or the URL as given.
+    pub spec: String,
+    /// `Name <email>` of the committer Git's configuration names (repository, global, environment),
+    /// for approval records.
+    pub git_identity: Option<String>,
 }
 
 /// Why a checkout failed. Each message says what went wrong, where, and what to do next.
@@ -253,6 +259,8 @@ pub fn checkout(
             commit: listing.head.map(|id| id.to_string()),
             worktree: true,
             root,
+            spec: source.spec(),
+            git_identity: identity(local),
         });
     }
 
@@ -279,7 +287,27 @@ pub fn checkout(
         commit: Some(resolved.commit.to_string()),
         worktree: false,
         root,
+        spec: source.spec(),
+        git_identity: identity(source.local_repo().unwrap_or(&fetched.cache)),
     })
+}
+
+/// The committer identity (`Name <email>`) for a decision about `repo` (a
+/// local path or a URL): from the local repository's configuration, else
+/// from the repository around `cwd`, else none.
+pub fn git_identity(repo: &str, cwd: &Path) -> Option<String> {
+    if let Ok(source) = location::Source::parse(repo)
+        && let Some(local) = source.local_repo()
+    {
+        return identity(local);
+    }
+    gix::discover(cwd).ok().and_then(|r| identity(&r))
+}
+
+/// The committer identity Git's configuration gives in `repo`.
+fn identity(repo: &gix::Repository) -> Option<String> {
+    let sig = repo.committer()?.ok()?;
+    Some(format!("{} <{}>", sig.name, sig.email))
 }
 
 /// The exported tree, or the project subdirectory of it that `--repo`

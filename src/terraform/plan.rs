@@ -160,6 +160,18 @@ pub struct Summary {
     pub r#move: usize,
 }
 
+impl std::ops::AddAssign for Summary {
+    fn add_assign(&mut self, other: Summary) {
+        self.create += other.create;
+        self.update += other.update;
+        self.delete += other.delete;
+        self.replace += other.replace;
+        self.forget += other.forget;
+        self.import += other.import;
+        self.r#move += other.r#move;
+    }
+}
+
 /// What Terraform will do to one object.
 ///
 /// Ordered roughly by how much the action disturbs the object.

@@ -38,6 +38,11 @@ pub enum TerraformError {
          run `terraform force-unlock` in the stack\n{lock_info}"
     )]
     Locked { lock_info: String },
+    #[error(
+        "stale: the saved plan can no longer be applied because the state changed since it was \
+         planned; re-plan with strata plan"
+    )]
+    StalePlan,
     #[error("terraform {command} was interrupted")]
     Interrupted { command: &'static str },
     #[error("terraform {command} failed with {status}:\n{stderr}")]
@@ -252,6 +257,31 @@ impl Terraform {
             .run(interrupt)
             .await?;
         check("show", &out, &[0]).map(|_| ())
+    }
+
+    /// `terraform apply -input=false PLANFILE`: applies exactly the saved
+    /// plan.
+    ///
+    /// # Errors
+    /// [`TerraformError::StalePlan`] when Terraform refuses the plan as
+    /// stale; otherwise as the other commands.
+    pub async fn apply(
+        &self,
+        dir: &Path,
+        planfile: &Path,
+        interrupt: &Interrupt,
+    ) -> Result<(), TerraformError> {
+        let out = self
+            .command(dir)
+            .args(["apply", "-input=false", "-no-color"])
+            .arg(flag("-lock-timeout=", &self.lock_timeout))
+            .arg(planfile)
+            .run(interrupt)
+            .await?;
+        if !out.interrupted && out.code() != Some(0) && out.stderr.contains("Saved plan is stale") {
+            return Err(TerraformError::StalePlan);
+        }
+        check("apply", &out, &[0]).map(|_| ())
     }
 
     /// `terraform output -json`: the stack's current outputs.

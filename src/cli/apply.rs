@@ -1,0 +1,56 @@
+//! `strata apply`
+
+use super::{CliError, Context, report_code};
+use strata::ops::{self, ApplyOptions, PlanOptions};
+use strata::report::Outcome;
+
+/// Plan, ask for approval of anything destructive, apply the saved plans
+///
+/// Every stack is planned and every decision taken before the first change.
+/// Deletes, replaces, forgets and changes to `approval.protect` addresses
+/// need approval: at the prompt on a terminal (only `yes` approves), by
+/// --auto-approve, or by `approval.destructive = "allow"`. Without a
+/// terminal the run is saved and strata exits 3 with the commands that
+/// approve and apply it. Then exactly the saved plan files are applied,
+/// in dependency order.
+/// Exit 0 applied or nothing to do, 1 error, 3 approval needed or refused.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Apply this saved run (from `strata plan --save` or an earlier apply
+    /// that stopped for approval) instead of planning anew
+    #[arg(long, value_name = "RUN")]
+    pub run: Option<String>,
+    /// Ask before every change, not only destructive or protected ones
+    #[arg(long)]
+    pub ask_always: bool,
+}
+
+pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
+    if args.run.is_some() && !ctx.global.stacks.is_empty() {
+        return Err(CliError::new("--stack cannot be combined with --run")
+            .hint("a saved run is applied whole; plan only some stacks with `strata plan --save --stack NAME`"));
+    }
+    let opts = ApplyOptions {
+        plan: PlanOptions {
+            ask_always: args.ask_always,
+            ..ctx.plan_options()
+        },
+        auto_approve: ctx.global.auto_approve,
+        run: args.run,
+    };
+    let report = ops::apply(&opts, &ctx.ui, &ctx.interrupt).await?;
+    ctx.emit_report(&report)?;
+    if let Some(id) = &report.run_id
+        && report.result == Outcome::ApprovalRequired
+    {
+        let why = if ctx.ui.can_prompt() {
+            "approval is needed"
+        } else {
+            "approval is needed and there is no terminal to ask at"
+        };
+        ctx.ui.notice(&format!(
+            "Run {id} is saved; {why}. Nothing was applied. To approve and apply exactly this plan:\n  strata approve {id}\n  strata apply --run {id}"
+        ));
+    }
+    Ok(report_code(&report))
+}

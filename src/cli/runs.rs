@@ -1,0 +1,34 @@
+//! `strata runs`
+
+use super::{CliError, Context, FormatArg, exit};
+use strata::ops::{self, RunsOptions};
+
+/// List runs, their status and the approvals they wait for
+///
+/// Runs are newest first. Statuses: planned, approval_required, approved,
+/// applying, applied, failed, denied, stale, interrupted. With --format json
+/// the output also holds every recorded decision of the audit log.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Show only this run, with its items and decisions
+    pub run: Option<String>,
+}
+
+pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
+    let opts = RunsOptions {
+        source: ctx.source(),
+        env: ctx.env.clone(),
+        run: args.run,
+    };
+    let report = ops::runs(&opts)?;
+    ctx.emit(|color| match ctx.global.format {
+        FormatArg::Json => {
+            let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        FormatArg::Text => strata::report::runs::text(&report, color),
+        FormatArg::Markdown => strata::report::runs::markdown(&report),
+    })?;
+    Ok(exit::OK)
+}

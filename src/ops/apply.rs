@@ -1,0 +1,843 @@
+//! `strata apply`: plan into a new run (or take a saved one with `--run`),
+//! take every approval decision, then apply exactly the saved plan files in
+//! dependency order.
+//!
+//! The order is the contract: everything is planned and every decision is
+//! taken before the first `terraform apply`. A refusal, a policy denial or a
+//! missing approval changes nothing.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+
+use super::dag::{self, NodeResult};
+use super::plan::{PlanOptions, Planned, Shared as PlanShared, finish, locate, plan_stack_into};
+use super::{Environment, Error, SourceOptions, export, open_state};
+use crate::approval::{self, Item, Verdict};
+use crate::config::{self, Config, Stack};
+use crate::interrupt::Interrupt;
+use crate::report::{self, Outcome, Report, StackReport, StackStatus};
+use crate::runs::{self, DecidedBy, Decision, DecisionKind, Run, RunStatus, Runs, StackRun};
+use crate::terraform::plan as tfplan;
+use crate::terraform::{Terraform, TerraformError};
+use crate::ui::{Answer, Task, Ui};
+
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// What to plan (source, `--stack`, `--ask-always`); with `run`, only
+    /// the state directory and lock timeout are used.
+    pub plan: PlanOptions,
+    /// `--auto-approve`: a person decided in advance.
+    pub auto_approve: bool,
+    /// `--run`: apply this saved run instead of planning anew.
+    pub run: Option<String>,
+}
+
+/// Plans (or loads the saved run), passes the gate, applies.
+///
+/// # Errors
+/// As `plan`, plus runs that cannot be applied (unknown, applied, stale,
+/// denied) and an interrupt. Stack failures are in the report.
+pub async fn apply(opts: &ApplyOptions, ui: &Ui, interrupt: &Interrupt) -> Result<Report, Error> {
+    match &opts.run {
+        Some(id) => apply_saved(id, opts, ui, interrupt).await,
+        None => apply_fresh(opts, ui, interrupt).await,
+    }
+}
+
+async fn apply_fresh(opts: &ApplyOptions, ui: &Ui, interrupt: &Interrupt) -> Result<Report, Error> {
+    let mut planned = Planned::plan(&opts.plan, "apply", ui, interrupt).await?;
+    if planned.failed() {
+        planned.run.status = RunStatus::Failed;
+        planned.run.note = Some("planning failed; nothing was applied".to_owned());
+        let mut report = planned.report("apply");
+        report
+            .errors
+            .push("planning failed, so nothing was applied".to_owned());
+        planned.finish(&report)?;
+        return Ok(report);
+    }
+    if !planned.run.has_changes() {
+        planned.run.status = RunStatus::Applied;
+        let report = planned.report("apply");
+        planned.finish(&report)?;
+        return Ok(report);
+    }
+    // The plan files are what gets applied, now or after `strata approve`.
+    planned.run.saved = true;
+    let preview = planned.report("plan");
+    let who = Who::new(&opts.plan.env, planned.snapshot.git_identity.clone());
+    let gate = gate(
+        &planned.runs,
+        &mut planned.run,
+        &preview,
+        opts.auto_approve,
+        &who,
+        ui,
+        interrupt,
+    )
+    .await?;
+    let prompted = match gate {
+        Gate::Go { prompted } => prompted,
+        Gate::Stop { outcome, prompted } => {
+            let mut report = planned.report("apply");
+            report.result = outcome;
+            report.compact = prompted;
+            report.message = planned.run.note.clone();
+            planned.finish(&report)?;
+            return Ok(report);
+        }
+    };
+    let Planned {
+        state,
+        snapshot,
+        config,
+        terraform,
+        runs,
+        run,
+        reports,
+    } = planned;
+    let target = Target {
+        root: snapshot.root.clone(),
+        terraform,
+        runs,
+        config,
+        who,
+    };
+    let report = apply_run(
+        target,
+        run,
+        reports,
+        (&snapshot).into(),
+        prompted,
+        ui,
+        interrupt,
+    )
+    .await;
+    drop(state);
+    report
+}
+
+async fn apply_saved(
+    id: &str,
+    opts: &ApplyOptions,
+    ui: &Ui,
+    interrupt: &Interrupt,
+) -> Result<Report, Error> {
+    let source = &opts.plan.source;
+    let state = open_state(source, &opts.plan.env, "apply", ui, interrupt).await?;
+    let runs = Runs::at(state.root());
+    let mut run = runs.load(id)?;
+    check_appliable(&run)?;
+    check_fresh(&runs, &mut run)?;
+
+    // The run's own commit, whatever the repository's HEAD is now.
+    let run_source = SourceOptions {
+        repo: run.source.spec.clone(),
+        reference: if run.source.worktree {
+            None
+        } else {
+            run.source.commit.clone()
+        },
+        worktree: run.source.worktree,
+        state_dir: source.state_dir.clone(),
+        lock_timeout: source.lock_timeout,
+    };
+    let mut snapshot = export(&state, &run_source, interrupt).await?;
+    // Reports name the ref the run was planned from, not the bare commit.
+    snapshot.reference = run.source.reference.clone();
+    let config = config::load(&snapshot.root)?;
+    let terraform = locate(&config, &opts.plan.env, &opts.plan.cwd, &state, interrupt).await?;
+    let reports = saved_reports(&runs, &run)?;
+    let mut preview = Report::new("plan", Some((&snapshot).into()), reports.clone());
+    preview.run_id = Some(run.id.clone());
+    preview.approvals = run.items.clone();
+
+    let mut prompted = false;
+    let who = Who::new(&opts.plan.env, snapshot.git_identity.clone());
+    if run.approval.is_none() {
+        match gate(
+            &runs,
+            &mut run,
+            &preview,
+            opts.auto_approve,
+            &who,
+            ui,
+            interrupt,
+        )
+        .await?
+        {
+            Gate::Go { prompted: p } => prompted = p,
+            Gate::Stop { outcome, prompted } => {
+                let mut report = preview;
+                report.command = "apply".to_owned();
+                report.result = outcome;
+                report.compact = prompted;
+                report.message = run.note.clone();
+                finish(&runs, &run, &report)?;
+                return Ok(report);
+            }
+        }
+    }
+    let target = Target {
+        root: snapshot.root.clone(),
+        terraform,
+        runs,
+        config,
+        who,
+    };
+    let report = apply_run(
+        target,
+        run,
+        reports,
+        (&snapshot).into(),
+        prompted,
+        ui,
+        interrupt,
+    )
+    .await;
+    drop(state);
+    report
+}
+
+/// Refuses runs that cannot be applied, saying what to do instead.
+fn check_appliable(run: &Run) -> Result<(), Error> {
+    let refuse = |message: String, hint: &str| {
+        Err(Error::RunRefused {
+            message,
+            hint: hint.to_owned(),
+        })
+    };
+    let replan = "re-plan with `strata plan --save` (or run `strata apply`)";
+    match run.status {
+        RunStatus::ApprovalRequired | RunStatus::Approved => Ok(()),
+        RunStatus::Planned if run.saved => Ok(()),
+        RunStatus::Planned => refuse(
+            format!(
+                "run {} was planned without --save, so its plan files were not kept",
+                run.id
+            ),
+            replan,
+        ),
+        RunStatus::Applied => refuse(
+            format!("run {} was already applied", run.id),
+            "`strata plan` shows what is left to do",
+        ),
+        RunStatus::Stale => refuse(
+            format!(
+                "stale: run {} can no longer be applied ({})",
+                run.id,
+                run.note
+                    .as_deref()
+                    .unwrap_or("the world changed since it was planned")
+            ),
+            replan,
+        ),
+        RunStatus::Denied => refuse(
+            format!(
+                "run {} was denied ({})",
+                run.id,
+                run.note.as_deref().unwrap_or("refused")
+            ),
+            replan,
+        ),
+        RunStatus::Failed | RunStatus::Interrupted | RunStatus::Applying => refuse(
+            format!(
+                "run {} {} and cannot be applied again",
+                run.id,
+                match run.status {
+                    RunStatus::Failed => "failed",
+                    _ => "was interrupted",
+                }
+            ),
+            replan,
+        ),
+    }
+}
+
+/// Checks that the run's plan files are the ones that were planned (and
+/// approved), and that no later apply changed its stacks. A run that fails
+/// either check is marked stale.
+pub(crate) fn check_fresh(runs: &Runs, run: &mut Run) -> Result<(), Error> {
+    let problem = stale_reason(runs, run)?;
+    let Some(reason) = problem else {
+        return Ok(());
+    };
+    let id = run.id.clone();
+    runs.update(&id, |r| {
+        r.status = RunStatus::Stale;
+        r.note = Some(reason.clone());
+        Ok::<_, Error>(())
+    })?;
+    run.status = RunStatus::Stale;
+    runs.drop_plans(&id);
+    Err(Error::RunRefused {
+        message: format!("stale: run {id} can no longer be applied: {reason}"),
+        hint: "re-plan with `strata plan --save` (or run `strata apply`)".to_owned(),
+    })
+}
+
+fn stale_reason(runs: &Runs, run: &Run) -> Result<Option<String>, Error> {
+    for stack in run.stacks.iter().filter(|s| s.changes) {
+        let Some(expected) = &stack.plan_sha256 else {
+            continue;
+        };
+        let file = runs.plan_file(&run.id, &stack.name);
+        if !file.exists() {
+            return Ok(Some(format!(
+                "the saved plan of stack {} is missing ({})",
+                stack.name,
+                file.display()
+            )));
+        }
+        let found = runs::sha256_file(&file)?;
+        if &found != expected {
+            return Ok(Some(format!(
+                "the saved plan of stack {} changed on disk since it was planned (sha256 {}, now {})",
+                stack.name,
+                &expected[..12],
+                &found[..12]
+            )));
+        }
+    }
+    for other in runs.list()? {
+        if other.id == run.id || other.source.spec != run.source.spec {
+            continue;
+        }
+        for theirs in &other.stacks {
+            let applied_later = theirs.applied_at.is_some_and(|t| t > run.created);
+            if applied_later
+                && run
+                    .stacks
+                    .iter()
+                    .any(|s| s.changes && s.name == theirs.name)
+            {
+                return Ok(Some(format!(
+                    "run {} applied stack {} after this run was planned",
+                    other.id, theirs.name
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The per-stack reports of a saved run, from its kept plan JSON.
+fn saved_reports(runs: &Runs, run: &Run) -> Result<Vec<StackReport>, Error> {
+    run.stacks
+        .iter()
+        .map(|s| {
+            if !s.changes {
+                return Ok(StackReport::in_sync(&s.name, &s.path));
+            }
+            let path = runs.plan_json(&run.id, &s.name);
+            let plan =
+                tfplan::parse_file(&path).map_err(|error| Error::PlanFile { path, error })?;
+            Ok(StackReport::from_plan(&s.name, &s.path, &plan))
+        })
+        .collect()
+}
+
+/// Who takes a decision.
+pub(crate) struct Who {
+    pub user: String,
+    pub git_identity: Option<String>,
+}
+
+impl Who {
+    pub fn new(env: &Environment, git_identity: Option<String>) -> Who {
+        let user = nix::unistd::User::from_uid(nix::unistd::getuid())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .or_else(|| {
+                env.get("USER")
+                    .or_else(|| env.get("LOGNAME"))
+                    .map(|u| u.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| format!("uid {}", nix::unistd::getuid()));
+        Who { user, git_identity }
+    }
+
+    pub fn decide(&self, run: &Run, decision: DecisionKind, by: DecidedBy) -> Decision {
+        let mut d = self.decide_on(&run.id, run.source.commit.clone(), decision, by);
+        d.plans = run.plan_hashes();
+        d.items = run.items.len();
+        d
+    }
+
+    pub fn decide_on(
+        &self,
+        run_id: &str,
+        commit: Option<String>,
+        decision: DecisionKind,
+        by: DecidedBy,
+    ) -> Decision {
+        Decision {
+            time: Timestamp::now(),
+            run_id: run_id.to_owned(),
+            decision,
+            by,
+            user: self.user.clone(),
+            git_identity: self.git_identity.clone(),
+            commit,
+            plans: Vec::new(),
+            items: 0,
+        }
+    }
+}
+
+enum Gate {
+    /// Go ahead; `prompted` says the plan was shown at the prompt.
+    Go { prompted: bool },
+    /// Stop before anything changes, with this outcome; `prompted` as for
+    /// `Go`.
+    Stop { outcome: Outcome, prompted: bool },
+}
+
+/// The approval gate: decides, asks if it may, records the decision.
+async fn gate(
+    runs: &Runs,
+    run: &mut Run,
+    preview: &Report,
+    auto_approve: bool,
+    who: &Who,
+    ui: &Ui,
+    interrupt: &Interrupt,
+) -> Result<Gate, Error> {
+    let verdict = approval::decide(&run.policy, &run.items, auto_approve, ui.can_prompt());
+    let gate = match verdict {
+        Verdict::Proceed => return Ok(Gate::Go { prompted: false }),
+        Verdict::AutoApproved(by) => {
+            let decision = who.decide(run, DecisionKind::AutoApproved, by.into());
+            runs.record(&decision)?;
+            run.approval = Some(decision);
+            run.status = RunStatus::Approved;
+            Gate::Go { prompted: false }
+        }
+        Verdict::Denied => {
+            runs.record(&who.decide(run, DecisionKind::Denied, DecidedBy::Policy))?;
+            run.status = RunStatus::Denied;
+            run.note = Some(
+                "approval.destructive = \"deny\" in strata.hcl refuses destructive changes"
+                    .to_owned(),
+            );
+            Gate::Stop {
+                outcome: Outcome::Denied,
+                prompted: false,
+            }
+        }
+        Verdict::Pending => {
+            run.status = RunStatus::ApprovalRequired;
+            run.saved = true;
+            Gate::Stop {
+                outcome: Outcome::ApprovalRequired,
+                prompted: false,
+            }
+        }
+        Verdict::Ask => {
+            let text = report::text::prompt(preview, ui.color_stderr());
+            let answer = ui.confirm(&text, "yes", interrupt).await;
+            if answer == Answer::Yes {
+                let decision = who.decide(run, DecisionKind::Approved, DecidedBy::Prompt);
+                runs.record(&decision)?;
+                run.approval = Some(decision);
+                run.status = RunStatus::Approved;
+                Gate::Go { prompted: true }
+            } else {
+                runs.record(&who.decide(run, DecisionKind::Refused, DecidedBy::Prompt))?;
+                run.status = RunStatus::Denied;
+                run.note = Some(format!("refused at the prompt: {}", answer.describe()));
+                Gate::Stop {
+                    outcome: Outcome::Denied,
+                    prompted: true,
+                }
+            }
+        }
+    };
+    runs.write(run)?;
+    Ok(gate)
+}
+
+/// Where and with what a run is applied.
+struct Target {
+    root: PathBuf,
+    terraform: Terraform,
+    runs: Runs,
+    config: Config,
+    who: Who,
+}
+
+struct Shared {
+    /// For planning a stack again after a stack it depends on was applied.
+    plan: PlanShared,
+    stacks: Vec<Stack>,
+    /// What the person (or flag, or policy) approved.
+    approved: Vec<Item>,
+    who: Who,
+    commit: Option<String>,
+    /// Stacks applied so far in this run.
+    applied: Mutex<BTreeSet<String>>,
+    /// Terraform refused a saved plan as stale, or a plan file changed.
+    stale: AtomicBool,
+    /// A stack planned again needs approval that was not given.
+    blocked: AtomicBool,
+}
+
+/// Applies the run's saved plans in dependency order and reports.
+async fn apply_run(
+    target: Target,
+    mut run: Run,
+    reports: Vec<StackReport>,
+    source: report::Source,
+    prompted: bool,
+    ui: &Ui,
+    interrupt: &Interrupt,
+) -> Result<Report, Error> {
+    run.status = RunStatus::Applying;
+    target.runs.write(&run)?;
+    let parallelism = target.config.terraform.parallelism;
+    let shared = Arc::new(Shared {
+        plan: PlanShared {
+            terraform: target.terraform,
+            root: target.root,
+            runs: target.runs.clone(),
+            run_id: run.id.clone(),
+            policy: run.policy.clone(),
+            interrupt: interrupt.clone(),
+        },
+        stacks: target.config.stacks.clone(),
+        approved: run.items.clone(),
+        who: target.who,
+        commit: run.source.commit.clone(),
+        applied: Mutex::default(),
+        stale: AtomicBool::new(false),
+        blocked: AtomicBool::new(false),
+    });
+    let work: Arc<Vec<(StackRun, StackReport)>> = Arc::new(
+        run.stacks
+            .iter()
+            .cloned()
+            .zip(reports.iter().cloned())
+            .collect(),
+    );
+    let nodes = run
+        .stacks
+        .iter()
+        .map(|s| dag::Node {
+            name: s.name.clone(),
+            depends_on: s.depends_on.clone(),
+        })
+        .collect();
+    let progress = ui.progress();
+    let results = {
+        let shared = shared.clone();
+        let work = work.clone();
+        let stop_on = interrupt.clone();
+        dag::run(
+            nodes,
+            parallelism,
+            move || stop_on.is_requested(),
+            move |name| {
+                let shared = shared.clone();
+                let (stack, report) = work
+                    .iter()
+                    .find(|(s, _)| s.name == name)
+                    .cloned()
+                    .expect("every node is a stack of the run");
+                let task = progress.task(&name);
+                async move { apply_stack(&shared, &stack, report, &task).await }
+            },
+        )
+        .await
+    };
+    let reports: Vec<StackReport> = work
+        .iter()
+        .map(|(stack, _)| match results.get(&stack.name) {
+            Some(NodeResult::Done(r) | NodeResult::Failed(r)) => r.clone(),
+            Some(NodeResult::Skipped { because }) => {
+                StackReport::skipped(&stack.name, &stack.path, because)
+            }
+            None => StackReport::skipped(&stack.name, &stack.path, "not scheduled"),
+        })
+        .collect();
+
+    let failed = reports
+        .iter()
+        .any(|r| matches!(r.status, StackStatus::Error | StackStatus::Skipped));
+    let stale = shared.stale.load(Ordering::SeqCst);
+    let blocked = shared.blocked.load(Ordering::SeqCst);
+    let status = if interrupt.is_requested() {
+        RunStatus::Interrupted
+    } else if stale {
+        RunStatus::Stale
+    } else if failed {
+        RunStatus::Failed
+    } else {
+        RunStatus::Applied
+    };
+    let runs = &shared.plan.runs;
+    let mut report = Report::new("apply", Some(source), reports);
+    report.run_id = Some(run.id.clone());
+    report.approvals = run.items.clone();
+    report.compact = prompted;
+    let other_failures = report.stacks.iter().any(|s| {
+        s.status == StackStatus::Error
+            && !s
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains(NEEDS_APPROVAL))
+    });
+    report.result = if blocked && !other_failures && !stale {
+        Outcome::ApprovalRequired
+    } else if failed {
+        Outcome::Error
+    } else if report
+        .stacks
+        .iter()
+        .any(|s| s.status == StackStatus::Applied)
+    {
+        Outcome::Applied
+    } else {
+        Outcome::InSync
+    };
+    if stale {
+        report.errors.push(
+            "stale: a saved plan no longer matches the state; re-plan with strata plan".to_owned(),
+        );
+    }
+    if blocked {
+        report.message = Some(
+            "a stack planned again after its dependencies were applied needs new approval; run strata apply again to review it".to_owned(),
+        );
+    }
+    let final_run = runs.update(&run.id, |r| {
+        r.status = status;
+        r.note = match status {
+            RunStatus::Interrupted => Some("interrupted during apply".to_owned()),
+            RunStatus::Stale => Some("Terraform refused a saved plan as stale".to_owned()),
+            _ if blocked => report.message.clone(),
+            _ => r.note.take(),
+        };
+        Ok::<_, Error>(r.clone())
+    })?;
+    finish(runs, &final_run, &report)?;
+    if status == RunStatus::Interrupted {
+        return Err(Error::Interrupted);
+    }
+    Ok(report)
+}
+
+/// Marks the error of a stack whose new plan needs approval.
+const NEEDS_APPROVAL: &str = "now needs approval";
+
+/// Applies one stack and stores its outputs: its saved plan, or — when a
+/// stack it depends on was applied in this run, so its inputs may have
+/// changed — a new plan, if everything in it that needs approval was
+/// approved. `Err` carries the failure report.
+async fn apply_stack(
+    shared: &Shared,
+    stack: &StackRun,
+    report: StackReport,
+    task: &Task,
+) -> Result<StackReport, StackReport> {
+    let upstream: Vec<String> = {
+        let applied = shared.applied.lock().expect("not poisoned");
+        stack
+            .depends_on
+            .iter()
+            .filter(|d| applied.contains(*d))
+            .cloned()
+            .collect()
+    };
+    let result = if upstream.is_empty() {
+        if !stack.changes {
+            task.finish("no changes");
+            return Ok(report);
+        }
+        apply_saved_plan(shared, stack, task)
+            .await
+            .map(|()| report.clone())
+    } else {
+        replan_and_apply(shared, stack, &upstream, task).await
+    };
+    match result {
+        Ok(mut report) => {
+            if report.status == StackStatus::InSync {
+                task.finish("no changes");
+            } else {
+                report.status = StackStatus::Applied;
+                report.error = None;
+                task.finish("applied");
+            }
+            Ok(report)
+        }
+        Err(Failure::Report(report)) => {
+            task.finish("failed");
+            Err(*report)
+        }
+        Err(Failure::Error(e)) => {
+            if matches!(e, Error::Terraform(TerraformError::StalePlan)) {
+                shared.stale.store(true, Ordering::SeqCst);
+            }
+            task.finish("failed");
+            let mut report = report;
+            report.status = StackStatus::Error;
+            report.error = Some(crate::error_chain(&e));
+            Err(report)
+        }
+    }
+}
+
+enum Failure {
+    /// A report that already says what went wrong.
+    Report(Box<StackReport>),
+    Error(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure::Error(e)
+    }
+}
+
+impl From<crate::runs::RunError> for Failure {
+    fn from(e: crate::runs::RunError) -> Failure {
+        Failure::Error(e.into())
+    }
+}
+
+async fn apply_saved_plan(shared: &Shared, stack: &StackRun, task: &Task) -> Result<(), Failure> {
+    let runs = &shared.plan.runs;
+    let planfile = runs.plan_file(&shared.plan.run_id, &stack.name);
+    // Checked for the whole run before the first apply; again here, right
+    // before Terraform reads the file.
+    let found = runs::sha256_file(&planfile)?;
+    if Some(&found) != stack.plan_sha256.as_ref() {
+        shared.stale.store(true, Ordering::SeqCst);
+        return Err(Error::Invalid {
+            path: planfile,
+            message: "stale: the saved plan changed on disk since it was planned; re-plan with strata plan".to_owned(),
+        }
+        .into());
+    }
+    apply_planfile(shared, &stack.name, &stack.path, &planfile, task).await?;
+    Ok(())
+}
+
+async fn replan_and_apply(
+    shared: &Shared,
+    stack: &StackRun,
+    upstream: &[String],
+    task: &Task,
+) -> Result<StackReport, Failure> {
+    let Some(config) = shared.stacks.iter().find(|s| s.name == stack.name) else {
+        return Err(Error::Invalid {
+            path: PathBuf::from(&stack.path),
+            message: format!("stack {} is not in strata.hcl of this commit", stack.name),
+        }
+        .into());
+    };
+    let runs = &shared.plan.runs;
+    let planfile = runs
+        .dir_of(&shared.plan.run_id)
+        .join("stacks")
+        .join(&stack.name)
+        .join("replan")
+        .join("tfplan");
+    let outcome = plan_stack_into(&shared.plan, config, &planfile, task).await?;
+    let after = upstream.join(", ");
+    let mut report = outcome.report;
+    report.replanned_after = Some(after.clone());
+    if report.status == StackStatus::Error {
+        return Err(Failure::Report(Box::new(report)));
+    }
+    if report.status == StackStatus::InSync {
+        return Ok(report);
+    }
+    let uncovered: Vec<String> = outcome
+        .items
+        .iter()
+        .filter(|i| {
+            !shared
+                .approved
+                .iter()
+                .any(|a| a.stack == i.stack && a.address == i.address && a.action == i.action)
+        })
+        .map(|i| format!("{} {} ({})", i.action, i.address, i.why()))
+        .collect();
+    if !uncovered.is_empty() {
+        shared.blocked.store(true, Ordering::SeqCst);
+        report.status = StackStatus::Error;
+        report.error = Some(format!(
+            "planned again after {after} was applied, it {NEEDS_APPROVAL} for: {}; nothing was applied to it. Run strata apply again to review it",
+            uncovered.join("; ")
+        ));
+        return Err(Failure::Report(Box::new(report)));
+    }
+    let sha = outcome.sha256.clone().unwrap_or_default();
+    if !outcome.items.is_empty() {
+        // Approved already, as part of the run's approval: recorded with
+        // the hash of the plan that is really applied.
+        let mut decision = shared.who.decide_on(
+            &shared.plan.run_id,
+            shared.commit.clone(),
+            DecisionKind::AutoApproved,
+            DecidedBy::EarlierApproval,
+        );
+        decision.plans = vec![runs::PlanHash {
+            stack: stack.name.clone(),
+            sha256: sha.clone(),
+        }];
+        decision.items = outcome.items.len();
+        runs.record(&decision)?;
+    }
+    runs.update(&shared.plan.run_id, |r| {
+        if let Some(s) = r.stacks.iter_mut().find(|s| s.name == stack.name) {
+            s.replan_sha256 = Some(sha.clone());
+        }
+        Ok::<_, Error>(())
+    })?;
+    apply_planfile(shared, &stack.name, &stack.path, &planfile, task).await?;
+    Ok(report)
+}
+
+/// `terraform apply PLANFILE`, then `output -json` into the run.
+async fn apply_planfile(
+    shared: &Shared,
+    name: &str,
+    path: &str,
+    planfile: &Path,
+    task: &Task,
+) -> Result<(), Error> {
+    let plan = &shared.plan;
+    let dir = plan.root.join(path);
+    task.step("apply");
+    plan.terraform
+        .apply(&dir, planfile, &plan.interrupt)
+        .await?;
+    shared
+        .applied
+        .lock()
+        .expect("not poisoned")
+        .insert(name.to_owned());
+    plan.runs.update(&plan.run_id, |r| {
+        if let Some(s) = r.stacks.iter_mut().find(|s| s.name == name) {
+            s.applied_at = Some(Timestamp::now());
+        }
+        Ok::<_, Error>(())
+    })?;
+    task.step("output");
+    let outputs = plan.terraform.output_json(&dir, &plan.interrupt).await?;
+    let bytes = serde_json::to_vec_pretty(&outputs).map_err(|e| Error::Io {
+        what: "writing the outputs of",
+        path: dir.clone(),
+        source: e.into(),
+    })?;
+    plan.runs
+        .write_file(&plan.run_id, &format!("outputs/{name}.json"), &bytes)?;
+    Ok(())
+}
