@@ -1,8 +1,8 @@
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{Repo, Strata, stacks_hcl};
+use crate::support::{Repo, Strata, read_until, stacks_hcl};
 
 /// A stack whose plan takes a while: many resources.
 fn slow_stack(count: usize) -> String {
@@ -26,16 +26,7 @@ fn start_big_plan(
     // Without a terminal, progress comes as plain lines: wait for the plan
     // step to start, then give Terraform a moment to be busy.
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 {
-        seen.push_str(&line);
-        if line.trim() == "big: plan" {
-            break;
-        }
-        line.clear();
-    }
-    assert!(seen.contains("big: plan"), "{seen}");
+    read_until(&mut stderr, "big: plan");
     std::thread::sleep(Duration::from_secs(2));
     (child, stderr)
 }

@@ -4,6 +4,8 @@
 
 mod support;
 
+/// `strata apply`, `approve` and `runs` without a terminal.
+mod apply;
 /// `strata validate` and `strata init`.
 mod config;
 /// Bad input: each gets exit 1 and a message naming the problem.
@@ -12,6 +14,8 @@ mod errors;
 mod plan;
 /// Ctrl-C, stack ordering and parallelism.
 mod process;
+/// The approval prompt, through a real pseudo-terminal.
+mod prompt;
 /// Secrets never reach any output.
 mod secrets;
 /// Git sources: refs, tags, old commits, --worktree, and their errors.

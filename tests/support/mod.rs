@@ -32,6 +32,9 @@ impl Repo {
             dir: tempfile::tempdir().expect("tempdir"),
         };
         repo.git(&["init", "-q", "-b", "main"]);
+        // The identity strata records with approvals.
+        repo.git(&["config", "user.name", "Strata Test"]);
+        repo.git(&["config", "user.email", "test@strata.dev"]);
         repo
     }
 
@@ -196,4 +199,191 @@ pub fn stacks_hcl(stacks: &[(&str, &str, &[&str])]) -> String {
         ));
     }
     s
+}
+
+impl Strata {
+    /// Starts `strata <args> --repo <repo>` with stderr piped, for tests
+    /// that act while it runs.
+    pub fn spawn(&self, repo: &Repo, args: &[&str]) -> std::process::Child {
+        let mut all = args.to_vec();
+        all.extend(["--repo", repo.path().to_str().expect("utf-8 path")]);
+        self.command(&all)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("strata starts")
+    }
+
+    /// The JSON record of run `id`.
+    pub fn run_record(&self, id: &str) -> serde_json::Value {
+        let path = self.state.path().join("runs").join(id).join("run.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        serde_json::from_str(&text).expect("run.json is JSON")
+    }
+
+    /// The saved binary plan of `stack` in run `id`.
+    pub fn plan_file(&self, id: &str, stack: &str) -> PathBuf {
+        self.state
+            .path()
+            .join("runs")
+            .join(id)
+            .join("stacks")
+            .join(stack)
+            .join("tfplan")
+    }
+
+    /// The audit log, one JSON value per line.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        let path = self.state.path().join("audit.log");
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
+            .collect()
+    }
+}
+
+/// The sha256 of a file, by coreutils' `sha256sum`: an independent check of
+/// the hashes strata records.
+pub fn sha256sum(path: &Path) -> String {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum runs");
+    assert!(out.status.success(), "sha256sum {}", path.display());
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a hash")
+        .to_owned()
+}
+
+/// A strata command running in a real pseudo-terminal, inside a private
+/// tmux server: the test types keys and reads the screen as a person would.
+pub struct Terminal {
+    socket: String,
+    dir: tempfile::TempDir,
+}
+
+impl Terminal {
+    /// Starts `strata <args> --repo <repo>` in a 150×80 terminal.
+    pub fn start(strata: &Strata, repo: &Repo, args: &[&str]) -> Terminal {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = format!(
+            "strata-test-{}-{}",
+            std::process::id(),
+            dir.path().file_name().unwrap().to_string_lossy()
+        );
+        let exit_file = dir.path().join("exit");
+        let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+        let mut command = vec![
+            "env".to_owned(),
+            "-i".to_owned(),
+            format!("PATH={}", std::env::var("PATH").unwrap_or_default()),
+            format!("HOME={}", strata.home.path().display()),
+            format!("STRATA_STATE_DIR={}", strata.state.path().display()),
+            format!("STRATA_TERRAFORM={}", terraform().display()),
+            "NO_COLOR=1".to_owned(),
+            "TERM=xterm".to_owned(),
+            env!("CARGO_BIN_EXE_strata").to_owned(),
+        ];
+        command.extend(args.iter().map(|a| a.to_string()));
+        command.extend(["--repo".to_owned(), repo.path().display().to_string()]);
+        let line: Vec<String> = command.iter().map(|a| quote(a)).collect();
+        // Ctrl-C reaches the whole foreground process group; the shell
+        // traps it (children get the default action back) so that it lives
+        // to record strata's exit code.
+        let script = format!(
+            "trap true INT; {}; echo $? > {}; sleep 600",
+            line.join(" "),
+            quote(&exit_file.display().to_string())
+        );
+        let status = Command::new("tmux")
+            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d"])
+            .args(["-x", "150", "-y", "80", "sh", "-c", &script])
+            .env("TERM", "xterm")
+            .status()
+            .expect("tmux is installed (it drives the prompt tests)");
+        assert!(status.success(), "tmux new-session failed");
+        Terminal { socket, dir }
+    }
+
+    /// The screen's text, trailing blank lines removed.
+    pub fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-J", "-S", "-"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+    }
+
+    /// Waits (up to two minutes) until the screen shows `text`.
+    #[track_caller]
+    pub fn wait_for(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the screen never showed {text:?}:\n{screen}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Types `keys` (tmux key names: "Enter", "C-c", "C-d", or literal text).
+    pub fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys"])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success());
+    }
+
+    /// Waits for strata to exit; its exit code and the final screen.
+    #[track_caller]
+    pub fn exit_code(&self) -> (i32, String) {
+        let file = self.dir.path().join("exit");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&file)
+                && !text.trim().is_empty()
+            {
+                return (text.trim().parse().expect("an exit code"), self.screen());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "strata did not exit:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+/// Reads stderr lines until one is `wanted`; returns what was read.
+pub fn read_until(stderr: &mut impl std::io::BufRead, wanted: &str) -> String {
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        if line.trim() == wanted {
+            return seen;
+        }
+        line.clear();
+    }
+    panic!("never saw {wanted:?} in:\n{seen}");
 }
