@@ -6,7 +6,7 @@
 //! <state>/repos/<key>/         Git cache and exported tree (see `source`)
 //! <state>/plugin-cache/        TF_PLUGIN_CACHE_DIR shared by all stacks
 //! <state>/terraform.rc         CLI config used when the user has none
-//! <state>/tmp/                 per-run scratch (plan files, plan JSON)
+//! <state>/runs/, audit.log      runs and approval decisions (see `runs`)
 //! ```
 
 use std::fs::{File, OpenOptions, TryLockError};
@@ -103,7 +103,7 @@ impl StateDir {
         file.rewind().map_err(io)?;
         write!(file, "pid {} running `strata {what}`", std::process::id()).map_err(io)?;
         let dir = StateDir { root, _lock: file };
-        for sub in ["repos", "plugin-cache", "tmp"] {
+        for sub in ["repos", "plugin-cache"] {
             std::fs::create_dir_all(dir.root.join(sub)).map_err(io)?;
         }
         let rc = dir.cli_config();
@@ -127,20 +127,6 @@ impl StateDir {
 
     pub fn cli_config(&self) -> PathBuf {
         self.root.join("terraform.rc")
-    }
-
-    /// A scratch directory for one run, removed when dropped.
-    ///
-    /// # Errors
-    /// I/O errors.
-    pub fn scratch(&self) -> Result<tempfile::TempDir, StateError> {
-        tempfile::Builder::new()
-            .prefix("run-")
-            .tempdir_in(self.root.join("tmp"))
-            .map_err(|source| StateError::Io {
-                path: self.root.join("tmp"),
-                source,
-            })
     }
 }
 

@@ -153,7 +153,8 @@ impl Ui {
     pub async fn confirm(&self, text: &str, word: &str, interrupt: &Interrupt) -> Answer {
         {
             let mut err = std::io::stderr().lock();
-            let _ = write!(err, "{text}");
+            // Live progress leaves the cursor at the end of its last line.
+            let _ = write!(err, "\n{text}");
             let _ = err.flush();
         }
         // A plain thread, not spawn_blocking: a read that never returns

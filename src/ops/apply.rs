@@ -147,7 +147,9 @@ async fn apply_saved(
         lock_timeout: source.lock_timeout,
     };
     let mut snapshot = export(&state, &run_source, interrupt).await?;
-    // Reports name the ref the run was planned from, not the bare commit.
+    // Reports name the repository and ref as the run was planned from, not
+    // the absolute path and bare commit used to check it out again.
+    snapshot.repo = run.source.repo.clone();
     snapshot.reference = run.source.reference.clone();
     let config = config::load(&snapshot.root)?;
     let terraform = locate(&config, &opts.plan.env, &opts.plan.cwd, &state, interrupt).await?;

@@ -389,7 +389,7 @@ fn total(out: &mut String, report: &Report, color: bool) {
         );
     }
     let _ = writeln!(out, "{}", p(style::BOLD, &line));
-    if report.destructive > 0 {
+    if report.destructive > 0 && report.result != Outcome::Applied {
         let _ = writeln!(
             out,
             "{}",
