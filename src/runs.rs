@@ -351,7 +351,7 @@ impl Runs {
             source: e.into(),
         })?;
         json.push(b'\n');
-        write_atomic(&path, &json, 0o600)
+        write_atomic(&path, &json)
     }
 
     /// Writes another file of the run (`report.json`, outputs), atomically
@@ -368,7 +368,7 @@ impl Runs {
                 .create(parent)
                 .map_err(io("create", parent))?;
         }
-        write_atomic(&path, bytes, 0o600)
+        write_atomic(&path, bytes)
     }
 
     /// Reads, changes and writes run `id` while holding `runs/lock`, so
@@ -442,6 +442,28 @@ impl Runs {
         Ok(runs)
     }
 
+    /// Marks runs left `applying` by a process that died (killed, power
+    /// lost) as `interrupted`. Only call it holding the state directory's
+    /// lock: then no other process can be applying.
+    pub fn recover_abandoned(&self) {
+        let Ok(runs) = self.list() else { return };
+        for run in runs.iter().filter(|r| r.status == RunStatus::Applying) {
+            let result = self.update(&run.id, |r| {
+                r.status = RunStatus::Interrupted;
+                r.note = Some(
+                    "the strata process applying it ended before it finished; `strata plan` shows the state now".to_owned(),
+                );
+                Ok::<_, RunError>(())
+            });
+            match result {
+                Ok(()) => tracing::warn!("run {} was left applying; marked interrupted", run.id),
+                Err(e) => {
+                    tracing::warn!("cannot update run {}: {}", run.id, crate::error_chain(&e))
+                }
+            }
+        }
+    }
+
     /// Deletes a run's binary plans and plan JSON (an unsaved plan, a
     /// finished run): they hold secrets and may be large.
     pub fn drop_plans(&self, id: &str) {
@@ -457,7 +479,12 @@ impl Runs {
         let Ok(runs) = self.list() else { return };
         let finished: Vec<&Run> = runs
             .iter()
-            .filter(|r| r.id != keep && !r.status.is_pending())
+            // Saved runs that can still be applied are kept.
+            .filter(|r| {
+                r.id != keep
+                    && !r.status.is_pending()
+                    && !(r.saved && r.status == RunStatus::Planned)
+            })
             .collect();
         // The new run counts as one of those kept.
         let excess = (finished.len() + 1).saturating_sub(KEEP_FINISHED);
@@ -550,18 +577,16 @@ pub fn sha256_file(path: &Path) -> Result<String, RunError> {
         .collect())
 }
 
-fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), RunError> {
-    let tmp = path.with_extension("tmp");
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io("write", &tmp))?;
-    file.write_all(bytes).map_err(io("write", &tmp))?;
-    file.sync_all().map_err(io("write", &tmp))?;
-    fs::rename(&tmp, path).map_err(io("write", path))
+/// Writes `bytes` to a new private (0600) temporary file beside `path` and
+/// renames it over `path`: readers see the old or the new file, never a
+/// part, and two writers never share a temporary file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io("write", path))?;
+    file.write_all(bytes).map_err(io("write", path))?;
+    file.as_file().sync_all().map_err(io("write", path))?;
+    file.persist(path).map_err(|e| io("write", path)(e.error))?;
+    Ok(())
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RunError {
@@ -640,6 +665,20 @@ mod tests {
         assert_eq!(left.len(), KEEP_FINISHED + 1);
         assert_eq!(left[0].id, "20200101-000000-0000");
         assert_eq!(left[1].id, "20210101-000003-0000");
+    }
+
+    #[test]
+    fn runs_left_applying_are_marked_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = Runs::at(dir.path());
+        runs.create(&run("20261126-142501-3fa9", RunStatus::Applying))
+            .unwrap();
+        runs.create(&run("20261126-142502-3fa9", RunStatus::Applied))
+            .unwrap();
+        runs.recover_abandoned();
+        let list = runs.list().unwrap();
+        assert_eq!(list[0].status, RunStatus::Interrupted);
+        assert_eq!(list[1].status, RunStatus::Applied);
     }
 
     #[test]

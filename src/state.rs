@@ -11,6 +11,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +73,13 @@ impl StateDir {
             path: root.to_owned(),
             source,
         };
-        std::fs::create_dir_all(root).map_err(io)?;
+        // Terraform state and plan files hold secrets in clear text: what
+        // strata creates is private to its owner.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .map_err(io)?;
         let root = root.canonicalize().map_err(io)?;
         let lock_path = root.join("lock");
         let mut file = OpenOptions::new()
@@ -104,8 +111,20 @@ impl StateDir {
         write!(file, "pid {} running `strata {what}`", std::process::id()).map_err(io)?;
         let dir = StateDir { root, _lock: file };
         for sub in ["repos", "plugin-cache"] {
-            std::fs::create_dir_all(dir.root.join(sub)).map_err(io)?;
+            let path = dir.root.join(sub);
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&path)
+                .map_err(io)?;
         }
+        // Also when an older strata (or a user) created it open: the
+        // exported trees hold each stack's terraform.tfstate.
+        std::fs::set_permissions(
+            dir.root.join("repos"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .map_err(io)?;
         let rc = dir.cli_config();
         if !rc.exists() {
             std::fs::write(
@@ -160,5 +179,16 @@ mod tests {
         assert!(err.to_string().contains("running `strata plan`"), "{err}");
         drop(first);
         StateDir::open(dir.path(), "apply").unwrap();
+    }
+
+    #[test]
+    fn what_holds_terraform_state_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("new");
+        let state = StateDir::open(&root, "plan").unwrap();
+        for path in [state.root().to_owned(), state.root().join("repos")] {
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
+        }
     }
 }

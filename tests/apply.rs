@@ -273,6 +273,15 @@ fn the_deny_policy_refuses_even_with_auto_approve() {
     let approve = strata.run(&["approve", &id]);
     assert_eq!(approve.code, 1, "{approve:?}");
 
+    // A saved plan with destructive changes cannot be applied under `deny`.
+    let saved = strata.on(&repo, &["plan", "--save", "--format", "json"]);
+    assert_eq!(saved.code, 2, "{saved:?}");
+    assert!(saved.stderr.contains("cannot be applied"), "{saved:?}");
+    assert_eq!(
+        strata.run_record(&run_id(&saved.json()))["status"],
+        "denied"
+    );
+
     // Updates are not destructive: they go through under `deny`.
     change_app(&repo, 1, "large");
     let run = strata.on(&repo, &["apply"]);
@@ -536,4 +545,110 @@ fn unknown_runs_are_refused_with_the_recent_ones() {
     let run = strata.run(&["apply", "--run", "nonsense"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains(&id), "{run:?}");
+    let run = strata.run(&["apply", "--run", &id, "--ref", "main"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("--ref cannot be combined with --run"),
+        "{run:?}"
+    );
+}
+
+/// `app` reads `net`'s output through its local state, and is replaced when
+/// it changes.
+fn chained_repo() -> Repo {
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        &stacks_hcl(&[("net", "infra/net", &[]), ("app", "infra/app", &["net"])]),
+    )
+    .write("infra/net/main.tf", &net_stack(1))
+    .write(
+        "infra/app/main.tf",
+        r#"
+data "terraform_remote_state" "net" {
+  count   = fileexists("${path.module}/../net/terraform.tfstate") ? 1 : 0
+  backend = "local"
+  config  = { path = "${path.module}/../net/terraform.tfstate" }
+}
+
+resource "terraform_data" "app" {
+  input            = "app"
+  triggers_replace = [try(data.terraform_remote_state.net[0].outputs.generation, "none")]
+}
+"#,
+    );
+    repo.commit("net and app");
+    repo
+}
+
+fn net_stack(generation: u32) -> String {
+    format!(
+        "resource \"terraform_data\" \"net\" {{\n  input = \"{generation}\"\n}}\n\noutput \"generation\" {{\n  value = terraform_data.net.output\n}}\n"
+    )
+}
+
+#[test]
+fn dependents_are_planned_again_after_their_dependency_is_applied() {
+    let repo = chained_repo();
+    let strata = Strata::new();
+    // First apply: app's saved plan was made before net existed; it is
+    // planned again after net is applied, and everything converges at once.
+    let first = strata.on(&repo, &["apply", "--format", "json"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let report = first.json();
+    assert_eq!(report["stacks"][1]["name"], "app");
+    assert_eq!(report["stacks"][1]["status"], "applied");
+    assert_eq!(report["stacks"][1]["replanned_after"], "net");
+    let again = strata.on(&repo, &["plan"]);
+    assert_eq!(again.code, 0, "converged in one apply: {again:?}");
+
+    // net changes: app must now be replaced, which nobody approved. net is
+    // applied; app is not, and says why.
+    repo.write("infra/net/main.tf", &net_stack(2));
+    repo.commit("net generation 2");
+    let run = strata.on(&repo, &["apply", "--format", "json"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["stacks"][0]["status"], "applied", "{report:#}");
+    assert_eq!(report["stacks"][1]["status"], "error", "{report:#}");
+    let error = report["stacks"][1]["error"].as_str().unwrap();
+    assert!(
+        error.contains("now needs approval for: replace terraform_data.app"),
+        "{error}"
+    );
+    assert!(!run.stderr.contains("strata approve"), "{run:?}");
+
+    // The next apply shows app's replace and waits for approval.
+    let next = strata.on(&repo, &["apply", "--format", "json"]);
+    assert_eq!(next.code, 3, "{next:?}");
+    assert_eq!(next.json()["approvals"][0]["address"], "terraform_data.app");
+}
+
+#[test]
+fn a_later_apply_of_a_dependency_makes_a_saved_run_stale() {
+    let repo = chained_repo();
+    let strata = Strata::new();
+    assert_eq!(strata.on(&repo, &["apply"]).code, 0);
+    // A saved run that changes only app (its input).
+    repo.write(
+        "infra/app/main.tf",
+        &std::fs::read_to_string(repo.path().join("infra/app/main.tf"))
+            .unwrap()
+            .replace("input            = \"app\"", "input            = \"app-2\""),
+    );
+    repo.commit("app input");
+    let saved = strata.on(&repo, &["plan", "--save", "--format", "json"]);
+    let id = run_id(&saved.json());
+    assert_eq!(strata.run_record(&id)["status"], "planned");
+    // Then net alone is changed and applied: app's saved plan read old
+    // outputs.
+    repo.write("infra/net/main.tf", &net_stack(2));
+    repo.commit("net generation 2");
+    assert_eq!(strata.on(&repo, &["apply", "--stack", "net"]).code, 0);
+    let apply = strata.run(&["apply", "--run", &id]);
+    assert_eq!(apply.code, 1, "{apply:?}");
+    assert!(
+        apply.stderr.contains("stale") && apply.stderr.contains("applied stack net"),
+        "{apply:?}"
+    );
 }

@@ -74,15 +74,17 @@ fn item(policy: &Approval, stack: &str, change: &ResourceChange) -> Option<Item>
         return None;
     }
     let destructive = change.destructive();
+    let modules = change
+        .module_address
+        .as_deref()
+        .map(pattern::module_paths)
+        .unwrap_or_default();
     let protected_by = policy
         .protect
         .iter()
         .find(|p| {
             pattern::matches(p, &change.address)
-                || change
-                    .module_address
-                    .as_deref()
-                    .is_some_and(|m| pattern::matches(p, m))
+                || modules.iter().any(|m| pattern::matches(p, m))
                 || change
                     .previous_address
                     .as_deref()
@@ -220,6 +222,8 @@ mod tests {
             change("terraform_data.cbd", Action::CreateThenDelete),
             change("terraform_data.gone", Action::Forget),
             change("module.db.terraform_data.main", Action::Update),
+            change("module.db[0].module.inner.terraform_data.x", Action::Update),
+            change("module.dbx.terraform_data.other", Action::Update),
             change("data.terraform_data.read", Action::Read),
         ]);
         let found = items(&policy(Destructive::Prompt, &["module.db"]), "app", &p);
@@ -231,10 +235,11 @@ mod tests {
                 "terraform_data.swap",
                 "terraform_data.cbd",
                 "terraform_data.gone",
-                "module.db.terraform_data.main"
+                "module.db.terraform_data.main",
+                "module.db[0].module.inner.terraform_data.x"
             ]
         );
-        let protected = found.last().unwrap();
+        let protected = &found[4];
         assert!(!protected.destructive);
         assert_eq!(protected.protected_by.as_deref(), Some("module.db"));
         assert_eq!(

@@ -26,9 +26,17 @@ pub struct Args {
 }
 
 pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
-    if args.run.is_some() && !ctx.global.stacks.is_empty() {
-        return Err(CliError::new("--stack cannot be combined with --run")
-            .hint("a saved run is applied whole; plan only some stacks with `strata plan --save --stack NAME`"));
+    if args.run.is_some() {
+        let given = [
+            (!ctx.global.stacks.is_empty(), "--stack"),
+            (ctx.global.reference.is_some(), "--ref"),
+            (ctx.global.worktree, "--worktree"),
+            (args.ask_always, "--ask-always"),
+        ];
+        if let Some((_, flag)) = given.iter().find(|(on, _)| *on) {
+            return Err(CliError::new(format!("{flag} cannot be combined with --run"))
+                .hint("a saved run is applied whole, from the commit and with the items it was planned with; choose them when planning: `strata plan --save [--stack NAME] [--ref REF] [--ask-always]`"));
+        }
     }
     let opts = ApplyOptions {
         plan: PlanOptions {

@@ -1,7 +1,9 @@
 //! `strata plan`
 
 use super::{CliError, Context, report_code};
+use strata::approval::Verdict;
 use strata::ops::{self, PlanOptions};
+use strata::report::Outcome;
 
 /// Show what would change: plan every stack with the real Terraform
 ///
@@ -28,20 +30,25 @@ pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
     };
     let report = ops::plan(&opts, &ctx.ui, &ctx.interrupt).await?;
     ctx.emit_report(&report)?;
-    if args.save
-        && let Some(id) = &report.run_id
-        && report.result == strata::report::Outcome::Changes
+    if let (Some(id), Some(verdict)) = (&report.run_id, &report.verdict)
+        && report.result == Outcome::Changes
     {
-        if report.approvals.is_empty() {
-            ctx.ui.status(&format!(
-                "Saved as run {id}; nothing in it needs approval. Apply it with:\n  strata apply --run {id}"
-            ));
-        } else {
-            ctx.ui.status(&format!(
-                "Saved as run {id}; {} change(s) need approval. Approve and apply it with:\n  strata approve {id}\n  strata apply --run {id}",
+        let apply = format!("strata apply --run {id}");
+        ctx.ui.notice(&match verdict {
+            Verdict::Denied => format!(
+                "Run {id} cannot be applied: approval.destructive = \"deny\" in strata.hcl refuses its destructive changes."
+            ),
+            Verdict::Pending | Verdict::Ask => format!(
+                "Saved as run {id}; {} change(s) need approval. Approve and apply it with:\n  strata approve {id}\n  {apply}",
                 report.approvals.len()
-            ));
-        }
+            ),
+            Verdict::AutoApproved(_) => format!(
+                "Saved as run {id}; approval.destructive = \"allow\" approves its destructive changes. Apply it with:\n  {apply}"
+            ),
+            Verdict::Proceed => {
+                format!("Saved as run {id}; nothing in it needs approval. Apply it with:\n  {apply}")
+            }
+        });
     }
     Ok(report_code(&report))
 }

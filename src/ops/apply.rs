@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 
 use super::dag::{self, NodeResult};
-use super::plan::{PlanOptions, Planned, Shared as PlanShared, finish, locate, plan_stack_into};
+use super::plan::{
+    DENIED, PlanOptions, Planned, Shared as PlanShared, finish, locate, plan_stack_into,
+};
 use super::{Environment, Error, SourceOptions, export, open_state};
 use crate::approval::{self, Item, Verdict};
 use crate::config::{self, Config, Stack};
@@ -106,6 +108,7 @@ async fn apply_fresh(opts: &ApplyOptions, ui: &Ui, interrupt: &Interrupt) -> Res
         runs,
         config,
         who,
+        auto_approve: opts.auto_approve,
     };
     let report = apply_run(
         target,
@@ -190,6 +193,7 @@ async fn apply_saved(
         runs,
         config,
         who,
+        auto_approve: opts.auto_approve,
     };
     let report = apply_run(
         target,
@@ -305,18 +309,16 @@ fn stale_reason(runs: &Runs, run: &Run) -> Result<Option<String>, Error> {
             )));
         }
     }
+    // A later apply of a stack this run changes, or of any stack those
+    // depend on (whose outputs they may read), makes the run stale.
+    let watched = upstream_closure(run);
     for other in runs.list()? {
         if other.id == run.id || other.source.spec != run.source.spec {
             continue;
         }
         for theirs in &other.stacks {
             let applied_later = theirs.applied_at.is_some_and(|t| t > run.created);
-            if applied_later
-                && run
-                    .stacks
-                    .iter()
-                    .any(|s| s.changes && s.name == theirs.name)
-            {
+            if applied_later && watched.contains(theirs.name.as_str()) {
                 return Ok(Some(format!(
                     "run {} applied stack {} after this run was planned",
                     other.id, theirs.name
@@ -325,6 +327,26 @@ fn stale_reason(runs: &Runs, run: &Run) -> Result<Option<String>, Error> {
         }
     }
     Ok(None)
+}
+
+/// The stacks the run changes and every stack they depend on, directly or
+/// not.
+fn upstream_closure(run: &Run) -> BTreeSet<&str> {
+    let mut set: BTreeSet<&str> = BTreeSet::new();
+    let mut todo: Vec<&str> = run
+        .stacks
+        .iter()
+        .filter(|s| s.changes)
+        .map(|s| s.name.as_str())
+        .collect();
+    while let Some(name) = todo.pop() {
+        if set.insert(name)
+            && let Some(stack) = run.stacks.iter().find(|s| s.name == name)
+        {
+            todo.extend(stack.depends_on.iter().map(String::as_str));
+        }
+    }
+    set
 }
 
 /// The per-stack reports of a saved run, from its kept plan JSON.
@@ -423,10 +445,7 @@ async fn gate(
         Verdict::Denied => {
             runs.record(&who.decide(run, DecisionKind::Denied, DecidedBy::Policy))?;
             run.status = RunStatus::Denied;
-            run.note = Some(
-                "approval.destructive = \"deny\" in strata.hcl refuses destructive changes"
-                    .to_owned(),
-            );
+            run.note = Some(DENIED.to_owned());
             Gate::Stop {
                 outcome: Outcome::Denied,
                 prompted: false,
@@ -460,7 +479,28 @@ async fn gate(
             }
         }
     };
-    runs.write(run)?;
+    // `strata approve` may have approved the run while it was being
+    // decided here (a saved run, without a terminal): keep that approval
+    // rather than write the run back as waiting for one.
+    let mine = run.clone();
+    let approved_meanwhile = runs.update(&run.id, |r| {
+        if matches!(
+            gate,
+            Gate::Stop {
+                outcome: Outcome::ApprovalRequired,
+                ..
+            }
+        ) && r.status == RunStatus::Approved
+        {
+            return Ok::<_, Error>(Some(r.clone()));
+        }
+        *r = mine;
+        Ok(None)
+    })?;
+    if let Some(approved) = approved_meanwhile {
+        *run = approved;
+        return Ok(Gate::Go { prompted: false });
+    }
     Ok(gate)
 }
 
@@ -471,6 +511,7 @@ struct Target {
     runs: Runs,
     config: Config,
     who: Who,
+    auto_approve: bool,
 }
 
 struct Shared {
@@ -479,6 +520,8 @@ struct Shared {
     stacks: Vec<Stack>,
     /// What the person (or flag, or policy) approved.
     approved: Vec<Item>,
+    /// `--auto-approve` was given.
+    auto_approve: bool,
     who: Who,
     commit: Option<String>,
     /// Stacks applied so far in this run.
@@ -499,8 +542,22 @@ async fn apply_run(
     ui: &Ui,
     interrupt: &Interrupt,
 ) -> Result<Report, Error> {
+    // Claim the run, and write it whole (stacks, items, approval): from
+    // here on `strata approve` refuses it.
     run.status = RunStatus::Applying;
-    target.runs.write(&run)?;
+    target.runs.update(&run.id, |r| {
+        if !matches!(
+            r.status,
+            RunStatus::Approved | RunStatus::Planned | RunStatus::ApprovalRequired
+        ) {
+            return Err(Error::RunRefused {
+                message: format!("run {} became {} meanwhile", r.id, r.status.as_str()),
+                hint: "see `strata runs`".to_owned(),
+            });
+        }
+        *r = run.clone();
+        Ok(())
+    })?;
     let parallelism = target.config.terraform.parallelism;
     let shared = Arc::new(Shared {
         plan: PlanShared {
@@ -513,6 +570,7 @@ async fn apply_run(
         },
         stacks: target.config.stacks.clone(),
         approved: run.items.clone(),
+        auto_approve: target.auto_approve,
         who: target.who,
         commit: run.source.commit.clone(),
         applied: Mutex::default(),
@@ -586,16 +644,7 @@ async fn apply_run(
     report.run_id = Some(run.id.clone());
     report.approvals = run.items.clone();
     report.compact = prompted;
-    let other_failures = report.stacks.iter().any(|s| {
-        s.status == StackStatus::Error
-            && !s
-                .error
-                .as_deref()
-                .is_some_and(|e| e.contains(NEEDS_APPROVAL))
-    });
-    report.result = if blocked && !other_failures && !stale {
-        Outcome::ApprovalRequired
-    } else if failed {
+    report.result = if failed {
         Outcome::Error
     } else if report
         .stacks
@@ -612,8 +661,8 @@ async fn apply_run(
         );
     }
     if blocked {
-        report.message = Some(
-            "a stack planned again after its dependencies were applied needs new approval; run strata apply again to review it".to_owned(),
+        report.errors.push(
+            "a stack planned again after its dependencies were applied was not applied (see above); run `strata apply` again to review its new plan".to_owned(),
         );
     }
     let final_run = runs.update(&run.id, |r| {
@@ -621,7 +670,7 @@ async fn apply_run(
         r.note = match status {
             RunStatus::Interrupted => Some("interrupted during apply".to_owned()),
             RunStatus::Stale => Some("Terraform refused a saved plan as stale".to_owned()),
-            _ if blocked => report.message.clone(),
+            _ if blocked => report.errors.last().cloned(),
             _ => r.note.take(),
         };
         Ok::<_, Error>(r.clone())
@@ -633,8 +682,8 @@ async fn apply_run(
     Ok(report)
 }
 
-/// Marks the error of a stack whose new plan needs approval.
-const NEEDS_APPROVAL: &str = "now needs approval";
+/// Says why a stack planned again during apply was not applied.
+const NEEDS_APPROVAL: &str = "now needs approval for";
 
 /// Applies one stack and stores its outputs: its saved plan, or — when a
 /// stack it depends on was applied in this run, so its inputs may have
@@ -662,18 +711,22 @@ async fn apply_stack(
         }
         apply_saved_plan(shared, stack, task)
             .await
-            .map(|()| report.clone())
+            .map(|warning| (report.clone(), warning))
     } else {
         replan_and_apply(shared, stack, &upstream, task).await
     };
     match result {
-        Ok(mut report) => {
+        Ok((mut report, warning)) => {
             if report.status == StackStatus::InSync {
                 task.finish("no changes");
             } else {
                 report.status = StackStatus::Applied;
-                report.error = None;
-                task.finish("applied");
+                task.finish(if warning.is_some() {
+                    "applied; reading its outputs failed"
+                } else {
+                    "applied"
+                });
+                report.error = warning;
             }
             Ok(report)
         }
@@ -712,7 +765,11 @@ impl From<crate::runs::RunError> for Failure {
     }
 }
 
-async fn apply_saved_plan(shared: &Shared, stack: &StackRun, task: &Task) -> Result<(), Failure> {
+async fn apply_saved_plan(
+    shared: &Shared,
+    stack: &StackRun,
+    task: &Task,
+) -> Result<Option<String>, Failure> {
     let runs = &shared.plan.runs;
     let planfile = runs.plan_file(&shared.plan.run_id, &stack.name);
     // Checked for the whole run before the first apply; again here, right
@@ -726,8 +783,7 @@ async fn apply_saved_plan(shared: &Shared, stack: &StackRun, task: &Task) -> Res
         }
         .into());
     }
-    apply_planfile(shared, &stack.name, &stack.path, &planfile, task).await?;
-    Ok(())
+    Ok(apply_planfile(shared, &stack.name, &stack.path, &planfile, task).await?)
 }
 
 async fn replan_and_apply(
@@ -735,7 +791,7 @@ async fn replan_and_apply(
     stack: &StackRun,
     upstream: &[String],
     task: &Task,
-) -> Result<StackReport, Failure> {
+) -> Result<(StackReport, Option<String>), Failure> {
     let Some(config) = shared.stacks.iter().find(|s| s.name == stack.name) else {
         return Err(Error::Invalid {
             path: PathBuf::from(&stack.path),
@@ -758,9 +814,10 @@ async fn replan_and_apply(
         return Err(Failure::Report(Box::new(report)));
     }
     if report.status == StackStatus::InSync {
-        return Ok(report);
+        return Ok((report, None));
     }
-    let uncovered: Vec<String> = outcome
+    let sha = outcome.sha256.clone().unwrap_or_default();
+    let uncovered: Vec<Item> = outcome
         .items
         .iter()
         .filter(|i| {
@@ -769,26 +826,41 @@ async fn replan_and_apply(
                 .iter()
                 .any(|a| a.stack == i.stack && a.address == i.address && a.action == i.action)
         })
-        .map(|i| format!("{} {} ({})", i.action, i.address, i.why()))
+        .cloned()
         .collect();
-    if !uncovered.is_empty() {
-        shared.blocked.store(true, Ordering::SeqCst);
-        report.status = StackStatus::Error;
-        report.error = Some(format!(
-            "planned again after {after} was applied, it {NEEDS_APPROVAL} for: {}; nothing was applied to it. Run strata apply again to review it",
-            uncovered.join("; ")
-        ));
-        return Err(Failure::Report(Box::new(report)));
-    }
-    let sha = outcome.sha256.clone().unwrap_or_default();
-    if !outcome.items.is_empty() {
-        // Approved already, as part of the run's approval: recorded with
-        // the hash of the plan that is really applied.
+    // What the run's approval does not cover goes through the policy and
+    // `--auto-approve` like any item; nobody is asked in the middle of an
+    // apply.
+    let verdict = approval::decide(&shared.plan.policy, &uncovered, shared.auto_approve, false);
+    let by = match verdict {
+        Verdict::Proceed => (!outcome.items.is_empty()).then_some(DecidedBy::EarlierApproval),
+        Verdict::AutoApproved(by) => Some(by.into()),
+        Verdict::Denied | Verdict::Pending | Verdict::Ask => {
+            let list: Vec<String> = uncovered
+                .iter()
+                .map(|i| format!("{} {} ({})", i.action, i.address, i.why()))
+                .collect();
+            let what = if verdict == Verdict::Denied {
+                "approval.destructive = \"deny\" refuses"
+            } else {
+                NEEDS_APPROVAL
+            };
+            shared.blocked.store(true, Ordering::SeqCst);
+            report.status = StackStatus::Error;
+            report.error = Some(format!(
+                "not applied: planned again after {after} was applied, it {what}: {}. Run `strata apply` again to review the new plan",
+                list.join("; ")
+            ));
+            return Err(Failure::Report(Box::new(report)));
+        }
+    };
+    if let Some(by) = by {
+        // Recorded with the hash of the plan that is really applied.
         let mut decision = shared.who.decide_on(
             &shared.plan.run_id,
             shared.commit.clone(),
             DecisionKind::AutoApproved,
-            DecidedBy::EarlierApproval,
+            by,
         );
         decision.plans = vec![runs::PlanHash {
             stack: stack.name.clone(),
@@ -803,18 +875,20 @@ async fn replan_and_apply(
         }
         Ok::<_, Error>(())
     })?;
-    apply_planfile(shared, &stack.name, &stack.path, &planfile, task).await?;
-    Ok(report)
+    let warning = apply_planfile(shared, &stack.name, &stack.path, &planfile, task).await?;
+    Ok((report, warning))
 }
 
-/// `terraform apply PLANFILE`, then `output -json` into the run.
+/// `terraform apply PLANFILE`, then `output -json` into the run. A failure
+/// to read the outputs of an applied stack is a warning (returned), not a
+/// failure: the stack was applied.
 async fn apply_planfile(
     shared: &Shared,
     name: &str,
     path: &str,
     planfile: &Path,
     task: &Task,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let plan = &shared.plan;
     let dir = plan.root.join(path);
     task.step("apply");
@@ -833,10 +907,24 @@ async fn apply_planfile(
         Ok::<_, Error>(())
     })?;
     task.step("output");
-    let outputs = plan.terraform.output_json(&dir, &plan.interrupt).await?;
+    match store_outputs(shared, name, &dir).await {
+        Ok(()) => Ok(None),
+        Err(e) => {
+            let e = crate::error_chain(&e);
+            tracing::warn!(stack = name, "applied, but reading its outputs failed: {e}");
+            Ok(Some(format!(
+                "applied, but reading its outputs failed: {e}"
+            )))
+        }
+    }
+}
+
+async fn store_outputs(shared: &Shared, name: &str, dir: &Path) -> Result<(), Error> {
+    let plan = &shared.plan;
+    let outputs = plan.terraform.output_json(dir, &plan.interrupt).await?;
     let bytes = serde_json::to_vec_pretty(&outputs).map_err(|e| Error::Io {
         what: "writing the outputs of",
-        path: dir.clone(),
+        path: dir.to_owned(),
         source: e.into(),
     })?;
     plan.runs

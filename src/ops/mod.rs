@@ -148,7 +148,11 @@ async fn open_state(
                     () = interrupt.reached(Level::Graceful) => return Err(Error::Interrupted),
                 }
             }
-            other => return Ok(other?),
+            other => {
+                let state = other?;
+                crate::runs::Runs::at(state.root()).recover_abandoned();
+                return Ok(state);
+            }
         }
     }
 }

@@ -9,7 +9,12 @@ use jiff::Timestamp;
 
 use super::dag::{self, NodeResult};
 use super::{Environment, Error, SourceOptions, checkout};
-use crate::approval::{self, Item};
+use crate::approval::{self, Item, Verdict};
+
+/// Why a run with destructive changes under `destructive = "deny"` cannot
+/// be applied.
+pub(crate) const DENIED: &str =
+    "approval.destructive = \"deny\" in strata.hcl refuses destructive changes";
 use crate::config::{self, Approval, Config, Stack};
 use crate::interrupt::Interrupt;
 use crate::report::text::summary_line;
@@ -46,16 +51,24 @@ pub struct PlanOptions {
 pub async fn plan(opts: &PlanOptions, ui: &Ui, interrupt: &Interrupt) -> Result<Report, Error> {
     let mut planned = Planned::plan(opts, "plan", ui, interrupt).await?;
     let failed = planned.failed();
-    let keep = opts.save && !failed && planned.run.has_changes();
-    planned.run.saved = keep;
-    planned.run.status = if failed {
+    let run = &mut planned.run;
+    let verdict = approval::decide(&run.policy, &run.items, false, false);
+    let keep = opts.save && !failed && run.has_changes() && verdict != Verdict::Denied;
+    run.saved = keep;
+    run.status = if failed {
         RunStatus::Failed
-    } else if keep && !planned.run.items.is_empty() {
+    } else if opts.save && verdict == Verdict::Denied {
+        run.note = Some(DENIED.to_owned());
+        RunStatus::Denied
+    } else if keep && verdict == Verdict::Pending {
         RunStatus::ApprovalRequired
     } else {
         RunStatus::Planned
     };
-    let report = planned.report("plan");
+    let mut report = planned.report("plan");
+    if opts.save && !failed {
+        report.verdict = Some(verdict);
+    }
     planned.finish(&report)?;
     Ok(report)
 }

@@ -51,6 +51,9 @@ pub struct Report {
     /// gives one summary line per stack.
     #[serde(skip)]
     pub compact: bool,
+    /// For a saved plan: what the gate would do with it without a person.
+    #[serde(skip)]
+    pub verdict: Option<crate::approval::Verdict>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -318,6 +321,7 @@ impl Report {
             errors: Vec::new(),
             message: None,
             compact: false,
+            verdict: None,
         }
     }
 

@@ -139,10 +139,10 @@ fn stack_section(out: &mut String, stack: &StackReport, color: bool, compact: bo
         );
     }
     if let Some(error) = &stack.error {
-        let label = if stack.status == StackStatus::Skipped {
-            p(style::UPDATE, "skipped")
-        } else {
-            p(style::ERROR, "error")
+        let label = match stack.status {
+            StackStatus::Skipped => p(style::UPDATE, "skipped"),
+            StackStatus::Applied => p(style::UPDATE, "warning"),
+            _ => p(style::ERROR, "error"),
         };
         let mut lines = error.lines();
         let first = lines.next().unwrap_or_default();
