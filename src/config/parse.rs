@@ -1213,6 +1213,16 @@ mod tests {
         );
         let (config, _) = parse("approval {\n  destructive = \"deny\"\n}\n").expect("parses");
         assert_eq!(config.approval.destructive, Destructive::Deny);
+        assert!(!config.approval.ask_always);
+    }
+
+    #[test]
+    fn approval_ask_always_is_a_bool() {
+        let (config, _) = parse("approval {\n  ask_always = true\n}\n").expect("parses");
+        assert!(config.approval.ask_always);
+        let err = message("approval {\n  ask_always = \"yes\"\n}\n");
+        assert!(err.starts_with("strata.hcl:2:"), "{err}");
+        assert!(err.contains("ask_always"), "{err}");
     }
 
     #[test]
