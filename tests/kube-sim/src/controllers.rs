@@ -1,0 +1,203 @@
+//! Simulated controllers, so that clients can wait for readiness:
+//! Deployments, StatefulSets, DaemonSets and ReplicaSets report a completed
+//! rollout, and Jobs complete, `ready_after` after each new generation. An
+//! object annotated `kube-sim/never-ready: "true"` is observed but never
+//! becomes ready.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::meta;
+use crate::store::{EventType, Key, State};
+
+pub const NEVER_READY: &str = "kube-sim/never-ready";
+
+const WORKLOADS: &[(&str, &str)] = &[
+    ("apps", "deployments"),
+    ("apps", "statefulsets"),
+    ("apps", "daemonsets"),
+    ("apps", "replicasets"),
+    ("batch", "jobs"),
+];
+
+/// The controllers' memory: when each object's current generation was
+/// first seen.
+#[derive(Debug)]
+pub struct Controllers {
+    ready_after: Duration,
+    seen: HashMap<(Key, i64), Instant>,
+}
+
+impl Controllers {
+    pub fn new(ready_after: Duration) -> Controllers {
+        Controllers {
+            ready_after,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// One pass: namespaces Terminating for `ready_after` are emptied and
+    /// removed; workloads roll out.
+    pub fn run(&mut self, state: &mut State) {
+        let now = Instant::now();
+        let terminating: Vec<Key> = state
+            .list("", "namespaces", None)
+            .filter(|(_, o)| o["metadata"].get("deletionTimestamp").is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        let ripe: Vec<String> = terminating
+            .iter()
+            .filter(|k| {
+                let first = *self.seen.entry(((*k).clone(), -1)).or_insert(now);
+                now.duration_since(first) >= self.ready_after
+            })
+            .map(|k| k.name.clone())
+            .collect();
+        if !ripe.is_empty() {
+            crate::api::finish_namespaces(state, &ripe);
+        }
+        let mut updates = Vec::new();
+        for (group, plural) in WORKLOADS {
+            for (key, object) in state.list(group, plural, None) {
+                let generation = object["metadata"]["generation"].as_i64().unwrap_or(1);
+                if object["metadata"].get("deletionTimestamp").is_some() {
+                    continue;
+                }
+                let never = object["metadata"]["annotations"][NEVER_READY] == "true";
+                let done = object["status"]["observedGeneration"].as_i64() == Some(generation)
+                    || (*plural == "jobs" && object["status"].get("completionTime").is_some());
+                if done {
+                    continue;
+                }
+                let first = *self.seen.entry((key.clone(), generation)).or_insert(now);
+                if never || now.duration_since(first) >= self.ready_after {
+                    let mut updated = object.clone();
+                    updated["status"] = status(plural, object, generation, never);
+                    updates.push((key.clone(), updated));
+                }
+            }
+        }
+        for (key, object) in updates {
+            self.seen.retain(|(k, _), _| *k != key);
+            state.put(key, object, EventType::Modified);
+        }
+    }
+}
+
+fn condition(kind: &str, status: bool, reason: &str, message: &str) -> Value {
+    let now = meta::now();
+    json!({
+        "type": kind,
+        "status": if status { "True" } else { "False" },
+        "lastUpdateTime": now,
+        "lastTransitionTime": now,
+        "reason": reason,
+        "message": message,
+    })
+}
+
+fn status(plural: &str, object: &Value, generation: i64, never: bool) -> Value {
+    let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
+    let ready = if never { 0 } else { replicas };
+    let name = object["metadata"]["name"].as_str().unwrap_or("");
+    match plural {
+        "deployments" => json!({
+            "observedGeneration": generation,
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "unavailableReplicas": replicas - ready,
+            "conditions": [
+                if never {
+                    condition("Available", false, "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
+                } else {
+                    condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.")
+                },
+                condition("Progressing", true, "NewReplicaSetAvailable", &format!("ReplicaSet \"{name}\" has successfully progressed.")),
+            ],
+        }),
+        "statefulsets" => json!({
+            "observedGeneration": generation,
+            "replicas": replicas,
+            "currentReplicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "currentRevision": format!("{name}-{generation}"),
+            "updateRevision": format!("{name}-{generation}"),
+            "collisionCount": 0,
+        }),
+        "daemonsets" => json!({
+            "observedGeneration": generation,
+            "desiredNumberScheduled": 1,
+            "currentNumberScheduled": 1,
+            "updatedNumberScheduled": 1,
+            "numberReady": if never { 0 } else { 1 },
+            "numberAvailable": if never { 0 } else { 1 },
+            "numberMisscheduled": 0,
+        }),
+        "replicasets" => json!({
+            "observedGeneration": generation,
+            "replicas": replicas,
+            "fullyLabeledReplicas": replicas,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+        }),
+        _ => {
+            let now = meta::now();
+            if never {
+                json!({"startTime": now, "active": 1, "ready": 0})
+            } else {
+                let completions = object["spec"]["completions"].as_i64().unwrap_or(1);
+                json!({
+                    "startTime": now,
+                    "completionTime": now,
+                    "succeeded": completions,
+                    "ready": 0,
+                    "terminating": 0,
+                    "uncountedTerminatedPods": {},
+                    "conditions": [
+                        condition("SuccessCriteriaMet", true, "CompletionsReached", "Reached expected number of succeeded pods"),
+                        condition("Complete", true, "CompletionsReached", "Reached expected number of succeeded pods"),
+                    ],
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{self, WriteOptions};
+    use crate::kinds::builtin;
+    use tokio::sync::broadcast;
+
+    #[test]
+    fn deployments_become_available_and_never_ready_ones_do_not() {
+        let (tx, _) = broadcast::channel(64);
+        let mut state = State::new(builtin(), tx);
+        crate::server::bootstrap(&mut state);
+        let deploy = state
+            .kinds
+            .iter()
+            .find(|k| k.kind == "Deployment")
+            .unwrap()
+            .clone();
+        let opts = WriteOptions::default();
+        for (name, annotations) in [("web", json!({})), ("stuck", json!({NEVER_READY: "true"}))] {
+            api::create(&mut state, &deploy, "default", json!({"metadata": {"name": name, "annotations": annotations}, "spec": {"replicas": 2, "selector": {}}}), &opts).unwrap();
+        }
+        let mut controllers = Controllers::new(Duration::ZERO);
+        controllers.run(&mut state);
+        let web = api::get(&state, &deploy, "default", "web").unwrap();
+        assert_eq!(web["status"]["availableReplicas"], 2);
+        assert_eq!(web["status"]["conditions"][0]["status"], "True");
+        let stuck = api::get(&state, &deploy, "default", "stuck").unwrap();
+        assert_eq!(stuck["status"]["availableReplicas"], 0);
+        assert_eq!(stuck["status"]["conditions"][0]["status"], "False");
+    }
+}

@@ -1,0 +1,235 @@
+//! kube-sim: a Kubernetes API server emulator for strata's tests.
+//!
+//! It speaks the real wire protocol (REST paths, discovery, watch streams,
+//! `Status` errors, server-side apply with `managedFields`) well enough that
+//! the real kubectl works against it unchanged. See the README for what is
+//! faithful and what is knowingly simplified.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let sim = kube_sim::KubeSim::start(kube_sim::Options::default()).await?;
+//! sim.write_kubeconfig(std::path::Path::new("/tmp/kubeconfig"))?;
+//! // ... run kubectl or kube-rs against it ...
+//! sim.stop().await;
+//! # Ok(()) }
+//! ```
+
+pub mod api;
+pub mod controllers;
+pub mod crd;
+pub mod fields;
+pub mod kinds;
+pub mod meta;
+pub mod patch;
+pub mod schema;
+pub mod selector;
+pub mod server;
+pub mod ssa;
+pub mod status;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+
+/// How to run the emulator.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where to listen; port 0 picks a free one.
+    pub addr: SocketAddr,
+    /// A bearer token clients must send; a wrong or missing one gets 401.
+    pub token: Option<String>,
+    /// How long simulated controllers take to report a rollout complete.
+    pub ready_after: Duration,
+    /// The Kubernetes type definitions (`_definitions.json` of PyPI
+    /// kubernetes-validate 1.37.0); `None` serves untyped (no OpenAPI, no
+    /// field validation, lists replaced whole by apply).
+    pub schema: Option<std::path::PathBuf>,
+}
+
+/// Where scripts/setup-tools.sh puts the schema in this checkout, or
+/// `KUBE_SIM_SCHEMA`.
+pub fn default_schema_path() -> std::path::PathBuf {
+    std::env::var_os("KUBE_SIM_SCHEMA").map_or_else(
+        || {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../.tools/kubernetes-v1.37.0-definitions.json")
+        },
+        std::path::PathBuf::from,
+    )
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token: None,
+            ready_after: Duration::from_millis(200),
+            schema: Some(default_schema_path()),
+        }
+    }
+}
+
+/// A running emulator. Dropping it without [`KubeSim::stop`] also stops it.
+pub struct KubeSim {
+    addr: SocketAddr,
+    token: Option<String>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl KubeSim {
+    /// Listens on `opts.addr` and serves on the current tokio runtime.
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub async fn start(opts: Options) -> std::io::Result<KubeSim> {
+        let listener = TcpListener::bind(opts.addr).await?;
+        let addr = listener.local_addr()?;
+        let (events, _) = broadcast::channel(4096);
+        let mut state = store::State::new(kinds::builtin(), events.clone());
+        if let Some(path) = &opts.schema {
+            let loaded = schema::Schema::load(path).map_err(|e| {
+                std::io::Error::other(format!(
+                    "{e}; run scripts/setup-tools.sh, or point KUBE_SIM_SCHEMA (--schema) at kubernetes-validate's _definitions.json"
+                ))
+            })?;
+            state.schema = Some(Arc::new(loaded));
+        }
+        server::bootstrap(&mut state);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let sim = Arc::new(server::Sim {
+            state: Mutex::new(state),
+            events,
+            token: opts.token.clone(),
+            addr,
+            shutdown: shutdown_rx.clone(),
+        });
+        let serving = tokio::spawn(server::serve(sim.clone(), listener));
+        let ticking = {
+            let sim = sim.clone();
+            let mut stop = shutdown_rx;
+            let ready_after = opts.ready_after;
+            tokio::spawn(async move {
+                let mut controllers = controllers::Controllers::new(ready_after);
+                let mut interval = tokio::time::interval(Duration::from_millis(50));
+                loop {
+                    tokio::select! {
+                        _ = interval.tick() => server::tick(&sim, &mut controllers),
+                        _ = stop.wait_for(|s| *s) => return,
+                    }
+                }
+            })
+        };
+        tracing::info!(%addr, "kube-sim listening");
+        Ok(KubeSim {
+            addr,
+            token: opts.token,
+            shutdown,
+            tasks: vec![serving, ticking],
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A kubeconfig (JSON, which is YAML) for this server, context
+    /// `kube-sim`, namespace `default`.
+    pub fn kubeconfig(&self) -> Value {
+        let user = match &self.token {
+            Some(token) => json!({"token": token}),
+            None => json!({}),
+        };
+        json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "kube-sim", "cluster": {"server": self.url()}}],
+            "users": [{"name": "kube-sim", "user": user}],
+            "contexts": [{"name": "kube-sim", "context": {"cluster": "kube-sim", "user": "kube-sim", "namespace": "default"}}],
+            "current-context": "kube-sim",
+            "preferences": {},
+        })
+    }
+
+    /// Writes [`KubeSim::kubeconfig`] to `path` (mode 0600: it may hold the
+    /// token).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let text = serde_json::to_vec_pretty(&self.kubeconfig()).map_err(std::io::Error::other)?;
+        let tmp = path.with_extension("tmp");
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(&text)?;
+        file.sync_all()?;
+        std::fs::rename(tmp, path)
+    }
+
+    /// Stops serving: open watches end, the listener closes.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for KubeSim {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// An emulator on its own thread and runtime, for tests that are not async
+/// (e.g. ones that run kubectl). Stops when dropped.
+pub struct Background {
+    sim: Option<KubeSim>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Background {
+    /// # Errors
+    /// When the runtime cannot start or the address cannot be bound.
+    pub fn start(opts: Options) -> std::io::Result<Background> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let sim = runtime.block_on(KubeSim::start(opts))?;
+        Ok(Background {
+            sim: Some(sim),
+            runtime: Some(runtime),
+        })
+    }
+
+    pub fn sim(&self) -> &KubeSim {
+        self.sim.as_ref().expect("running")
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let (Some(sim), Some(runtime)) = (self.sim.take(), self.runtime.take()) {
+            runtime.block_on(sim.stop());
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! `kube-sim serve`: run the emulator until SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use kube_sim::{KubeSim, Options};
+
+#[derive(Parser)]
+#[command(
+    name = "kube-sim",
+    version,
+    about = "A Kubernetes API server emulator for tests"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve until SIGINT or SIGTERM, then exit 0
+    Serve {
+        /// Address to listen on; port 0 picks a free port
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+        /// Write a kubeconfig for the server here once it listens
+        #[arg(long, value_name = "PATH")]
+        kubeconfig: PathBuf,
+        /// Require this bearer token
+        #[arg(long, value_name = "TOKEN")]
+        token: Option<String>,
+        /// How long simulated rollouts take, e.g. 200ms, 2s
+        #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
+        ready_after: Duration,
+        /// The Kubernetes v1.37.0 type definitions (default: KUBE_SIM_SCHEMA,
+        /// or .tools/kubernetes-v1.37.0-definitions.json of this checkout)
+        #[arg(long, value_name = "PATH")]
+        schema: Option<PathBuf>,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map(|i| text.split_at(i))
+        .ok_or_else(|| format!("{text:?} has no unit: write e.g. 200ms or 2s"))?;
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 200ms or 2s"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("{text:?}: the unit must be ms, s or m")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KUBE_SIM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Cli { command } = Cli::parse();
+    let Command::Serve {
+        addr,
+        kubeconfig,
+        token,
+        ready_after,
+        schema,
+    } = command;
+    let sim = KubeSim::start(Options {
+        addr,
+        token,
+        ready_after,
+        schema: Some(schema.unwrap_or_else(kube_sim::default_schema_path)),
+    })
+    .await?;
+    sim.write_kubeconfig(&kubeconfig).map_err(|e| {
+        anyhow::anyhow!("cannot write the kubeconfig {}: {e}", kubeconfig.display())
+    })?;
+    eprintln!(
+        "kube-sim: serving {} (kubeconfig {})",
+        sim.url(),
+        kubeconfig.display()
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    sim.stop().await;
+    Ok(())
+}

@@ -1,0 +1,829 @@
+//! HTTP: routing of the Kubernetes REST paths, discovery, watch streams,
+//! the bearer token, and the health endpoints. HTTP/1.1 and HTTP/2 (h2c
+//! prior knowledge) on one listener.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body::Frame;
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::api::{self, PatchType, Propagation, WriteOptions};
+use crate::kinds::ResourceKind;
+use crate::status::ApiError;
+use crate::store::{Event, Key, State};
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// The emulator's shared state.
+pub struct Sim {
+    pub state: Mutex<State>,
+    pub events: broadcast::Sender<Event>,
+    pub token: Option<String>,
+    pub addr: SocketAddr,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Sim {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panicking request must not take the emulator down with it.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn serve(sim: Arc<Sim>, listener: TcpListener) {
+    let mut shutdown = sim.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let _ = stream.set_nodelay(true);
+        let sim = sim.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let sim = sim.clone();
+                async move { Ok::<_, Infallible>(handle(&sim, req).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+fn json_response(code: StatusCode, value: &Value) -> Response<Body> {
+    let mut body = serde_json::to_vec(value).unwrap_or_default();
+    body.push(b'\n');
+    Response::builder()
+        .status(code)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(full(body))
+        .expect("a valid response")
+}
+
+fn error_response(e: &ApiError) -> Response<Body> {
+    json_response(e.code, &e.body())
+}
+
+/// Query parameters, decoded.
+#[derive(Debug, Default)]
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(query: Option<&str>) -> Query {
+        Query(
+            form_urlencoded::parse(query.unwrap_or("").as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        matches!(self.get(name), Some("true" | "1"))
+    }
+
+    fn write_options(&self, user_agent: &str) -> Result<WriteOptions, ApiError> {
+        let dry_run = match self.get("dryRun") {
+            None | Some("") => false,
+            Some("All") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid dryRun value {other:?}: only \"All\" is supported"
+                )));
+            }
+        };
+        Ok(WriteOptions {
+            dry_run,
+            field_manager: self.get("fieldManager").map(str::to_owned),
+            force: self.flag("force"),
+            // `kubectl/v1.37.1 (linux/amd64) …` manages as `kubectl`.
+            default_manager: user_agent.split('/').next().unwrap_or("").to_owned(),
+            applying: false,
+        })
+    }
+}
+
+async fn handle(sim: &Sim, req: Request<Incoming>) -> Response<Body> {
+    if let Some(token) = &sim.token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.as_str()) {
+            return error_response(&ApiError::unauthorized());
+        }
+    }
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let query = Query::parse(req.uri().query());
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_owned();
+    let body = match req.into_body().collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => return error_response(&ApiError::bad_request(format!("reading the body: {e}"))),
+    };
+    tracing::debug!(%method, %path, %content_type, %user_agent, bytes = body.len(), "request");
+    match route(
+        sim,
+        &method,
+        &path,
+        &query,
+        &content_type,
+        &user_agent,
+        &body,
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err(e) => error_response(&e),
+    }
+}
+
+/// Where a REST path points.
+#[derive(Debug)]
+struct Target {
+    kind: ResourceKind,
+    namespace: String,
+    name: Option<String>,
+    sub: Option<String>,
+}
+
+fn not_found_path() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
+}
+
+async fn route(
+    sim: &Sim,
+    method: &Method,
+    path: &str,
+    query: &Query,
+    content_type: &str,
+    user_agent: &str,
+    body: &Bytes,
+) -> Result<Response<Body>, ApiError> {
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    match segments.as_slice() {
+        ["healthz" | "livez" | "readyz", ..] => {
+            return Ok(Response::builder()
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(full("ok"))
+                .expect("valid"));
+        }
+        ["version"] => return Ok(json_response(StatusCode::OK, &version())),
+        ["api"] => return Ok(json_response(StatusCode::OK, &api_versions(sim.addr))),
+        ["apis"] => {
+            let state = sim.lock();
+            return Ok(json_response(StatusCode::OK, &group_list(&state.kinds)));
+        }
+        ["apis", group] => {
+            let state = sim.lock();
+            return match group_list(&state.kinds)["groups"]
+                .as_array()
+                .and_then(|gs| gs.iter().find(|g| g["name"] == *group))
+            {
+                Some(g) => {
+                    let mut g = g.clone();
+                    g["kind"] = json!("APIGroup");
+                    g["apiVersion"] = json!("v1");
+                    Ok(json_response(StatusCode::OK, &g))
+                }
+                None => Err(not_found_path()),
+            };
+        }
+        ["openapi", "v3"] => {
+            let state = sim.lock();
+            let schema = state.schema.as_ref().ok_or_else(not_found_path)?;
+            return Ok(json_response(
+                StatusCode::OK,
+                &schema.openapi_index(&state.kinds),
+            ));
+        }
+        ["openapi", "v3", gv @ ..] => {
+            let state = sim.lock();
+            let schema = state.schema.as_ref().ok_or_else(not_found_path)?;
+            let document = schema
+                .openapi_document(&gv.join("/"), &state.kinds)
+                .ok_or_else(not_found_path)?;
+            return Ok(json_response(StatusCode::OK, &document));
+        }
+        ["api", version] => return resource_list(sim, "", version),
+        ["apis", group, version] => return resource_list(sim, group, version),
+        _ => {}
+    }
+    let (group, version, rest) = match segments.as_slice() {
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => return Err(not_found_path()),
+    };
+    let target = resolve(sim, group, version, rest)?;
+    dispatch(sim, method, query, content_type, user_agent, body, target).await
+}
+
+/// Splits `[namespaces/{ns}/]{plural}[/{name}[/{sub}]]`.
+fn resolve(sim: &Sim, group: &str, version: &str, rest: &[&str]) -> Result<Target, ApiError> {
+    let state = sim.lock();
+    let find = |plural: &str| state.kind(group, version, plural).cloned();
+    let cluster =
+        |plural: &str, name: Option<&&str>, sub: Option<&&str>| -> Result<Target, ApiError> {
+            let kind = find(plural).ok_or_else(not_found_path)?;
+            Ok(Target {
+                kind,
+                namespace: String::new(),
+                name: name.map(|s| (*s).to_owned()),
+                sub: sub.map(|s| (*s).to_owned()),
+            })
+        };
+    match rest {
+        // The namespace's own subresources (status, finalize) when the third
+        // segment names no namespaced resource.
+        ["namespaces", ns, plural, tail @ ..] if group.is_empty() || find(plural).is_some() => {
+            match find(plural) {
+                Some(kind) if kind.namespaced => Ok(Target {
+                    kind,
+                    namespace: (*ns).to_owned(),
+                    name: tail.first().map(|s| (*s).to_owned()),
+                    sub: tail.get(1).map(|s| (*s).to_owned()),
+                }),
+                Some(_) => Err(not_found_path()),
+                None if tail.is_empty() => cluster("namespaces", Some(ns), Some(plural)),
+                None => Err(not_found_path()),
+            }
+        }
+        [plural] => cluster(plural, None, None),
+        [plural, name] => {
+            let kind = find(plural).ok_or_else(not_found_path)?;
+            if kind.namespaced {
+                return Err(not_found_path());
+            }
+            cluster(plural, Some(name), None)
+        }
+        [plural, name, sub] => cluster(plural, Some(name), Some(sub)),
+        _ => Err(not_found_path()),
+    }
+}
+
+async fn dispatch(
+    sim: &Sim,
+    method: &Method,
+    query: &Query,
+    content_type: &str,
+    user_agent: &str,
+    body: &Bytes,
+    t: Target,
+) -> Result<Response<Body>, ApiError> {
+    if let Some(sub) = &t.sub
+        && (sub != "status" || !t.kind.status)
+    {
+        return Err(not_found_path());
+    }
+    let kind = &t.kind;
+    let ns = t.namespace.as_str();
+    if !body.is_empty() && content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        // Protobuf is not spoken; clients fall back to JSON on a 415.
+        return Err(ApiError::unsupported_media_type(content_type));
+    }
+    let parse_body = || -> Result<Value, ApiError> {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("the body of the request could not be decoded: {e}"))
+        })
+    };
+    let mut warnings = Vec::new();
+    if matches!(*method, Method::POST | Method::PUT | Method::PATCH) && t.sub.is_none() {
+        let apply = PatchType::from_content_type(content_type) == Some(PatchType::Apply);
+        // A JSON patch is a list of operations, not an object to check.
+        let checked = match PatchType::from_content_type(content_type) {
+            Some(PatchType::Json) if *method == Method::PATCH => None,
+            _ => serde_json::from_slice::<Value>(body).ok(),
+        };
+        if let Some(object) = checked {
+            warnings = field_validation(sim, kind, &object, query.get("fieldValidation"), apply)?;
+        }
+    }
+    let ok = |v: Value| {
+        let mut response = json_response(StatusCode::OK, &v);
+        for w in &warnings {
+            if let Ok(value) = http::HeaderValue::from_str(&format!("299 - {w:?}")) {
+                response.headers_mut().append(header::WARNING, value);
+            }
+        }
+        Ok::<_, ApiError>(response)
+    };
+    match (method, t.name.as_deref()) {
+        (&Method::GET, None) if query.flag("watch") => watch_stream(sim, kind, ns, query),
+        (&Method::GET, None) => ok(list(&sim.lock(), kind, ns, query)?),
+        (&Method::GET, Some(name)) => ok(api::get(&sim.lock(), kind, ns, name)?),
+        (&Method::POST, None) => {
+            let opts = query.write_options(user_agent)?;
+            let created = api::create(&mut sim.lock(), kind, ns, parse_body()?, &opts)?;
+            Ok(json_response(StatusCode::CREATED, &created))
+        }
+        (&Method::PUT, Some(name)) => {
+            let opts = query.write_options(user_agent)?;
+            ok(api::update(
+                &mut sim.lock(),
+                kind,
+                ns,
+                name,
+                t.sub.as_deref(),
+                parse_body()?,
+                true,
+                &opts,
+            )?)
+        }
+        (&Method::PATCH, Some(name)) => {
+            let opts = query.write_options(user_agent)?;
+            let patch_type = PatchType::from_content_type(content_type)
+                .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
+            let patch = parse_body()?;
+            let mut state = sim.lock();
+            if patch_type == PatchType::Apply {
+                let (object, created) =
+                    crate::ssa::apply(&mut state, kind, ns, name, t.sub.as_deref(), patch, &opts)?;
+                let code = if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                };
+                return Ok(json_response(code, &object));
+            }
+            ok(api::patch(
+                &mut state,
+                kind,
+                ns,
+                name,
+                t.sub.as_deref(),
+                patch_type,
+                &patch,
+                &opts,
+            )?)
+        }
+        (&Method::DELETE, Some(name)) => {
+            let opts = query.write_options(user_agent)?;
+            let options: Value = if body.is_empty() {
+                json!({})
+            } else {
+                parse_body()?
+            };
+            let policy = query
+                .get("propagationPolicy")
+                .or_else(|| options["propagationPolicy"].as_str())
+                .map(Propagation::parse)
+                .transpose()?
+                .unwrap_or(Propagation::Background);
+            ok(api::delete(&mut sim.lock(), kind, ns, name, policy, &opts)?)
+        }
+        (&Method::DELETE, None) => {
+            let opts = query.write_options(user_agent)?;
+            let mut state = sim.lock();
+            let listed = list(&state, kind, ns, query)?;
+            let mut deleted = Vec::new();
+            for item in listed["items"].as_array().into_iter().flatten() {
+                let name = item["metadata"]["name"].as_str().unwrap_or("");
+                let item_ns = item["metadata"]["namespace"].as_str().unwrap_or(ns);
+                deleted.push(api::delete(
+                    &mut state,
+                    kind,
+                    item_ns,
+                    name,
+                    Propagation::Background,
+                    &opts,
+                )?);
+            }
+            let rv = state.rv();
+            ok(api::list_object(kind, deleted, rv, None, None))
+        }
+        _ => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({method})"
+        ))),
+    }
+}
+
+/// `fieldValidation`: `Strict` rejects fields the schema does not declare
+/// (400, naming them), `Warn` (the default) answers with a `Warning` header
+/// per field, `Ignore` says nothing.
+fn field_validation(
+    sim: &Sim,
+    kind: &ResourceKind,
+    object: &Value,
+    mode: Option<&str>,
+    apply: bool,
+) -> Result<Vec<String>, ApiError> {
+    let mode = mode.unwrap_or("Warn");
+    if !matches!(mode, "Strict" | "Warn" | "Ignore") {
+        return Err(ApiError::bad_request(format!(
+            "fieldValidation: Unsupported value: {mode:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""
+        )));
+    }
+    if mode == "Ignore" {
+        return Ok(Vec::new());
+    }
+    let unknown = {
+        let state = sim.lock();
+        let Some(schema) = state.schema.as_ref() else {
+            return Ok(Vec::new());
+        };
+        schema.unknown_fields(&kind.group, &kind.version, &kind.kind, object)
+    };
+    if unknown.is_empty() {
+        return Ok(Vec::new());
+    }
+    if mode == "Warn" {
+        return Ok(unknown
+            .iter()
+            .map(|f| format!("unknown field {:?}", f.trim_start_matches('.')))
+            .collect());
+    }
+    let message = if apply {
+        let gvk = if kind.group.is_empty() {
+            format!("/{}, Kind={}", kind.version, kind.kind)
+        } else {
+            format!("{}/{}, Kind={}", kind.group, kind.version, kind.kind)
+        };
+        format!(
+            "failed to create typed patch object ({gvk}): {}",
+            unknown
+                .iter()
+                .map(|f| format!("{f}: field not declared in schema"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        format!(
+            "strict decoding error: {}",
+            unknown
+                .iter()
+                .map(|f| format!("unknown field {:?}", f.trim_start_matches('.')))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    Err(ApiError::bad_request(message))
+}
+
+/// LIST with selectors and `limit`/`continue` paging.
+fn list(state: &State, kind: &ResourceKind, ns: &str, query: &Query) -> Result<Value, ApiError> {
+    let labels = crate::selector::LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let fields = crate::selector::FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let namespace = (kind.namespaced && !ns.is_empty()).then_some(ns);
+    let after: Option<Key> = match query.get("continue") {
+        Some(token) if !token.is_empty() => Some(decode_continue(token)?),
+        _ => None,
+    };
+    let limit: Option<usize> = match query.get("limit") {
+        Some(l) if !l.is_empty() && l != "0" => Some(
+            l.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?,
+        ),
+        _ => None,
+    };
+    let matching: Vec<(&Key, &Value)> = state
+        .list(&kind.group, &kind.plural, namespace)
+        .filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a))
+        .filter(|(k, o)| {
+            labels.matches(o["metadata"]["labels"].as_object())
+                && fields.matches(&k.name, &k.namespace)
+        })
+        .collect();
+    let total = matching.len();
+    let take = limit.unwrap_or(total).min(total);
+    let items: Vec<Value> = matching[..take].iter().map(|(_, o)| (*o).clone()).collect();
+    let (cont, remaining) = if take < total {
+        let last = matching[take - 1].0;
+        (Some(encode_continue(last)), Some(total - take))
+    } else {
+        (None, None)
+    };
+    Ok(api::list_object(kind, items, state.rv(), cont, remaining))
+}
+
+fn encode_continue(key: &Key) -> String {
+    serde_json::to_string(&json!([key.namespace, key.name])).unwrap_or_default()
+}
+
+fn decode_continue(token: &str) -> Result<Key, ApiError> {
+    let bad = || ApiError::bad_request(format!("continue key is not valid: {token:?}"));
+    let parts: Vec<String> = serde_json::from_str(token).map_err(|_| bad())?;
+    let [namespace, name] = <[String; 2]>::try_from(parts).map_err(|_| bad())?;
+    Ok(Key {
+        group: String::new(),
+        plural: String::new(),
+        namespace,
+        name,
+    })
+}
+
+/// A body fed from a channel: one watch event per chunk.
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+fn event_line(kind: &str, object: &Value) -> Bytes {
+    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+/// WATCH: replays what happened after `resourceVersion` (or the current
+/// objects, for none or `0`), then streams changes until `timeoutSeconds`,
+/// the client goes, or the server stops.
+fn watch_stream(
+    sim: &Sim,
+    kind: &ResourceKind,
+    ns: &str,
+    query: &Query,
+) -> Result<Response<Body>, ApiError> {
+    let labels = crate::selector::LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let fields = crate::selector::FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let namespace = (kind.namespaced && !ns.is_empty()).then(|| ns.to_owned());
+    let (group, plural) = (kind.group.clone(), kind.plural.clone());
+    let wanted = move |key: &Key, object: &Value| {
+        key.group == group
+            && key.plural == plural
+            && namespace.as_ref().is_none_or(|n| &key.namespace == n)
+            && labels.matches(object["metadata"]["labels"].as_object())
+            && fields.matches(&key.name, &key.namespace)
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let mut initial = Vec::new();
+    let live;
+    {
+        let state = sim.lock();
+        live = sim.events.subscribe();
+        let initial_events = query.flag("sendInitialEvents");
+        match query.get("resourceVersion") {
+            _ if initial_events => {
+                for (key, object) in state.list(&kind.group, &kind.plural, None) {
+                    if wanted(key, object) {
+                        initial.push(event_line("ADDED", object));
+                    }
+                }
+                // The end of the initial events, as watch-list clients
+                // (kubectl delete's wait) expect.
+                initial.push(event_line(
+                    "BOOKMARK",
+                    &json!({
+                        "kind": kind.kind,
+                        "apiVersion": kind.api_version(),
+                        "metadata": {
+                            "resourceVersion": state.rv().to_string(),
+                            "annotations": {"k8s.io/initial-events-end": "true"},
+                        },
+                    }),
+                ));
+            }
+            None | Some("" | "0") => {
+                for (key, object) in state.list(&kind.group, &kind.plural, None) {
+                    if wanted(key, object) {
+                        initial.push(event_line("ADDED", object));
+                    }
+                }
+            }
+            Some(rv) => {
+                let rv: u64 = rv.parse().map_err(|_| {
+                    ApiError::bad_request(format!("invalid resourceVersion {rv:?}"))
+                })?;
+                match state.since(rv) {
+                    Some(events) => {
+                        for e in events.iter().filter(|e| wanted(&e.key, &e.object)) {
+                            initial.push(event_line(e.kind.as_str(), &e.object));
+                        }
+                    }
+                    None => {
+                        let gone = ApiError::gone(format!(
+                            "too old resource version: {rv} ({})",
+                            state.oldest_rv()
+                        ));
+                        initial.push(event_line("ERROR", &gone.body()));
+                    }
+                }
+            }
+        }
+    }
+    let mut shutdown = sim.shutdown.clone();
+    tokio::spawn(async move {
+        let mut live = live;
+        for line in initial {
+            if tx.send(line).await.is_err() {
+                return;
+            }
+        }
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        loop {
+            let next = async {
+                match deadline {
+                    Some(d) => tokio::time::timeout_at(d, live.recv()).await.ok(),
+                    None => Some(live.recv().await),
+                }
+            };
+            let event = tokio::select! {
+                e = next => e,
+                _ = shutdown.wait_for(|s| *s) => None,
+                () = tx.closed() => None,
+            };
+            match event {
+                None => return,
+                Some(Ok(e)) => {
+                    if wanted(&e.key, &e.object)
+                        && tx
+                            .send(event_line(e.kind.as_str(), &e.object))
+                            .await
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+                // Too slow a reader: end the watch, as the real server
+                // does; the client re-lists.
+                Some(Err(_)) => return,
+            }
+        }
+    });
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::TRANSFER_ENCODING, "chunked")
+        .body(BodyExt::boxed(ChannelBody(rx)))
+        .expect("valid"))
+}
+
+/// The controllers' tick: namespaces that are Terminating and empty go,
+/// workloads roll out.
+pub fn tick(sim: &Sim, controllers: &mut crate::controllers::Controllers) {
+    controllers.run(&mut sim.lock());
+}
+
+fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "37",
+        "emulationMajor": "1",
+        "emulationMinor": "37",
+        "gitVersion": "v1.37.0",
+        "gitCommit": "kube-sim",
+        "gitTreeState": "clean",
+        "buildDate": "2026-11-01T00:00:00Z",
+        "goVersion": "go1.25.0",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    })
+}
+
+fn api_versions(addr: SocketAddr) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": addr.to_string()}],
+    })
+}
+
+/// `/apis`: every non-core group with its versions.
+fn group_list(kinds: &[ResourceKind]) -> Value {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for k in kinds.iter().filter(|k| !k.group.is_empty()) {
+        match groups.iter_mut().find(|(g, _)| *g == k.group) {
+            Some((_, versions)) => {
+                if !versions.contains(&k.version) {
+                    versions.push(k.version.clone());
+                }
+            }
+            None => groups.push((k.group.clone(), vec![k.version.clone()])),
+        }
+    }
+    let groups: Vec<Value> = groups
+        .into_iter()
+        .map(|(name, versions)| {
+            let vs: Vec<Value> = versions
+                .iter()
+                .map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v}))
+                .collect();
+            json!({"name": name, "versions": vs, "preferredVersion": vs[0]})
+        })
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// `/api/v1`, `/apis/<group>/<version>`: the resources of one version.
+fn resource_list(sim: &Sim, group: &str, version: &str) -> Result<Response<Body>, ApiError> {
+    let state = sim.lock();
+    let kinds: Vec<&ResourceKind> = state
+        .kinds
+        .iter()
+        .filter(|k| k.group == group && k.version == version)
+        .collect();
+    if kinds.is_empty() {
+        return Err(not_found_path());
+    }
+    let mut resources = Vec::new();
+    for k in kinds {
+        let mut r = json!({
+            "name": k.plural,
+            "singularName": k.singular,
+            "namespaced": k.namespaced,
+            "kind": k.kind,
+            "verbs": k.verbs(),
+        });
+        if !k.short_names.is_empty() {
+            r["shortNames"] = json!(k.short_names);
+        }
+        resources.push(r);
+        if k.status {
+            resources.push(json!({
+                "name": format!("{}/status", k.plural),
+                "singularName": "",
+                "namespaced": k.namespaced,
+                "kind": k.kind,
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
+    }
+    let gv = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    ))
+}
+
+/// Namespaces every cluster starts with.
+pub fn bootstrap(state: &mut State) {
+    let namespace = state
+        .kinds
+        .iter()
+        .find(|k| k.kind == "Namespace")
+        .cloned()
+        .expect("Namespace is built in");
+    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let _ = api::create(
+            state,
+            &namespace,
+            "",
+            json!({"metadata": {"name": name}}),
+            &WriteOptions::default(),
+        );
+    }
+}

@@ -1,0 +1,315 @@
+//! The real kubectl 1.37.1 (installed by scripts/setup-tools.sh), unchanged,
+//! against the emulator: the flows of podinfo's overlays, conflicts, a CRD
+//! and its custom resource, strict validation and deletion.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use kube_sim::{Background, Options};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/manifests")
+}
+
+fn kubectl_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/kubectl");
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup-tools.sh (scripts/test.sh does it)",
+        path.display()
+    );
+    path
+}
+
+/// An emulator and a kubectl with its own HOME (discovery cache) and
+/// kubeconfig.
+struct Cluster {
+    _sim: Background,
+    home: tempfile::TempDir,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let sim = Background::start(Options::default()).expect("kube-sim starts");
+        let home = tempfile::tempdir().expect("tempdir");
+        sim.sim()
+            .write_kubeconfig(&home.path().join("kubeconfig"))
+            .expect("kubeconfig");
+        Cluster { _sim: sim, home }
+    }
+
+    fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut cmd = Command::new(kubectl_binary());
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", self.home.path())
+            .env("KUBECONFIG", self.home.path().join("kubeconfig"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
+        let mut child = cmd.spawn().expect("kubectl runs");
+        if let Some(text) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(text.as_bytes())
+                .expect("write stdin");
+        }
+        child.wait_with_output().expect("kubectl finishes").into()
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let run = self.kubectl(args, stdin);
+        assert_eq!(run.code, 0, "kubectl {args:?}: {run:?}");
+        run.stdout
+    }
+}
+
+fn render(overlay: &str) -> String {
+    let dir = fixtures().join("podinfo/deploy/overlays").join(overlay);
+    let out = Command::new(kubectl_binary())
+        .args(["kustomize"])
+        .arg(&dir)
+        .output()
+        .expect("kubectl kustomize");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn podinfo_overlays_apply_wait_update_and_delete() {
+    let cluster = Cluster::start();
+    for overlay in ["dev", "staging", "production"] {
+        let manifests = render(overlay);
+        assert_eq!(
+            manifests.matches("\nkind: ").count(),
+            25,
+            "{overlay}: 25 objects"
+        );
+        let out = cluster.ok(&["apply", "--server-side", "-f", "-"], Some(&manifests));
+        assert_eq!(out.matches("serverside-applied").count(), 25, "{out}");
+
+        // managedFields, by kubectl's apply, keyed like the real server.
+        let yaml = cluster.ok(
+            &[
+                "get",
+                "deployment",
+                "frontend",
+                "-n",
+                overlay,
+                "-o",
+                "yaml",
+                "--show-managed-fields",
+            ],
+            None,
+        );
+        assert!(yaml.contains("manager: kubectl"), "{yaml}");
+        assert!(yaml.contains("operation: Apply"), "{yaml}");
+        assert!(yaml.contains("k:{\"name\":\"frontend\"}"), "{yaml}");
+
+        cluster.ok(
+            &[
+                "wait",
+                "--for=condition=Available",
+                "deployment",
+                "--all",
+                "-n",
+                overlay,
+                "--timeout=60s",
+            ],
+            None,
+        );
+    }
+
+    // A changed image updates just that field.
+    let before = cluster.ok(
+        &["get", "deployment", "frontend", "-n", "dev", "-o", "json"],
+        None,
+    );
+    let before: serde_json::Value = serde_json::from_str(&before).unwrap();
+    let image = before["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let changed = render("dev").replace(&image, "ghcr.io/stefanprodan/podinfo:9.9.9");
+    cluster.ok(&["apply", "--server-side", "-f", "-"], Some(&changed));
+    let after = cluster.ok(
+        &["get", "deployment", "frontend", "-n", "dev", "-o", "json"],
+        None,
+    );
+    let after: serde_json::Value = serde_json::from_str(&after).unwrap();
+    assert_eq!(
+        after["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/stefanprodan/podinfo:9.9.9"
+    );
+    assert_eq!(after["metadata"]["generation"], 2);
+    let mut expected = before["spec"].clone();
+    expected["template"]["spec"]["containers"][0]["image"] =
+        "ghcr.io/stefanprodan/podinfo:9.9.9".into();
+    assert_eq!(after["spec"], expected, "only the image changed");
+
+    // Everything goes, and the namespaces terminate.
+    for overlay in ["dev", "staging", "production"] {
+        cluster.ok(
+            &["delete", "-f", "-", "--wait=true"],
+            Some(&render(overlay)),
+        );
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let namespaces = cluster.ok(&["get", "namespaces", "-o", "name"], None);
+        if !["dev", "staging", "production"]
+            .iter()
+            .any(|ns| namespaces.contains(&format!("namespace/{ns}\n")))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "namespaces still there: {namespaces}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+const CONFIG_MAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n  color: VALUE\n";
+
+#[test]
+fn another_field_manager_conflicts_unless_it_forces() {
+    let cluster = Cluster::start();
+    cluster.ok(
+        &["apply", "--server-side", "-f", "-"],
+        Some(&CONFIG_MAP.replace("VALUE", "blue")),
+    );
+    let run = cluster.kubectl(
+        &["apply", "--server-side", "--field-manager=ops", "-f", "-"],
+        Some(&CONFIG_MAP.replace("VALUE", "red")),
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "Apply failed with 1 conflict: conflict with \"kubectl\" using v1: .data.color"
+        ),
+        "{run:?}"
+    );
+    cluster.ok(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=ops",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        Some(&CONFIG_MAP.replace("VALUE", "red")),
+    );
+    let color = cluster.ok(
+        &[
+            "get",
+            "configmap",
+            "settings",
+            "-o",
+            "jsonpath={.data.color}",
+        ],
+        None,
+    );
+    assert_eq!(color, "red");
+}
+
+#[test]
+fn an_unknown_field_is_rejected_naming_it() {
+    let cluster = Cluster::start();
+    let run = cluster.kubectl(
+        &["apply", "--server-side", "-f", "-"],
+        Some("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  replicaz: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx\n"),
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains(".spec.replicaz: field not declared in schema"),
+        "{run:?}"
+    );
+    let gone = cluster.kubectl(&["get", "deployment", "web"], None);
+    assert_eq!(gone.code, 1, "nothing was created: {gone:?}");
+}
+
+#[test]
+fn a_crd_serves_its_custom_resource_until_deleted() {
+    let cluster = Cluster::start();
+    let crds = fixtures().join("crds");
+    let crd = crds.join("kustomize.toolkit.fluxcd.io_kustomizations.yaml");
+    let cr = crds.join("example-kustomization.yaml");
+    cluster.ok(
+        &["apply", "--server-side", "-f", "-"],
+        Some("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n"),
+    );
+    cluster.ok(
+        &["apply", "--server-side", "-f", crd.to_str().unwrap()],
+        None,
+    );
+    cluster.ok(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/kustomizations.kustomize.toolkit.fluxcd.io",
+            "--timeout=30s",
+        ],
+        None,
+    );
+    cluster.ok(
+        &["apply", "--server-side", "-f", cr.to_str().unwrap()],
+        None,
+    );
+    let listed = cluster.ok(&["get", "kustomizations", "-A", "-o", "name"], None);
+    assert_eq!(
+        listed.trim(),
+        "kustomization.kustomize.toolkit.fluxcd.io/apps"
+    );
+    let typo = cluster.kubectl(
+        &["apply", "--server-side", "-f", "-"],
+        Some("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: typo\n  namespace: flux-system\nspec:\n  interval: 10m\n  prune: true\n  prunee: false\n  sourceRef:\n    kind: GitRepository\n    name: podinfo\n"),
+    );
+    assert_eq!(typo.code, 1, "{typo:?}");
+    assert!(typo.stderr.contains(".spec.prunee"), "{typo:?}");
+
+    cluster.ok(&["delete", "-f", crd.to_str().unwrap()], None);
+    let run = cluster.kubectl(&["get", "kustomizations", "-A"], None);
+    assert_eq!(run.code, 1, "the resource is no longer served: {run:?}");
+}
