@@ -17,6 +17,7 @@
 pub mod api;
 pub mod controllers;
 pub mod crd;
+pub mod faults;
 pub mod fields;
 pub mod kinds;
 pub mod meta;
@@ -50,6 +51,10 @@ pub struct Options {
     /// kubernetes-validate 1.37.0); `None` serves untyped (no OpenAPI, no
     /// field validation, lists replaced whole by apply).
     pub schema: Option<std::path::PathBuf>,
+    /// Faults applied to every request (see [`faults`]).
+    pub faults: Vec<faults::Rule>,
+    /// Makes the faults' random draws repeat from run to run.
+    pub seed: Option<u64>,
 }
 
 /// Where scripts/setup-tools.sh puts the schema in this checkout, or
@@ -71,12 +76,15 @@ impl Default for Options {
             token: None,
             ready_after: Duration::from_millis(200),
             schema: Some(default_schema_path()),
+            faults: Vec::new(),
+            seed: None,
         }
     }
 }
 
 /// A running emulator. Dropping it without [`KubeSim::stop`] also stops it.
 pub struct KubeSim {
+    sim: Arc<server::Sim>,
     addr: SocketAddr,
     token: Option<String>,
     shutdown: watch::Sender<bool>,
@@ -109,6 +117,7 @@ impl KubeSim {
             token: opts.token.clone(),
             addr,
             shutdown: shutdown_rx.clone(),
+            faults: Mutex::new(faults::Faults::new(opts.faults.clone(), opts.seed)),
         });
         let serving = tokio::spawn(server::serve(sim.clone(), listener));
         let ticking = {
@@ -128,11 +137,36 @@ impl KubeSim {
         };
         tracing::info!(%addr, "kube-sim listening");
         Ok(KubeSim {
+            sim,
             addr,
             token: opts.token,
             shutdown,
             tasks: vec![serving, ticking],
         })
+    }
+
+    /// Replaces the faults in force with `spec` (see [`faults`]), e.g.
+    /// `next=3,codes=503` to fail the next three requests.
+    ///
+    /// # Errors
+    /// A spec that does not parse; nothing changes then.
+    pub fn set_faults(&self, spec: &str) -> Result<(), String> {
+        let rules = faults::parse(spec)?;
+        self.sim
+            .faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set(rules);
+        Ok(())
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.sim
+            .faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set(Vec::new());
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -32,33 +32,33 @@ enum Command {
         #[arg(long, value_name = "TOKEN")]
         token: Option<String>,
         /// How long simulated rollouts take, e.g. 200ms, 2s
-        #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
+        #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = kube_sim::faults::parse_duration)]
         ready_after: Duration,
         /// The Kubernetes v1.37.0 type definitions (default: KUBE_SIM_SCHEMA,
         /// or .tools/kubernetes-v1.37.0-definitions.json of this checkout)
         #[arg(long, value_name = "PATH")]
         schema: Option<PathBuf>,
+        /// Faults on every request, e.g. rate=0.2,codes=500+503+429,latency=20ms
+        #[arg(long, value_name = "SPEC")]
+        faults: Option<String>,
+        /// Seed for the faults' random draws (the same failures every run)
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
     },
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map(|i| text.split_at(i))
-        .ok_or_else(|| format!("{text:?} has no unit: write e.g. 200ms or 2s"))?;
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 200ms or 2s"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("{text:?}: the unit must be ms, s or m")),
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kube-sim: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KUBE_SIM_LOG")
@@ -73,12 +73,20 @@ async fn main() -> anyhow::Result<()> {
         token,
         ready_after,
         schema,
+        faults,
+        seed,
     } = command;
     let sim = KubeSim::start(Options {
         addr,
         token,
         ready_after,
         schema: Some(schema.unwrap_or_else(kube_sim::default_schema_path)),
+        faults: match faults {
+            Some(spec) => kube_sim::faults::parse(&spec)
+                .map_err(|e| anyhow::anyhow!("--faults {spec:?}: {e}"))?,
+            None => Vec::new(),
+        },
+        seed,
     })
     .await?;
     sim.write_kubeconfig(&kubeconfig).map_err(|e| {

@@ -33,6 +33,7 @@ pub struct Sim {
     pub token: Option<String>,
     pub addr: SocketAddr,
     pub shutdown: watch::Receiver<bool>,
+    pub faults: Mutex<crate::faults::Faults>,
 }
 
 impl Sim {
@@ -142,6 +143,29 @@ async fn handle(sim: &Sim, req: Request<Incoming>) -> Response<Body> {
     }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    if path == "/kube-sim/faults" {
+        return admin_faults(sim, &method, req).await;
+    }
+    let verdict = sim
+        .faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .judge(method.as_str(), &path);
+    if !verdict.latency.is_zero() {
+        tokio::time::sleep(verdict.latency).await;
+    }
+    if let Some(e) = verdict.fail {
+        let mut response = error_response(&e);
+        if e.details
+            .as_ref()
+            .is_some_and(|d| d.get("retryAfterSeconds").is_some())
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+        }
+        return response;
+    }
     let query = Query::parse(req.uri().query());
     let user_agent = req
         .headers()
@@ -174,6 +198,41 @@ async fn handle(sim: &Sim, req: Request<Incoming>) -> Response<Body> {
         Ok(response) => response,
         Err(e) => error_response(&e),
     }
+}
+
+/// `/kube-sim/faults`: `GET` shows the rules in force, `PUT` or `POST`
+/// replaces them with the spec in the body (see [`crate::faults`]),
+/// `DELETE` clears them. Faults never apply to this endpoint.
+async fn admin_faults(sim: &Sim, method: &Method, req: Request<Incoming>) -> Response<Body> {
+    let body = match req.into_body().collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => return error_response(&ApiError::bad_request(e.to_string())),
+    };
+    let mut faults = sim.faults.lock().unwrap_or_else(|p| p.into_inner());
+    match *method {
+        Method::GET => {}
+        Method::PUT | Method::POST => match crate::faults::parse(&String::from_utf8_lossy(&body)) {
+            Ok(rules) => faults.set(rules),
+            Err(e) => return error_response(&ApiError::bad_request(e)),
+        },
+        Method::DELETE => faults.set(Vec::new()),
+        _ => return error_response(&ApiError::method_not_allowed("GET, PUT, POST or DELETE")),
+    }
+    let rules: Vec<Value> = faults
+        .rules()
+        .iter()
+        .map(|r| {
+            json!({
+                "rate": r.rate,
+                "codes": r.codes,
+                "latencyMillis": r.latency.as_millis() as u64,
+                "verbs": r.verbs,
+                "path": r.path,
+                "next": r.next,
+            })
+        })
+        .collect();
+    json_response(StatusCode::OK, &json!({"rules": rules}))
 }
 
 /// Where a REST path points.

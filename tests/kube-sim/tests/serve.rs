@@ -14,12 +14,31 @@ fn serve_writes_a_kubeconfig_answers_and_exits_0_on_sigterm() {
             "127.0.0.1:0",
             "--token",
             "s3cret",
-            "--kubeconfig",
+            "--seed",
+            "1",
         ])
+        .args([
+            "--faults",
+            "next=1,codes=503,verbs=get,path=/api/v1/namespaces/default",
+        ])
+        .arg("--kubeconfig")
         .arg(&kubeconfig)
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // A failing assertion must not leave the server running (it would hold
+    // the test harness's output open).
+    struct KillOnDrop(u32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0 as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    let guard = KillOnDrop(child.id());
     let mut line = String::new();
     BufReader::new(child.stderr.take().unwrap())
         .read_line(&mut line)
@@ -37,22 +56,43 @@ fn serve_writes_a_kubeconfig_answers_and_exits_0_on_sigterm() {
     assert_eq!(config["users"][0]["user"]["token"], "s3cret");
     assert!(line.contains(&server), "{line}");
 
-    let get = |token: &str| {
+    let request = |method: &str, path: &str, token: &str, body: &str| {
         let host = server.trim_start_matches("http://");
         let mut stream = std::net::TcpStream::connect(host).unwrap();
         use std::io::{Read, Write};
         write!(
             stream,
-            "GET /api/v1/namespaces/default HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
         )
         .unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
         response
     };
+    let get = |token: &str| request("GET", "/api/v1/namespaces/default", token, "");
+    // The fault of the command line: the next GET fails once, with the
+    // real server's 503 and a Retry-After.
+    let injected = get("s3cret");
+    assert!(injected.starts_with("HTTP/1.1 503"), "{injected}");
+    assert!(injected.contains("retry-after: 1"), "{injected}");
+    assert!(
+        injected.contains("\"reason\":\"ServiceUnavailable\""),
+        "{injected}"
+    );
     let ok = get("s3cret");
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     assert!(ok.contains("\"phase\":\"Active\""), "{ok}");
+    // Faults set at run time through the admin endpoint.
+    let set = request("PUT", "/kube-sim/faults", "s3cret", "next=1,codes=429");
+    assert!(set.starts_with("HTTP/1.1 200"), "{set}");
+    assert!(get("s3cret").starts_with("HTTP/1.1 429"));
+    assert!(get("s3cret").starts_with("HTTP/1.1 200"));
+    let bad = request("PUT", "/kube-sim/faults", "s3cret", "rate=7");
+    assert!(
+        bad.starts_with("HTTP/1.1 400") && bad.contains("from 0 to 1"),
+        "{bad}"
+    );
     let denied = get("wrong");
     assert!(denied.starts_with("HTTP/1.1 401"), "{denied}");
     assert!(denied.contains("\"reason\":\"Unauthorized\""), "{denied}");
@@ -63,4 +103,5 @@ fn serve_writes_a_kubeconfig_answers_and_exits_0_on_sigterm() {
     )
     .unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0));
+    drop(guard);
 }
