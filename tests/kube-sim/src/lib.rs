@@ -28,6 +28,7 @@ pub mod server;
 pub mod ssa;
 pub mod status;
 pub mod store;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -55,6 +56,8 @@ pub struct Options {
     pub faults: Vec<faults::Rule>,
     /// Makes the faults' random draws repeat from run to run.
     pub seed: Option<u64>,
+    /// Serve HTTPS with a fresh self-signed CA (in the kubeconfig).
+    pub tls: bool,
 }
 
 /// Where scripts/setup-tools.sh puts the schema in this checkout, or
@@ -78,6 +81,7 @@ impl Default for Options {
             schema: Some(default_schema_path()),
             faults: Vec::new(),
             seed: None,
+            tls: false,
         }
     }
 }
@@ -86,6 +90,7 @@ impl Default for Options {
 pub struct KubeSim {
     sim: Arc<server::Sim>,
     addr: SocketAddr,
+    ca_pem: Option<String>,
     token: Option<String>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -119,7 +124,13 @@ impl KubeSim {
             shutdown: shutdown_rx.clone(),
             faults: Mutex::new(faults::Faults::new(opts.faults.clone(), opts.seed)),
         });
-        let serving = tokio::spawn(server::serve(sim.clone(), listener));
+        let tls = if opts.tls {
+            Some(tls::generate().map_err(std::io::Error::other)?)
+        } else {
+            None
+        };
+        let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+        let serving = tokio::spawn(server::serve(sim.clone(), listener, tls));
         let ticking = {
             let sim = sim.clone();
             let mut stop = shutdown_rx;
@@ -139,6 +150,7 @@ impl KubeSim {
         Ok(KubeSim {
             sim,
             addr,
+            ca_pem,
             token: opts.token,
             shutdown,
             tasks: vec![serving, ticking],
@@ -173,22 +185,38 @@ impl KubeSim {
         self.addr
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>`, or `https://` with TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The CA certificate (PEM) that signed the server's, with TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// A kubeconfig (JSON, which is YAML) for this server, context
     /// `kube-sim`, namespace `default`.
     pub fn kubeconfig(&self) -> Value {
-        let user = match &self.token {
-            Some(token) => json!({"token": token}),
-            None => json!({}),
-        };
+        use base64::Engine as _;
+        let mut cluster = json!({"server": self.url()});
+        if let Some(ca) = &self.ca_pem {
+            cluster["certificate-authority-data"] =
+                json!(base64::engine::general_purpose::STANDARD.encode(ca));
+        }
+        // Without a required token, any token is accepted; one is written
+        // anyway, or kubectl prompts for a username against an HTTPS server.
+        let token = self.token.as_deref().unwrap_or("kube-sim");
+        let user = json!({"token": token});
         json!({
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "kube-sim", "cluster": {"server": self.url()}}],
+            "clusters": [{"name": "kube-sim", "cluster": cluster}],
             "users": [{"name": "kube-sim", "user": user}],
             "contexts": [{"name": "kube-sim", "context": {"cluster": "kube-sim", "user": "kube-sim", "namespace": "default"}}],
             "current-context": "kube-sim",

@@ -28,6 +28,9 @@ enum Command {
         /// Write a kubeconfig for the server here once it listens
         #[arg(long, value_name = "PATH")]
         kubeconfig: PathBuf,
+        /// Serve HTTPS; the kubeconfig carries the self-signed CA
+        #[arg(long)]
+        tls: bool,
         /// Require this bearer token
         #[arg(long, value_name = "TOKEN")]
         token: Option<String>,
@@ -75,6 +78,7 @@ async fn run() -> anyhow::Result<()> {
         schema,
         faults,
         seed,
+        tls,
     } = command;
     let sim = KubeSim::start(Options {
         addr,
@@ -87,6 +91,7 @@ async fn run() -> anyhow::Result<()> {
             None => Vec::new(),
         },
         seed,
+        tls,
     })
     .await?;
     sim.write_kubeconfig(&kubeconfig).map_err(|e| {

@@ -43,8 +43,8 @@ impl Sim {
     }
 }
 
-/// Accepts connections until `shutdown` turns true.
-pub async fn serve(sim: Arc<Sim>, listener: TcpListener) {
+/// Accepts connections until `shutdown` turns true; with `tls`, over TLS.
+pub async fn serve(sim: Arc<Sim>, listener: TcpListener, tls: Option<crate::tls::Tls>) {
     let mut shutdown = sim.shutdown.clone();
     loop {
         let accepted = tokio::select! {
@@ -54,15 +54,28 @@ pub async fn serve(sim: Arc<Sim>, listener: TcpListener) {
         let Ok((stream, _)) = accepted else { continue };
         let _ = stream.set_nodelay(true);
         let sim = sim.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let sim = sim.clone();
                 async move { Ok::<_, Infallible>(handle(&sim, req).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            match tls {
+                Some(tls) => {
+                    let Ok(stream) = tls.acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+                None => {
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+            }
         });
     }
 }

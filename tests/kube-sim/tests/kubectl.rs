@@ -56,7 +56,11 @@ impl From<Output> for Run {
 
 impl Cluster {
     fn start() -> Cluster {
-        let sim = Background::start(Options::default()).expect("kube-sim starts");
+        Cluster::with(Options::default())
+    }
+
+    fn with(options: Options) -> Cluster {
+        let sim = Background::start(options).expect("kube-sim starts");
         let home = tempfile::tempdir().expect("tempdir");
         sim.sim()
             .write_kubeconfig(&home.path().join("kubeconfig"))
@@ -312,4 +316,37 @@ fn a_crd_serves_its_custom_resource_until_deleted() {
     cluster.ok(&["delete", "-f", crd.to_str().unwrap()], None);
     let run = cluster.kubectl(&["get", "kustomizations", "-A"], None);
     assert_eq!(run.code, 1, "the resource is no longer served: {run:?}");
+}
+
+#[test]
+fn tls_with_a_token_as_a_real_cluster() {
+    let cluster = Cluster::with(Options {
+        tls: true,
+        token: Some("t0ken".to_owned()),
+        ..Options::default()
+    });
+    let config = std::fs::read_to_string(cluster.home.path().join("kubeconfig")).unwrap();
+    assert!(
+        config.contains("\"server\": \"https://127.0.0.1:"),
+        "{config}"
+    );
+    assert!(config.contains("certificate-authority-data"), "{config}");
+    cluster.ok(
+        &["apply", "--server-side", "-f", "-"],
+        Some(&CONFIG_MAP.replace("VALUE", "green")),
+    );
+    let color = cluster.ok(
+        &[
+            "get",
+            "configmap",
+            "settings",
+            "-o",
+            "jsonpath={.data.color}",
+        ],
+        None,
+    );
+    assert_eq!(color, "green");
+    let wrong = cluster.kubectl(&["get", "configmaps", "--token", "nope"], None);
+    assert_eq!(wrong.code, 1, "{wrong:?}");
+    assert!(wrong.stderr.contains("Unauthorized"), "{wrong:?}");
 }
