@@ -1,0 +1,187 @@
+//! The flows of `kubectl.rs`, from Rust through kube-rs (the client strata
+//! uses), over TLS with the kubeconfig the emulator writes.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy, WatchEvent,
+    WatchParams,
+};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use kube_sim::{KubeSim, Options};
+use serde_json::json;
+
+async fn client(sim: &KubeSim) -> Client {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&path).unwrap();
+    let kubeconfig = Kubeconfig::read_from(&path).unwrap();
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    Client::try_from(config).unwrap()
+}
+
+async fn start() -> (KubeSim, Client) {
+    // kube-rs and the emulator link rustls with more than one crypto
+    // provider: say which one the process uses.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let sim = KubeSim::start(Options {
+        tls: true,
+        token: Some("kube-rs".to_owned()),
+        ready_after: Duration::from_millis(100),
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let client = client(&sim).await;
+    (sim, client)
+}
+
+fn deployment(image: &str, replicas: i32) -> serde_json::Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": image, "ports": [{"containerPort": 80}]}]},
+            },
+        },
+    })
+}
+
+#[tokio::test]
+async fn apply_wait_conflict_watch_and_delete_through_kube_rs() {
+    let (sim, client) = start().await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}});
+    namespaces
+        .patch("shop", &PatchParams::apply("strata"), &Patch::Apply(&ns))
+        .await
+        .unwrap();
+
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "shop");
+    let strict = PatchParams::apply("strata").validation_strict();
+    let applied = deployments
+        .patch("web", &strict, &Patch::Apply(deployment("nginx:1", 2)))
+        .await
+        .unwrap();
+    let managed = applied.metadata.managed_fields.expect("managedFields");
+    assert_eq!(managed[0].manager.as_deref(), Some("strata"));
+    assert_eq!(managed[0].operation.as_deref(), Some("Apply"));
+
+    // The simulated controller completes the rollout.
+    let mut available = false;
+    for _ in 0..100 {
+        let d = deployments.get("web").await.unwrap();
+        let status = d.status.unwrap_or_default();
+        if status.observed_generation == d.metadata.generation
+            && status.available_replicas == Some(2)
+        {
+            available = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(available, "the deployment never became available");
+
+    // Another manager changing replicas conflicts, naming strata.
+    let other = PatchParams::apply("autoscaler");
+    let err = deployments
+        .patch(
+            "web",
+            &other,
+            &Patch::Apply(json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": "shop"},
+                "spec": {"replicas": 5},
+            })),
+        )
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("not an API error: {err:?}")
+    };
+    assert_eq!(status.code, 409);
+    assert_eq!(status.reason, "Conflict");
+    assert!(
+        status.message.contains("conflict with \"strata\"")
+            && status.message.contains(".spec.replicas"),
+        "{}",
+        status.message
+    );
+
+    // An unknown field is refused under strict validation.
+    let mut typo = deployment("nginx:1", 2);
+    typo["spec"]["replicaz"] = json!(3);
+    let err = deployments
+        .patch("web", &strict, &Patch::Apply(typo))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(".spec.replicaz"), "{err}");
+
+    // Watch sees a change made after it started.
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "shop");
+    let list = configmaps.list(&ListParams::default()).await.unwrap();
+    let rv = list.metadata.resource_version.unwrap();
+    let mut stream = Box::pin(
+        configmaps
+            .watch(&WatchParams::default().timeout(5), &rv)
+            .await
+            .unwrap(),
+    );
+    let cm: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "settings", "labels": {"tier": "web"}}, "data": {"a": "1"}}),
+    )
+    .unwrap();
+    configmaps
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    use futures_util::StreamExt as _;
+    let event = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("an event in time")
+        .expect("the stream is open")
+        .unwrap();
+    match event {
+        WatchEvent::Added(o) => assert_eq!(o.metadata.name.as_deref(), Some("settings")),
+        other => panic!("unexpected event {other:?}"),
+    }
+    let selected = configmaps
+        .list(&ListParams::default().labels("tier in (web,api)"))
+        .await
+        .unwrap();
+    assert_eq!(selected.items.len(), 1);
+
+    // Deleting the namespace takes everything; it passes through
+    // Terminating.
+    let dp = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Foreground),
+        ..DeleteParams::default()
+    };
+    namespaces.delete("shop", &dp).await.unwrap();
+    let terminating = namespaces.get("shop").await.unwrap();
+    assert_eq!(
+        terminating.status.and_then(|s| s.phase).as_deref(),
+        Some("Terminating")
+    );
+    let mut gone = false;
+    for _ in 0..100 {
+        if namespaces.get_opt("shop").await.unwrap().is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the namespace never went");
+    assert!(deployments.get_opt("web").await.unwrap().is_none());
+    sim.stop().await;
+}
