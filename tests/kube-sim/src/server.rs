@@ -180,6 +180,12 @@ async fn handle(sim: &Sim, req: Request<Incoming>) -> Response<Body> {
         return response;
     }
     let query = Query::parse(req.uri().query());
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
@@ -204,6 +210,7 @@ async fn handle(sim: &Sim, req: Request<Incoming>) -> Response<Body> {
         &query,
         &content_type,
         &user_agent,
+        &accept,
         &body,
     )
     .await
@@ -272,6 +279,7 @@ async fn route(
     query: &Query,
     content_type: &str,
     user_agent: &str,
+    accept: &str,
     body: &Bytes,
 ) -> Result<Response<Body>, ApiError> {
     let segments: Vec<&str> = path
@@ -287,6 +295,16 @@ async fn route(
                 .expect("valid"));
         }
         ["version"] => return Ok(json_response(StatusCode::OK, &version())),
+        ["api" | "apis"] if wants_aggregated(accept) => {
+            let state = sim.lock();
+            let core = segments[0] == "api";
+            let mut response = json_response(StatusCode::OK, &aggregated(&state.kinds, core));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static(AGGREGATED),
+            );
+            return Ok(response);
+        }
         ["api"] => return Ok(json_response(StatusCode::OK, &api_versions(sim.addr))),
         ["apis"] => {
             let state = sim.lock();
@@ -786,6 +804,76 @@ pub fn tick(sim: &Sim, controllers: &mut crate::controllers::Controllers) {
     controllers.run(&mut sim.lock());
 }
 
+/// The media type of aggregated discovery (one document with every group,
+/// version and resource), which kubectl asks for first.
+const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+fn wants_aggregated(accept: &str) -> bool {
+    accept.split(',').any(|a| {
+        let a: String = a.chars().filter(|c| !c.is_whitespace()).collect();
+        a == AGGREGATED
+    })
+}
+
+/// `/api` or `/apis` as an `APIGroupDiscoveryList`.
+fn aggregated(kinds: &[ResourceKind], core: bool) -> Value {
+    let mut groups: Vec<(String, Vec<(String, Vec<Value>)>)> = Vec::new();
+    for k in kinds.iter().filter(|k| k.group.is_empty() == core) {
+        let response_kind = json!({"group": k.group, "version": k.version, "kind": k.kind});
+        let mut resource = json!({
+            "resource": k.plural,
+            "responseKind": response_kind,
+            "scope": if k.namespaced { "Namespaced" } else { "Cluster" },
+            "singularResource": k.singular,
+            "verbs": k.verbs(),
+        });
+        if !k.short_names.is_empty() {
+            resource["shortNames"] = json!(k.short_names);
+        }
+        if k.status {
+            resource["subresources"] = json!([{
+                "subresource": "status",
+                "responseKind": response_kind,
+                "verbs": ["get", "patch", "update"],
+            }]);
+        }
+        let group = match groups.iter_mut().find(|(g, _)| *g == k.group) {
+            Some(g) => g,
+            None => {
+                groups.push((k.group.clone(), Vec::new()));
+                groups.last_mut().expect("just pushed")
+            }
+        };
+        match group.1.iter_mut().find(|(v, _)| *v == k.version) {
+            Some((_, resources)) => resources.push(resource),
+            None => group.1.push((k.version.clone(), vec![resource])),
+        }
+    }
+    let items: Vec<Value> = groups
+        .into_iter()
+        .map(|(name, versions)| {
+            let metadata = if name.is_empty() {
+                json!({"creationTimestamp": null})
+            } else {
+                json!({"name": name, "creationTimestamp": null})
+            };
+            let versions: Vec<Value> = versions
+                .into_iter()
+                .map(|(version, resources)| {
+                    json!({"version": version, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            json!({"metadata": metadata, "versions": versions})
+        })
+        .collect();
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
+    })
+}
+
 fn version() -> Value {
     json!({
         "major": "1",
@@ -896,6 +984,42 @@ pub fn bootstrap(state: &mut State) {
             "",
             json!({"metadata": {"name": name}}),
             &WriteOptions::default(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregated_discovery_is_served_when_asked_for() {
+        let kubectl = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert!(wants_aggregated(kubectl));
+        assert!(!wants_aggregated("application/json"));
+        let kinds = crate::kinds::builtin();
+        let core = aggregated(&kinds, true);
+        assert_eq!(core["items"].as_array().unwrap().len(), 1);
+        let v1 = &core["items"][0]["versions"][0];
+        assert_eq!(v1["version"], "v1");
+        let namespaces = v1["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == "namespaces")
+            .unwrap();
+        assert_eq!(namespaces["scope"], "Cluster");
+        assert_eq!(namespaces["subresources"][0]["subresource"], "status");
+        let groups = aggregated(&kinds, false);
+        let apps = groups["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["metadata"]["name"] == "apps")
+            .unwrap();
+        assert_eq!(
+            apps["versions"][0]["resources"][0]["responseKind"]["kind"],
+            "Deployment"
         );
     }
 }
