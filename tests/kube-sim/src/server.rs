@@ -203,18 +203,12 @@ async fn handle(sim: &Sim, req: Request<Incoming>) -> Response<Body> {
         Err(e) => return error_response(&ApiError::bad_request(format!("reading the body: {e}"))),
     };
     tracing::debug!(%method, %path, %content_type, %user_agent, bytes = body.len(), "request");
-    match route(
-        sim,
-        &method,
-        &path,
-        &query,
-        &content_type,
-        &user_agent,
-        &accept,
-        &body,
-    )
-    .await
-    {
+    let headers = Headers {
+        content_type,
+        user_agent,
+        accept,
+    };
+    match route(sim, &method, &path, &query, &headers, &body).await {
         Ok(response) => response,
         Err(e) => error_response(&e),
     }
@@ -255,6 +249,13 @@ async fn admin_faults(sim: &Sim, method: &Method, req: Request<Incoming>) -> Res
     json_response(StatusCode::OK, &json!({"rules": rules}))
 }
 
+/// The request headers routing looks at.
+struct Headers {
+    content_type: String,
+    user_agent: String,
+    accept: String,
+}
+
 /// Where a REST path points.
 #[derive(Debug)]
 struct Target {
@@ -277,11 +278,10 @@ async fn route(
     method: &Method,
     path: &str,
     query: &Query,
-    content_type: &str,
-    user_agent: &str,
-    accept: &str,
+    headers: &Headers,
     body: &Bytes,
 ) -> Result<Response<Body>, ApiError> {
+    let accept = headers.accept.as_str();
     let segments: Vec<&str> = path
         .trim_matches('/')
         .split('/')
@@ -351,7 +351,7 @@ async fn route(
         _ => return Err(not_found_path()),
     };
     let target = resolve(sim, group, version, rest)?;
-    dispatch(sim, method, query, content_type, user_agent, body, target).await
+    dispatch(sim, method, query, headers, body, target).await
 }
 
 /// Splits `[namespaces/{ns}/]{plural}[/{name}[/{sub}]]`.
@@ -401,11 +401,12 @@ async fn dispatch(
     sim: &Sim,
     method: &Method,
     query: &Query,
-    content_type: &str,
-    user_agent: &str,
+    headers: &Headers,
     body: &Bytes,
     t: Target,
 ) -> Result<Response<Body>, ApiError> {
+    let content_type = headers.content_type.as_str();
+    let user_agent = headers.user_agent.as_str();
     if let Some(sub) = &t.sub
         && (sub != "status" || !t.kind.status)
     {
@@ -817,7 +818,9 @@ fn wants_aggregated(accept: &str) -> bool {
 
 /// `/api` or `/apis` as an `APIGroupDiscoveryList`.
 fn aggregated(kinds: &[ResourceKind], core: bool) -> Value {
-    let mut groups: Vec<(String, Vec<(String, Vec<Value>)>)> = Vec::new();
+    // group -> version -> resources, in the order the kinds come.
+    type Versions = Vec<(String, Vec<Value>)>;
+    let mut groups: Vec<(String, Versions)> = Vec::new();
     for k in kinds.iter().filter(|k| k.group.is_empty() == core) {
         let response_kind = json!({"group": k.group, "version": k.version, "kind": k.kind});
         let mut resource = json!({
