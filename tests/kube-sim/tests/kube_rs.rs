@@ -118,6 +118,21 @@ async fn apply_wait_conflict_watch_and_delete_through_kube_rs() {
         status.message
     );
 
+    // Forced, it takes the field over.
+    let forced = deployments
+        .patch(
+            "web",
+            &other.clone().force(),
+            &Patch::Apply(json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": "shop"},
+                "spec": {"replicas": 5},
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.spec.replicas, Some(5));
+
     // An unknown field is refused under strict validation.
     let mut typo = deployment("nginx:1", 2);
     typo["spec"]["replicaz"] = json!(3);
@@ -183,5 +198,115 @@ async fn apply_wait_conflict_watch_and_delete_through_kube_rs() {
     }
     assert!(gone, "the namespace never went");
     assert!(deployments.get_opt("web").await.unwrap().is_none());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_crd_serves_its_custom_resources_through_kube_rs() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+
+    let (sim, client) = start().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.strata.dev"},
+        "spec": {
+            "group": "example.strata.dev",
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {
+                        "spec": {"type": "object", "properties": {
+                            "size": {"type": "integer"},
+                            "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                                      "items": {"type": "object", "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}}},
+                        }},
+                        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                    },
+                }},
+            }],
+        },
+    });
+    crds.patch(
+        "widgets.example.strata.dev",
+        &PatchParams::apply("strata"),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap();
+    let established = crds.get("widgets.example.strata.dev").await.unwrap();
+    let conditions = established.status.unwrap().conditions.unwrap();
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True"),
+        "{conditions:?}"
+    );
+
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.strata.dev", "v1", "Widget"),
+        "widgets",
+    );
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &resource);
+    let widget = |ports: serde_json::Value| {
+        json!({
+            "apiVersion": "example.strata.dev/v1", "kind": "Widget",
+            "metadata": {"name": "w1", "namespace": "default"},
+            "spec": {"size": 3, "ports": ports},
+        })
+    };
+    let strict = PatchParams::apply("strata").validation_strict();
+    widgets
+        .patch(
+            "w1",
+            &strict,
+            &Patch::Apply(widget(json!([{"name": "http", "port": 80}]))),
+        )
+        .await
+        .unwrap();
+    // Another manager adds an item to the map-list: merged by key, not replaced.
+    let merged = widgets
+        .patch(
+            "w1",
+            &PatchParams::apply("sidecar"),
+            &Patch::Apply(json!({
+                "apiVersion": "example.strata.dev/v1", "kind": "Widget",
+                "metadata": {"name": "w1", "namespace": "default"},
+                "spec": {"ports": [{"name": "metrics", "port": 9090}]},
+            })),
+        )
+        .await
+        .unwrap();
+    let ports = merged.data["spec"]["ports"].as_array().unwrap().clone();
+    assert_eq!(ports.len(), 2, "{ports:?}");
+    let listed = widgets.list(&ListParams::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+
+    let mut typo = widget(json!([]));
+    typo["spec"]["sizee"] = json!(1);
+    let err = widgets
+        .patch("w1", &strict, &Patch::Apply(typo))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(".spec.sizee"), "{err}");
+
+    widgets
+        .delete("w1", &DeleteParams::default())
+        .await
+        .unwrap();
+    crds.delete("widgets.example.strata.dev", &DeleteParams::default())
+        .await
+        .unwrap();
+    let err = widgets.list(&ListParams::default()).await.unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("not an API error: {err:?}")
+    };
+    assert_eq!(status.code, 404);
     sim.stop().await;
 }

@@ -313,6 +313,9 @@ fn a_crd_serves_its_custom_resource_until_deleted() {
     assert_eq!(typo.code, 1, "{typo:?}");
     assert!(typo.stderr.contains(".spec.prunee"), "{typo:?}");
 
+    cluster.ok(&["delete", "-f", cr.to_str().unwrap()], None);
+    let none = cluster.ok(&["get", "kustomizations", "-A", "-o", "name"], None);
+    assert_eq!(none.trim(), "");
     cluster.ok(&["delete", "-f", crd.to_str().unwrap()], None);
     let run = cluster.kubectl(&["get", "kustomizations", "-A"], None);
     assert_eq!(run.code, 1, "the resource is no longer served: {run:?}");
