@@ -602,7 +602,13 @@ pub fn patch(
             if !body.is_object() {
                 return Err(ApiError::bad_request("a merge patch must be a JSON object"));
             }
-            patch::merge_patch(&mut patched, body);
+            if patch_type == PatchType::Strategic {
+                let schema = state.schema.clone();
+                let shape = crate::ssa::shape_of(schema.as_deref(), kind);
+                patch::strategic_merge(&mut patched, body, Some(shape));
+            } else {
+                patch::merge_patch(&mut patched, body);
+            }
         }
         PatchType::Json => {
             patch::json_patch(&mut patched, body).map_err(|e| {

@@ -1,8 +1,10 @@
-//! Non-apply patches: JSON merge patch (RFC 7386) and JSON patch (RFC 6902).
-//! Strategic merge patch is served as a merge patch whose lists with a merge
-//! key are merged by that key (see the README for how close that is).
+//! Non-apply patches: JSON merge patch (RFC 7386), JSON patch (RFC 6902),
+//! and strategic merge patch, driven by the schema's list semantics (see
+//! [`strategic_merge`] for how close it is).
 
 use serde_json::{Map, Value};
+
+use crate::fields::{ListType, Shape, item_key};
 
 /// RFC 7386: objects merge recursively, `null` deletes, anything else
 /// replaces.
@@ -21,6 +23,108 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
         } else {
             merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
         }
+    }
+}
+
+/// Strategic merge patch, as kubectl's `patch`, `edit`, `label` and
+/// `scale` send it:
+/// - maps merge, `null` deletes a key, `{"$patch": "replace"}` replaces a
+///   map, `{"$patch": "delete"}` deletes it;
+/// - lists the schema keys (map-lists: containers by name, ports, env,
+///   volumes…) merge item by item; an item with `"$patch": "delete"`
+///   removes the live item with its key;
+/// - lists of scalars the schema marks as sets merge as unions, and
+///   `$deleteFromPrimitiveList/<field>` removes values;
+/// - other lists are replaced.
+///
+/// `$setElementOrder/<field>` and `$retainKeys` are accepted and ignored:
+/// the order of merged items is the live order, then new items.
+pub fn strategic_merge<S: Shape>(target: &mut Value, patch: &Value, shape: Option<S>) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    match patch.get("$patch").and_then(Value::as_str) {
+        Some("replace") => {
+            let mut replacement = patch.clone();
+            replacement.remove("$patch");
+            *target = Value::Object(replacement);
+            return;
+        }
+        Some("delete") => {
+            *target = Value::Object(Map::new());
+            return;
+        }
+        _ => {}
+    }
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    let target = target.as_object_mut().expect("made an object");
+    for (key, value) in patch {
+        if key == "$patch" || key == "$retainKeys" || key.starts_with("$setElementOrder/") {
+            continue;
+        }
+        if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
+            if let (Some(Value::Array(live)), Value::Array(gone)) = (target.get_mut(field), value) {
+                live.retain(|v| !gone.contains(v));
+            }
+            continue;
+        }
+        if value.is_null() {
+            target.remove(key);
+            continue;
+        }
+        let child = shape.and_then(|s| s.field(key));
+        let slot = target.entry(key.clone()).or_insert(Value::Null);
+        match (slot, value) {
+            (Value::Array(live), Value::Array(items)) => {
+                merge_list(live, items, child);
+            }
+            (slot, Value::Array(items)) => {
+                // No live list: directives are dropped, items taken as they are.
+                *slot = Value::Array(
+                    items
+                        .iter()
+                        .filter(|i| i.get("$patch").is_none())
+                        .cloned()
+                        .collect(),
+                );
+            }
+            (slot, value) => strategic_merge(slot, value, child),
+        }
+    }
+}
+
+fn merge_list<S: Shape>(live: &mut Vec<Value>, items: &[Value], shape: Option<S>) {
+    match shape.map_or(ListType::Atomic, |s| s.list_type()) {
+        ListType::Map(keys) => {
+            let item_shape = shape.and_then(|s| s.items());
+            for item in items {
+                let key = item_key(item, &keys);
+                let found = key.as_ref().and_then(|k| {
+                    live.iter()
+                        .position(|l| item_key(l, &keys).as_ref() == Some(k))
+                });
+                let delete = item.get("$patch").and_then(Value::as_str) == Some("delete");
+                match (found, delete) {
+                    (Some(i), true) => {
+                        live.remove(i);
+                    }
+                    (None, true) => {}
+                    (Some(i), false) => strategic_merge(&mut live[i], item, item_shape),
+                    (None, false) => live.push(item.clone()),
+                }
+            }
+        }
+        ListType::Set => {
+            for item in items {
+                if !live.contains(item) {
+                    live.push(item.clone());
+                }
+            }
+        }
+        ListType::Atomic => *live = items.to_vec(),
     }
 }
 
@@ -156,7 +260,84 @@ fn remove(doc: &mut Value, path: &str) -> Result<Value, PatchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fields::Untyped;
     use serde_json::json;
+
+    /// `containers` merge by name, `finalizers` are a set.
+    #[derive(Clone, Copy)]
+    struct T(&'static str);
+
+    impl Shape for T {
+        fn field(&self, name: &str) -> Option<Self> {
+            Some(T(match name {
+                "containers" => "containers",
+                "finalizers" => "set",
+                _ => "struct",
+            }))
+        }
+        fn items(&self) -> Option<Self> {
+            Some(T("struct"))
+        }
+        fn list_type(&self) -> ListType {
+            match self.0 {
+                "containers" => ListType::Map(vec!["name".into()]),
+                "set" => ListType::Set,
+                _ => ListType::Atomic,
+            }
+        }
+        fn is_map(&self) -> bool {
+            false
+        }
+        fn is_atomic(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn strategic_merge_merges_keyed_lists_and_follows_directives() {
+        let mut doc = json!({
+            "metadata": {"labels": {"a": "1", "b": "2"}, "finalizers": ["x"]},
+            "spec": {
+                "containers": [{"name": "web", "image": "nginx:1"}, {"name": "side", "image": "busybox"}],
+                "args": ["--old"],
+            },
+        });
+        strategic_merge(
+            &mut doc,
+            &json!({
+                "metadata": {"labels": {"b": null, "c": "3"}, "finalizers": ["y"]},
+                "spec": {
+                    "containers": [{"name": "web", "image": "nginx:2"}, {"name": "side", "$patch": "delete"}, {"name": "new", "image": "x"}],
+                    "args": ["--new"],
+                    "$setElementOrder/containers": [{"name": "web"}, {"name": "new"}],
+                },
+            }),
+            Some(T("struct")),
+        );
+        assert_eq!(
+            doc,
+            json!({
+                "metadata": {"labels": {"a": "1", "c": "3"}, "finalizers": ["x", "y"]},
+                "spec": {
+                    "containers": [{"name": "web", "image": "nginx:2"}, {"name": "new", "image": "x"}],
+                    "args": ["--new"],
+                },
+            })
+        );
+        strategic_merge(
+            &mut doc,
+            &json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["x"], "labels": {"$patch": "replace", "z": "9"}}}),
+            Some(T("struct")),
+        );
+        assert_eq!(
+            doc["metadata"],
+            json!({"labels": {"z": "9"}, "finalizers": ["y"]})
+        );
+        // Without a schema, lists are replaced, as a merge patch would.
+        let mut plain = json!({"l": [1, 2]});
+        strategic_merge(&mut plain, &json!({"l": [3]}), Some(Untyped));
+        assert_eq!(plain, json!({"l": [3]}));
+    }
 
     #[test]
     fn merge_patch_follows_rfc_7386() {

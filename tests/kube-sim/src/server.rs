@@ -407,6 +407,9 @@ async fn dispatch(
 ) -> Result<Response<Body>, ApiError> {
     let content_type = headers.content_type.as_str();
     let user_agent = headers.user_agent.as_str();
+    if t.sub.as_deref() == Some("scale") && has_scale(&t.kind) {
+        return scale(sim, method, query, headers, body, &t);
+    }
     if let Some(sub) = &t.sub
         && (sub != "status" || !t.kind.status)
     {
@@ -429,6 +432,10 @@ async fn dispatch(
         // A JSON patch is a list of operations, not an object to check.
         let checked = match PatchType::from_content_type(content_type) {
             Some(PatchType::Json) if *method == Method::PATCH => None,
+            // Directives ($patch, $setElementOrder/…) are not fields.
+            Some(PatchType::Strategic) => serde_json::from_slice::<Value>(body)
+                .ok()
+                .map(|v| without_directives(&v)),
             _ => serde_json::from_slice::<Value>(body).ok(),
         };
         if let Some(object) = checked {
@@ -531,6 +538,113 @@ async fn dispatch(
         _ => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({method})"
         ))),
+    }
+}
+
+/// The kinds with a `/scale` subresource.
+fn has_scale(kind: &ResourceKind) -> bool {
+    !kind.custom
+        && matches!(
+            kind.kind.as_str(),
+            "Deployment" | "StatefulSet" | "ReplicaSet"
+        )
+}
+
+/// The `autoscaling/v1` `Scale` view of a workload.
+fn scale_of(object: &Value) -> Value {
+    let meta = &object["metadata"];
+    let selector = object["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"],
+            "creationTimestamp": meta["creationTimestamp"],
+        },
+        "spec": {"replicas": object["spec"]["replicas"].as_i64().unwrap_or(1)},
+        "status": {
+            "replicas": object["status"]["replicas"].as_i64().unwrap_or(0),
+            "selector": selector,
+        },
+    })
+}
+
+/// `/scale`: GET shows the `Scale`; PUT and PATCH change `spec.replicas`
+/// of the workload through it (as `kubectl scale` and autoscalers do).
+fn scale(
+    sim: &Sim,
+    method: &Method,
+    query: &Query,
+    headers: &Headers,
+    body: &Bytes,
+    t: &Target,
+) -> Result<Response<Body>, ApiError> {
+    let name = t.name.as_deref().ok_or_else(not_found_path)?;
+    let mut state = sim.lock();
+    let live = api::get(&state, &t.kind, &t.namespace, name)?;
+    let current = scale_of(&live);
+    if *method == Method::GET {
+        return Ok(json_response(StatusCode::OK, &current));
+    }
+    let input: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("the body of the request could not be decoded: {e}"))
+    })?;
+    let mut wanted = current.clone();
+    match *method {
+        Method::PUT => wanted = input,
+        Method::PATCH => match PatchType::from_content_type(&headers.content_type) {
+            Some(PatchType::Json) => {
+                crate::patch::json_patch(&mut wanted, &input).map_err(|e| {
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", e.to_string())
+                })?
+            }
+            Some(PatchType::Merge | PatchType::Strategic) => {
+                crate::patch::merge_patch(&mut wanted, &input)
+            }
+            _ => return Err(ApiError::unsupported_media_type(&headers.content_type)),
+        },
+        _ => return Err(ApiError::method_not_allowed(format!("{method} on /scale"))),
+    }
+    let replicas = wanted["spec"]["replicas"]
+        .as_i64()
+        .ok_or_else(|| ApiError::bad_request("spec.replicas of the Scale must be an integer"))?;
+    let opts = query.write_options(&headers.user_agent)?;
+    let updated = api::patch(
+        &mut state,
+        &t.kind,
+        &t.namespace,
+        name,
+        None,
+        PatchType::Merge,
+        &json!({"spec": {"replicas": replicas}}),
+        &opts,
+    )?;
+    Ok(json_response(StatusCode::OK, &scale_of(&updated)))
+}
+
+/// A strategic merge patch without its `$` directives.
+fn without_directives(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !k.starts_with('$'))
+                .map(|(k, v)| (k.clone(), without_directives(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_directives).collect()),
+        other => other.clone(),
     }
 }
 
@@ -833,12 +947,23 @@ fn aggregated(kinds: &[ResourceKind], core: bool) -> Value {
         if !k.short_names.is_empty() {
             resource["shortNames"] = json!(k.short_names);
         }
+        let mut subresources = Vec::new();
         if k.status {
-            resource["subresources"] = json!([{
+            subresources.push(json!({
                 "subresource": "status",
                 "responseKind": response_kind,
                 "verbs": ["get", "patch", "update"],
-            }]);
+            }));
+        }
+        if has_scale(k) {
+            subresources.push(json!({
+                "subresource": "scale",
+                "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
+        if !subresources.is_empty() {
+            resource["subresources"] = json!(subresources);
         }
         let group = match groups.iter_mut().find(|(g, _)| *g == k.group) {
             Some(g) => g,
@@ -957,6 +1082,17 @@ fn resource_list(sim: &Sim, group: &str, version: &str) -> Result<Response<Body>
                 "singularName": "",
                 "namespaced": k.namespaced,
                 "kind": k.kind,
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
+        if has_scale(k) {
+            resources.push(json!({
+                "name": format!("{}/scale", k.plural),
+                "singularName": "",
+                "namespaced": k.namespaced,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
                 "verbs": ["get", "patch", "update"],
             }));
         }

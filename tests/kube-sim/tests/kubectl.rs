@@ -353,3 +353,56 @@ fn tls_with_a_token_as_a_real_cluster() {
     assert_eq!(wrong.code, 1, "{wrong:?}");
     assert!(wrong.stderr.contains("Unauthorized"), "{wrong:?}");
 }
+
+#[test]
+fn patch_scale_and_label_as_a_person_does() {
+    let cluster = Cluster::start();
+    cluster.ok(
+        &["apply", "--server-side", "-f", "-"],
+        Some("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - {name: web, image: \"nginx:1\"}\n      - {name: side, image: busybox}\n"),
+    );
+    // kubectl patch sends a strategic merge patch: containers merge by name.
+    cluster.ok(
+        &[
+            "patch",
+            "deployment",
+            "web",
+            "-p",
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"nginx:2"}]}}}}"#,
+        ],
+        None,
+    );
+    let images = cluster.ok(
+        &[
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={range .spec.template.spec.containers[*]}{.name}={.image} {end}",
+        ],
+        None,
+    );
+    assert_eq!(images.trim(), "web=nginx:2 side=busybox");
+    cluster.ok(&["scale", "deployment", "web", "--replicas=3"], None);
+    cluster.ok(&["label", "deployment", "web", "tier=front"], None);
+    let out = cluster.ok(
+        &[
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas} {.metadata.labels.tier}",
+        ],
+        None,
+    );
+    assert_eq!(out, "3 front");
+    cluster.ok(
+        &[
+            "wait",
+            "--for=jsonpath={.status.availableReplicas}=3",
+            "deployment/web",
+            "--timeout=30s",
+        ],
+        None,
+    );
+}
