@@ -292,15 +292,15 @@ pub fn display(path: &[String]) -> String {
     out
 }
 
+/// A shape for unit tests, without the schema.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
+pub(crate) mod test_shape {
+    use super::{ListType, Shape};
 
     /// A test shape: `labels`, `data` and `annotations` are maps,
     /// `containers` and `ports` map-lists, `finalizers` a set.
     #[derive(Clone, Copy)]
-    struct T(&'static str);
+    pub(crate) struct T(pub &'static str);
 
     impl Shape for T {
         fn field(&self, name: &str) -> Option<Self> {
@@ -333,6 +333,13 @@ mod tests {
             false
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_shape::T;
+    use super::*;
+    use serde_json::json;
 
     #[test]
     fn field_sets_look_like_the_real_managed_fields() {

@@ -261,37 +261,8 @@ fn remove(doc: &mut Value, path: &str) -> Result<Value, PatchError> {
 mod tests {
     use super::*;
     use crate::fields::Untyped;
+    use crate::fields::test_shape::T;
     use serde_json::json;
-
-    /// `containers` merge by name, `finalizers` are a set.
-    #[derive(Clone, Copy)]
-    struct T(&'static str);
-
-    impl Shape for T {
-        fn field(&self, name: &str) -> Option<Self> {
-            Some(T(match name {
-                "containers" => "containers",
-                "finalizers" => "set",
-                _ => "struct",
-            }))
-        }
-        fn items(&self) -> Option<Self> {
-            Some(T("struct"))
-        }
-        fn list_type(&self) -> ListType {
-            match self.0 {
-                "containers" => ListType::Map(vec!["name".into()]),
-                "set" => ListType::Set,
-                _ => ListType::Atomic,
-            }
-        }
-        fn is_map(&self) -> bool {
-            false
-        }
-        fn is_atomic(&self) -> bool {
-            false
-        }
-    }
 
     #[test]
     fn strategic_merge_merges_keyed_lists_and_follows_directives() {

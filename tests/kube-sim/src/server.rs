@@ -122,6 +122,25 @@ impl Query {
         matches!(self.get(name), Some("true" | "1"))
     }
 
+    /// `labelSelector` and `fieldSelector`; a bad one is a 400.
+    fn selectors(
+        &self,
+    ) -> Result<
+        (
+            crate::selector::LabelSelector,
+            crate::selector::FieldSelector,
+        ),
+        ApiError,
+    > {
+        let bad = |e: crate::selector::SelectorError| ApiError::bad_request(e.to_string());
+        Ok((
+            crate::selector::LabelSelector::parse(self.get("labelSelector").unwrap_or(""))
+                .map_err(bad)?,
+            crate::selector::FieldSelector::parse(self.get("fieldSelector").unwrap_or(""))
+                .map_err(bad)?,
+        ))
+    }
+
     fn write_options(&self, user_agent: &str) -> Result<WriteOptions, ApiError> {
         let dry_run = match self.get("dryRun") {
             None | Some("") => false,
@@ -712,10 +731,7 @@ fn field_validation(
 
 /// LIST with selectors and `limit`/`continue` paging.
 fn list(state: &State, kind: &ResourceKind, ns: &str, query: &Query) -> Result<Value, ApiError> {
-    let labels = crate::selector::LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let fields = crate::selector::FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (labels, fields) = query.selectors()?;
     let namespace = (kind.namespaced && !ns.is_empty()).then_some(ns);
     let after: Option<Key> = match query.get("continue") {
         Some(token) if !token.is_empty() => Some(decode_continue(token)?),
@@ -794,10 +810,7 @@ fn watch_stream(
     ns: &str,
     query: &Query,
 ) -> Result<Response<Body>, ApiError> {
-    let labels = crate::selector::LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let fields = crate::selector::FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (labels, fields) = query.selectors()?;
     let timeout = query
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
