@@ -1,16 +1,17 @@
-//! strata converges one Git repository of Terraform stacks (and, in later
-//! layers, Kubernetes manifests) into real infrastructure, with a human
-//! approval gate in front of every destructive change.
+//! strata converges one Git repository of Terraform stacks and Kubernetes
+//! manifests into real infrastructure and clusters, with a human approval
+//! gate in front of every destructive change.
 //!
 //! Where to start: [`ops`] holds the operations the commands run; each
 //! external system has its own module ([`source`] for Git, [`terraform`]
-//! for the Terraform binary and its plans); [`config`] reads `strata.hcl`;
+//! for the Terraform binary and its plans, [`kube`] for the cluster); [`config`] reads `strata.hcl`;
 //! [`report`] renders what happened. The binary (`src/main.rs`, `src/cli/`)
 //! only parses arguments, calls `ops`, and maps errors to exit codes.
 
 pub mod approval;
 pub mod config;
 pub mod interrupt;
+pub mod kube;
 pub mod ops;
 pub mod process;
 pub mod report;

@@ -1,0 +1,285 @@
+//! The connection to the cluster: kubeconfig resolution as kubectl does it
+//! (`--kubeconfig`, else `KUBECONFIG`'s files merged, else
+//! `~/.kube/config`, else the in-cluster service account), one shared
+//! client, discovery, and retries of transient failures.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::discovery::{Discovery, Scope};
+
+use super::KubeError;
+
+/// How to find the cluster: the flags and the environment, captured once.
+#[derive(Debug, Clone, Default)]
+pub struct Connect {
+    /// `--kubeconfig`.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context`.
+    pub context: Option<String>,
+    /// `KUBECONFIG`.
+    pub env_kubeconfig: Option<OsString>,
+    /// `HOME`, for `~/.kube/config`.
+    pub home: Option<PathBuf>,
+    /// `KUBERNETES_SERVICE_HOST` is set: running in a pod.
+    pub in_cluster: bool,
+}
+
+/// A kind the cluster serves.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub api: ApiResource,
+    pub namespaced: bool,
+}
+
+/// A reachable cluster and what it serves.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: kube::Client,
+    /// The kubeconfig context (`in-cluster` for the service account).
+    pub context: String,
+    pub server: String,
+    /// By (group, version, kind).
+    resources: BTreeMap<(String, String, String), Resource>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("context", &self.context)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// Connects, checks that the API server answers, and runs discovery.
+    ///
+    /// # Errors
+    /// A kubeconfig that cannot be read or has no such context, and a
+    /// server that cannot be reached (naming the context and server).
+    pub async fn connect(how: &Connect) -> Result<Cluster, KubeError> {
+        // kube's rustls needs a process-wide crypto provider.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let (mut config, context) = config(how).await?;
+        config.connect_timeout = Some(Duration::from_secs(10));
+        config.read_timeout = Some(Duration::from_secs(60));
+        let server = config.cluster_url.to_string();
+        let unreachable = |message: String| KubeError::Unreachable {
+            context: context.clone(),
+            server: server.clone(),
+            message,
+        };
+        let client = kube::Client::try_from(config).map_err(|e| unreachable(chain(&e)))?;
+        retry(|| client.apiserver_version())
+            .await
+            .map_err(|e| unreachable(chain(&e)))?;
+        let discovery = match Discovery::new(client.clone()).run_aggregated().await {
+            Ok(d) => d,
+            Err(_) => retry(|| Discovery::new(client.clone()).run())
+                .await
+                .map_err(|e| unreachable(format!("discovery failed: {}", chain(&e))))?,
+        };
+        let mut resources = BTreeMap::new();
+        for group in discovery.groups() {
+            for version in group.versions() {
+                for (api, caps) in group.versioned_resources(version) {
+                    resources.insert(
+                        (api.group.clone(), api.version.clone(), api.kind.clone()),
+                        Resource {
+                            namespaced: caps.scope == Scope::Namespaced,
+                            api,
+                        },
+                    );
+                }
+            }
+        }
+        tracing::info!(%context, %server, kinds = resources.len(), "connected to the cluster");
+        Ok(Cluster {
+            client,
+            context,
+            server,
+            resources,
+        })
+    }
+
+    /// The kind at `group/version`, if the cluster serves it.
+    pub fn resource(&self, group: &str, version: &str, kind: &str) -> Option<&Resource> {
+        self.resources
+            .get(&(group.to_owned(), version.to_owned(), kind.to_owned()))
+    }
+
+    /// The kind in any version the cluster serves, for objects whose
+    /// recorded version may be gone.
+    pub fn resource_any_version(&self, group: &str, kind: &str) -> Option<&Resource> {
+        self.resources
+            .iter()
+            .find(|((g, _, k), _)| g == group && k == kind)
+            .map(|(_, r)| r)
+    }
+
+    /// Whether the cluster serves `group/version` at all.
+    pub fn serves_group_version(&self, group: &str, version: &str) -> bool {
+        self.resources
+            .keys()
+            .any(|(g, v, _)| g == group && v == version)
+    }
+
+    /// The API of `resource` in `namespace` (ignored for cluster-scoped
+    /// kinds).
+    pub fn api(&self, resource: &Resource, namespace: &str) -> Api<DynamicObject> {
+        if resource.namespaced {
+            Api::namespaced_with(self.client.clone(), namespace, &resource.api)
+        } else {
+            Api::all_with(self.client.clone(), &resource.api)
+        }
+    }
+}
+
+/// The kubeconfig (or in-cluster) configuration and the context's name.
+async fn config(how: &Connect) -> Result<(kube::Config, String), KubeError> {
+    let bad = |message: String| KubeError::Kubeconfig { message };
+    let files: Vec<PathBuf> = if let Some(path) = &how.kubeconfig {
+        vec![path.clone()]
+    } else if let Some(list) = how.env_kubeconfig.as_ref().filter(|v| !v.is_empty()) {
+        std::env::split_paths(list)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect()
+    } else {
+        how.home
+            .as_ref()
+            .map(|h| h.join(".kube/config"))
+            .filter(|p| p.is_file())
+            .into_iter()
+            .collect()
+    };
+    if files.is_empty() {
+        if how.in_cluster && how.context.is_none() {
+            let config = kube::Config::incluster()
+                .map_err(|e| bad(format!("in-cluster configuration: {}", chain(&e))))?;
+            return Ok((config, "in-cluster".to_owned()));
+        }
+        return Err(bad(
+            "no kubeconfig found: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config"
+                .to_owned(),
+        ));
+    }
+    let mut merged: Option<Kubeconfig> = None;
+    for file in &files {
+        // kubectl skips missing files in KUBECONFIG, but not --kubeconfig.
+        if how.kubeconfig.is_none() && !file.exists() {
+            continue;
+        }
+        let one = Kubeconfig::read_from(file)
+            .map_err(|e| bad(format!("{}: {}", file.display(), chain(&e))))?;
+        merged = Some(match merged {
+            None => one,
+            Some(m) => m
+                .merge(one)
+                .map_err(|e| bad(format!("{}: {}", file.display(), chain(&e))))?,
+        });
+    }
+    let Some(kubeconfig) = merged else {
+        return Err(bad(format!(
+            "none of the files in KUBECONFIG exists: {}",
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    let context = match how.context.clone().or(kubeconfig.current_context.clone()) {
+        Some(c) => c,
+        None => {
+            return Err(bad(
+                "the kubeconfig has no current-context; pass --context".to_owned()
+            ));
+        }
+    };
+    if !kubeconfig.contexts.iter().any(|c| c.name == context) {
+        let known: Vec<&str> = kubeconfig
+            .contexts
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        return Err(bad(format!(
+            "no context {context:?}; the contexts are: {}",
+            known.join(", ")
+        )));
+    }
+    let options = KubeConfigOptions {
+        context: Some(context.clone()),
+        cluster: None,
+        user: None,
+    };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| bad(format!("context {context:?}: {}", chain(&e))))?;
+    Ok((config, context))
+}
+
+/// An error and its causes, on one line.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// How many times a request is tried before its failure is reported.
+pub const ATTEMPTS: u32 = 8;
+
+/// Whether a failure may go away by itself: throttling, server errors,
+/// timeouts and broken connections. (kube's own layer already retries 429,
+/// 503 and 504 honouring `Retry-After`; this covers the rest and what that
+/// layer gave up on.)
+pub fn is_transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(status) => matches!(status.code, 429 | 500 | 502 | 503 | 504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => true,
+        _ => false,
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or has failed
+/// [`ATTEMPTS`] times, with exponential backoff and full jitter.
+pub async fn retry<T, F, Fut>(mut attempt: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(e) if tries < ATTEMPTS && is_transient(&e) => {
+                let cap = Duration::from_millis(100 * (1u64 << tries.min(6)));
+                let wait = cap.mul_f64(0.5 + fastrand::f64() / 2.0);
+                tracing::debug!(error = %e, attempt = tries, ?wait, "transient failure; retrying");
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The status of an API error, if it is one.
+pub fn status(e: &kube::Error) -> Option<&kube::core::Status> {
+    match e {
+        kube::Error::Api(status) => Some(status),
+        _ => None,
+    }
+}

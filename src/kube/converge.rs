@@ -1,0 +1,720 @@
+//! Diffing and converging one workload.
+//!
+//! [`plan`] compares every object with the cluster through a server-side
+//! dry-run apply and lists what [`apply`] would do: create, update (with
+//! the fields), recreate, prune. [`apply`] then applies the changes wave by
+//! wave with server-side apply, records the inventory, prunes, and waits
+//! for health. Nothing is written by [`plan`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use kube::api::{
+    DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, ValidationDirective,
+};
+use serde_json::Value;
+
+use super::client::{Cluster, Resource, chain, retry, status};
+use super::diff::{self, FieldChange};
+use super::health;
+use super::inventory::{self, Entry, Inventory};
+use super::set::{Object, ObjectSet};
+use super::{FIELD_MANAGER, KubeError, ObjectId, PRUNE_ANNOTATION, RECREATE_ANNOTATION};
+
+/// Requests in flight at once per workload.
+pub const CONCURRENCY: usize = 16;
+
+/// A workload's settings, from `strata.hcl` and the flags.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub name: String,
+    pub prune: bool,
+    pub wait: bool,
+    pub timeout: Duration,
+    /// Take over fields another manager applied.
+    pub force_conflicts: bool,
+}
+
+/// What applying does to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Update,
+    /// Delete and create again: a field cannot change in place.
+    Recreate,
+    /// Delete: strata applied it and it left Git.
+    Prune,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Recreate => "recreate",
+            Action::Prune => "prune",
+        }
+    }
+
+    pub fn destructive(self) -> bool {
+        matches!(self, Action::Recreate | Action::Prune)
+    }
+
+    pub fn glyph(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Recreate => "-/+",
+            Action::Prune => "-",
+        }
+    }
+}
+
+/// One object that differs.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub id: ObjectId,
+    pub api_version: String,
+    pub action: Action,
+    /// The live object was changed outside strata (Git did not change).
+    pub drift: bool,
+    pub fields: Vec<FieldChange>,
+    /// Why it is destructive, or anything else a person should know.
+    pub reason: Option<String>,
+    /// The object cannot be applied as it is (shown in the plan, fails
+    /// the workload).
+    pub error: Option<String>,
+    /// Apply with `force`: the fields were taken by an imperative edit.
+    pub force: bool,
+    /// The live object's uid.
+    pub uid: Option<String>,
+    /// Index in the set's objects; `None` for a prune.
+    pub object: Option<usize>,
+}
+
+/// The diff of one workload.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub set: ObjectSet,
+    pub inventory: Option<Inventory>,
+    pub changes: Vec<Change>,
+    /// Objects already as Git says, with their uids.
+    pub unchanged: BTreeMap<ObjectId, String>,
+    /// Inventory objects that left Git but are kept, and why.
+    pub kept: Vec<(ObjectId, String)>,
+    /// Inventory objects that left Git and are already gone.
+    pub gone: Vec<ObjectId>,
+}
+
+impl Plan {
+    /// Every object of the workload would be pruned: the set is empty and
+    /// something is left to delete (a mistyped path must not wipe a
+    /// cluster).
+    pub fn empty_prune(&self) -> bool {
+        self.set.objects.is_empty() && self.changes.iter().any(|c| c.action == Action::Prune)
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    pub fn errors(&self) -> Vec<String> {
+        self.changes
+            .iter()
+            .filter_map(|c| c.error.as_ref().map(|e| format!("{}: {e}", c.id)))
+            .collect()
+    }
+}
+
+fn params(force: bool, dry_run: bool) -> PatchParams {
+    PatchParams {
+        dry_run,
+        force,
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        field_validation: Some(ValidationDirective::Strict),
+    }
+}
+
+/// What the server said about one object, without secrets.
+fn api_message(e: &kube::Error, object: &Object) -> String {
+    let text = status(e).map_or_else(|| chain(e), |s| s.message.clone());
+    diff::scrub(&text, &object.used.secrets)
+}
+
+/// Diffs the workload against the cluster. Nothing is written.
+///
+/// # Errors
+/// The inventory cannot be read. Problems with single objects are in the
+/// plan's changes.
+pub async fn plan(
+    cluster: &Cluster,
+    settings: &Settings,
+    set: ObjectSet,
+) -> Result<Plan, KubeError> {
+    let inventory = inventory::read(cluster, &settings.name).await?;
+    let results: Vec<(usize, Result<Option<Change>, KubeError>, Option<String>)> =
+        futures_util::stream::iter(set.objects.iter().enumerate().map(|(i, o)| {
+            let inventory = inventory.as_ref();
+            async move {
+                let (change, uid) = plan_object(cluster, settings, o, i, inventory).await;
+                (i, change, uid)
+            }
+        }))
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut plan = Plan {
+        inventory,
+        ..Plan::default()
+    };
+    for (i, result, uid) in results {
+        let o = &set.objects[i];
+        match result {
+            Ok(Some(change)) => plan.changes.push(change),
+            Ok(None) => {
+                plan.unchanged.insert(o.id.clone(), uid.unwrap_or_default());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if settings.prune
+        && let Some(inv) = &plan.inventory
+    {
+        let ids = set.ids();
+        let leaving: Vec<&Entry> = inv
+            .objects
+            .iter()
+            .filter(|e| !ids.contains(&e.id))
+            .collect();
+        for entry in leaving {
+            match plan_prune(cluster, entry).await? {
+                PruneDecision::Delete(uid) => plan.changes.push(Change {
+                    id: entry.id.clone(),
+                    api_version: entry.api_version.clone(),
+                    action: Action::Prune,
+                    drift: false,
+                    fields: Vec::new(),
+                    reason: Some("no longer in Git".to_owned()),
+                    error: None,
+                    force: false,
+                    uid: Some(uid),
+                    object: None,
+                }),
+                PruneDecision::Keep(why) => plan.kept.push((entry.id.clone(), why)),
+                PruneDecision::Gone => plan.gone.push(entry.id.clone()),
+            }
+        }
+    }
+    plan.set = set;
+    Ok(plan)
+}
+
+/// The change one object needs (`None`: in sync) and its live uid.
+async fn plan_object(
+    cluster: &Cluster,
+    settings: &Settings,
+    o: &Object,
+    index: usize,
+    inventory: Option<&Inventory>,
+) -> (Result<Option<Change>, KubeError>, Option<String>) {
+    let change = |action: Action| Change {
+        id: o.id.clone(),
+        api_version: o.api_version.clone(),
+        action,
+        drift: false,
+        fields: Vec::new(),
+        reason: None,
+        error: None,
+        force: settings.force_conflicts,
+        uid: None,
+        object: Some(index),
+    };
+    // A kind defined by a CRD of this workload that the cluster does not
+    // serve yet: it can only be created, after its CRD.
+    if cluster
+        .resource(&o.id.group, o.resource.api.version.as_str(), &o.id.kind)
+        .is_none()
+    {
+        let mut c = change(Action::Create);
+        c.reason = Some("its CustomResourceDefinition is created first".to_owned());
+        return (Ok(Some(c)), None);
+    }
+    let api = cluster.api(&o.resource, &o.id.namespace);
+    let live = match retry(|| api.get_opt(&o.id.name)).await {
+        Ok(live) => live.map(|l| serde_json::to_value(l).unwrap_or_default()),
+        Err(e) => {
+            return (
+                Err(KubeError::Object {
+                    object: o.id.address(),
+                    message: api_message(&e, o),
+                }),
+                None,
+            );
+        }
+    };
+    let uid = live
+        .as_ref()
+        .and_then(|l| l["metadata"]["uid"].as_str())
+        .map(ToOwned::to_owned);
+    let mut force = settings.force_conflicts;
+    let mut drift_by_edit = false;
+    let mut attempt = dry_run(&api, o, force).await;
+    if let Err(e) = &attempt
+        && let Some(managers) = conflict_managers(e)
+        && !force
+        && live
+            .as_ref()
+            .is_some_and(|l| managers.iter().all(|m| only_updates(l, m)))
+    {
+        // Fields strata applied were changed by an imperative edit
+        // (kubectl edit, patch, scale): that is drift, and Git wins.
+        force = true;
+        drift_by_edit = true;
+        attempt = dry_run(&api, o, true).await;
+    }
+    let result = match attempt {
+        Ok(result) => result,
+        Err(e) => {
+            let mut c = change(if live.is_some() {
+                Action::Update
+            } else {
+                Action::Create
+            });
+            c.uid = uid.clone();
+            let code = status(&e).map_or(0, |s| s.code);
+            if live.is_none() && code == 404 {
+                // Its namespace is created by this workload.
+                c.reason = Some("its namespace is created first".to_owned());
+            } else if o.used.unknown {
+                c.reason = Some(format!(
+                    "uses Terraform outputs known only after apply ({})",
+                    api_message(&e, o)
+                ));
+            } else if is_immutable(&e) {
+                let message = api_message(&e, o);
+                if o.annotation(RECREATE_ANNOTATION) == Some("allowed") {
+                    c.action = Action::Recreate;
+                    c.reason = Some(format!("a field cannot change in place: {message}"));
+                } else {
+                    c.error = Some(format!(
+                        "{message}; to let strata delete and re-create it, annotate it {RECREATE_ANNOTATION}: allowed"
+                    ));
+                }
+            } else if let Some(managers) = conflict_managers(&e) {
+                c.error = Some(format!(
+                    "{}; another field manager ({}) owns these fields: change them in Git to agree, or take them over with --force-conflicts (or force_conflicts = true on the workload)",
+                    api_message(&e, o),
+                    managers.join(", ")
+                ));
+            } else {
+                c.error = Some(api_message(&e, o));
+            }
+            return (Ok(Some(c)), uid);
+        }
+    };
+    let after = diff::normalize(&serde_json::to_value(result).unwrap_or_default());
+    let Some(live) = live else {
+        return (Ok(Some(change(Action::Create))), None);
+    };
+    let before = diff::normalize(&live);
+    if before == after {
+        return (Ok(None), uid);
+    }
+    let mut c = change(Action::Update);
+    c.fields = diff::fields(&before, &after, o.is_secret());
+    c.uid = uid.clone();
+    c.force = force;
+    let unchanged_in_git = inventory
+        .and_then(|inv| inv.entry(&o.id))
+        .is_some_and(|e| e.hash == inventory::hash(&o.value));
+    c.drift = drift_by_edit || unchanged_in_git;
+    if c.drift {
+        c.reason = Some("changed outside strata".to_owned());
+    }
+    (Ok(Some(c)), uid)
+}
+
+async fn dry_run(
+    api: &kube::Api<DynamicObject>,
+    o: &Object,
+    force: bool,
+) -> Result<DynamicObject, kube::Error> {
+    let params = params(force, true);
+    let patch = Patch::Apply(&o.value);
+    retry(|| api.patch(&o.id.name, &params, &patch)).await
+}
+
+/// The managers named by a server-side apply conflict.
+fn conflict_managers(e: &kube::Error) -> Option<Vec<String>> {
+    let s = status(e)?;
+    if s.code != 409 {
+        return None;
+    }
+    let mut managers = BTreeSet::new();
+    let causes = s
+        .details
+        .as_ref()
+        .map(|d| d.causes.as_slice())
+        .unwrap_or(&[]);
+    for cause in causes {
+        if let Some(name) = cause.message.split('"').nth(1) {
+            managers.insert(name.to_owned());
+        }
+    }
+    if managers.is_empty() {
+        // "Apply failed with 1 conflict: conflict with \"x\" using v1: .data.a"
+        for part in s.message.split("conflict with \"").skip(1) {
+            if let Some(name) = part.split('"').next() {
+                managers.insert(name.to_owned());
+            }
+        }
+    }
+    (!managers.is_empty()).then(|| managers.into_iter().collect())
+}
+
+/// Whether `manager` only ever updated the object (never applied it).
+fn only_updates(live: &Value, manager: &str) -> bool {
+    let entries: Vec<&Value> = live["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["manager"] == manager)
+        .collect();
+    !entries.is_empty() && entries.iter().all(|e| e["operation"] == "Update")
+}
+
+fn is_immutable(e: &kube::Error) -> bool {
+    status(e).is_some_and(|s| {
+        s.code == 422
+            && (s.message.contains("immutable")
+                || s.details
+                    .as_ref()
+                    .is_some_and(|d| d.causes.iter().any(|c| c.message.contains("immutable"))))
+    })
+}
+
+enum PruneDecision {
+    Delete(String),
+    Keep(String),
+    Gone,
+}
+
+async fn plan_prune(cluster: &Cluster, entry: &Entry) -> Result<PruneDecision, KubeError> {
+    let (group, version) = super::split_api_version(&entry.api_version);
+    let Some(resource) = cluster
+        .resource(group, version, &entry.id.kind)
+        .or_else(|| cluster.resource_any_version(group, &entry.id.kind))
+    else {
+        // The kind is gone from the cluster (its CRD was removed), and
+        // with it every object of it.
+        return Ok(PruneDecision::Gone);
+    };
+    let api = cluster.api(resource, &entry.id.namespace);
+    let live = retry(|| api.get_opt(&entry.id.name))
+        .await
+        .map_err(|e| KubeError::Object {
+            object: entry.id.address(),
+            message: chain(&e),
+        })?;
+    let Some(live) = live else {
+        return Ok(PruneDecision::Gone);
+    };
+    let uid = live.metadata.uid.clone().unwrap_or_default();
+    if uid != entry.uid {
+        return Ok(PruneDecision::Keep(
+            "it was deleted and created again outside strata, so it is not the object strata applied".to_owned(),
+        ));
+    }
+    let annotations = live.metadata.annotations.as_ref();
+    if annotations
+        .and_then(|a| a.get(PRUNE_ANNOTATION))
+        .is_some_and(|v| v == "disabled")
+    {
+        return Ok(PruneDecision::Keep(format!(
+            "annotated {PRUNE_ANNOTATION}: disabled"
+        )));
+    }
+    Ok(PruneDecision::Delete(uid))
+}
+
+/// What converging a workload did.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// Each change with its result: `None` done, `Some(error)` failed.
+    pub results: Vec<(Change, Option<String>)>,
+    /// Objects not ready when the wait ended, and why.
+    pub not_ready: Vec<(String, String)>,
+    /// Failures that are not about one object (the inventory).
+    pub errors: Vec<String>,
+}
+
+impl Applied {
+    pub fn failed(&self) -> bool {
+        !self.errors.is_empty()
+            || !self.not_ready.is_empty()
+            || self.results.iter().any(|(_, e)| e.is_some())
+    }
+}
+
+/// Converges the workload as planned: waves in order (objects of a wave
+/// concurrently), the inventory, prunes (namespaces last), health.
+/// `stop` is polled between steps (an interrupt).
+pub async fn apply(
+    cluster: &Cluster,
+    settings: &Settings,
+    plan: Plan,
+    commit: Option<&str>,
+    stop: impl Fn() -> bool,
+) -> Applied {
+    let mut applied = Applied::default();
+    let mut uids: BTreeMap<ObjectId, String> = plan.unchanged.clone();
+    let mut failed_wave = None;
+    let by_object: BTreeMap<usize, &Change> = plan
+        .changes
+        .iter()
+        .filter_map(|c| c.object.map(|i| (i, c)))
+        .collect();
+    for (wave, indices) in plan.set.waves() {
+        if stop() {
+            applied.errors.push("interrupted".to_owned());
+            return applied;
+        }
+        let objects: Vec<&Object> = indices.iter().map(|&i| &plan.set.objects[i]).collect();
+        let todo: Vec<(&Object, &Change)> = indices
+            .iter()
+            .filter_map(|i| by_object.get(i).map(|c| (&plan.set.objects[*i], *c)))
+            .collect();
+        if let Some(at) = failed_wave {
+            for (_, change) in todo {
+                applied
+                    .results
+                    .push((change.clone(), Some(format!("skipped: wave {at} failed"))));
+            }
+            continue;
+        }
+        let results: Vec<(Change, Result<String, String>)> =
+            futures_util::stream::iter(todo.into_iter().map(|(o, change)| async move {
+                (change.clone(), apply_object(cluster, o, change).await)
+            }))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut wave_failed = false;
+        for (change, result) in results {
+            match result {
+                Ok(uid) => {
+                    uids.insert(change.id.clone(), uid);
+                    applied.results.push((change, None));
+                }
+                Err(e) => {
+                    wave_failed = true;
+                    applied.results.push((change, Some(e)));
+                }
+            }
+        }
+        if wave_failed {
+            failed_wave = Some(wave);
+            continue;
+        }
+        // Custom resources need their CRDs Established before a later
+        // wave applies them.
+        let crds: Vec<&Object> = objects
+            .iter()
+            .copied()
+            .filter(|o| {
+                o.id.group == "apiextensions.k8s.io" && o.id.kind == "CustomResourceDefinition"
+            })
+            .collect();
+        if !crds.is_empty() {
+            let not_ready = health::wait(cluster, &crds, settings.timeout, &stop).await;
+            if !not_ready.is_empty() {
+                applied.not_ready.extend(not_ready);
+                failed_wave = Some(wave);
+            }
+        }
+    }
+    if failed_wave.is_some() || stop() {
+        // Nothing is pruned after a failure; the inventory keeps what was
+        // there and adds what was applied.
+        let inv = inventory_with(&plan, &uids, commit, settings, true);
+        if let Err(e) = inventory::write(cluster, &inv).await {
+            applied.errors.push(e.to_string());
+        }
+        return applied;
+    }
+    // Record everything, the objects about to be pruned included, before
+    // deleting anything: a prune cut short is finished by the next run.
+    let before_prune = inventory_with(&plan, &uids, commit, settings, true);
+    if let Err(e) = inventory::write(cluster, &before_prune).await {
+        applied.errors.push(e.to_string());
+        return applied;
+    }
+    let prunes: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Prune)
+        .collect();
+    let mut prune_failed = BTreeSet::new();
+    // Namespaces last: deleting one deletes everything in it.
+    for namespaces in [false, true] {
+        let batch: Vec<&Change> = prunes
+            .iter()
+            .copied()
+            .filter(|c| (c.id.group.is_empty() && c.id.kind == "Namespace") == namespaces)
+            .collect();
+        let results: Vec<(Change, Option<String>)> = futures_util::stream::iter(
+            batch
+                .into_iter()
+                .map(|c| async move { (c.clone(), prune_object(cluster, c).await.err()) }),
+        )
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+        for (change, error) in results {
+            if error.is_some() {
+                prune_failed.insert(change.id.clone());
+            }
+            applied.results.push((change, error));
+        }
+    }
+    let mut after = inventory_with(&plan, &uids, commit, settings, false);
+    after.objects.extend(
+        before_prune
+            .objects
+            .into_iter()
+            .filter(|e| prune_failed.contains(&e.id)),
+    );
+    if let Err(e) = inventory::write(cluster, &after).await {
+        applied.errors.push(e.to_string());
+    }
+    if settings.wait && !stop() {
+        let all: Vec<&Object> = plan.set.objects.iter().collect();
+        applied.not_ready = health::wait(cluster, &all, settings.timeout, &stop).await;
+    }
+    applied
+}
+
+/// The inventory after applying: every object of the set that has a uid,
+/// plus (with `keep_leaving`) the prunes still to do, plus the objects
+/// kept when prune is off.
+fn inventory_with(
+    plan: &Plan,
+    uids: &BTreeMap<ObjectId, String>,
+    commit: Option<&str>,
+    settings: &Settings,
+    keep_leaving: bool,
+) -> Inventory {
+    let mut objects: Vec<Entry> = plan
+        .set
+        .objects
+        .iter()
+        .filter_map(|o| {
+            uids.get(&o.id).filter(|u| !u.is_empty()).map(|uid| Entry {
+                id: o.id.clone(),
+                api_version: o.api_version.clone(),
+                uid: uid.clone(),
+                hash: inventory::hash(&o.value),
+            })
+        })
+        .collect();
+    let ids = plan.set.ids();
+    if let Some(old) = &plan.inventory {
+        for e in &old.objects {
+            if ids.contains(&e.id) || objects.iter().any(|n| n.id == e.id) {
+                continue;
+            }
+            let pruning = plan
+                .changes
+                .iter()
+                .any(|c| c.action == Action::Prune && c.id == e.id);
+            // Without prune, strata still remembers what it applied, so
+            // that turning prune on later cleans up.
+            if (pruning && keep_leaving) || !settings.prune {
+                objects.push(e.clone());
+            }
+        }
+    }
+    Inventory {
+        version: 1,
+        workload: settings.name.clone(),
+        commit: commit.map(ToOwned::to_owned),
+        objects,
+    }
+}
+
+/// Applies one object; returns its uid.
+async fn apply_object(cluster: &Cluster, o: &Object, change: &Change) -> Result<String, String> {
+    let api = cluster.api(&o.resource, &o.id.namespace);
+    if change.action == Action::Recreate {
+        delete(&api, &o.id.name, change.uid.clone())
+            .await
+            .map_err(|e| api_message(&e, o))?;
+        wait_gone(&api, &o.id.name).await?;
+    }
+    let params = params(change.force, false);
+    let patch = Patch::Apply(&o.value);
+    let result = retry(|| api.patch(&o.id.name, &params, &patch)).await;
+    match result {
+        Ok(obj) => Ok(obj.metadata.uid.unwrap_or_default()),
+        Err(e) => {
+            let mut message = api_message(&e, o);
+            if let Some(managers) = conflict_managers(&e) {
+                message = format!(
+                    "{message}; field manager {} owns these fields (use --force-conflicts to take them over)",
+                    managers.join(", ")
+                );
+            }
+            Err(message)
+        }
+    }
+}
+
+async fn delete(
+    api: &kube::Api<DynamicObject>,
+    name: &str,
+    uid: Option<String>,
+) -> Result<(), kube::Error> {
+    let params = DeleteParams {
+        preconditions: uid.map(|uid| Preconditions {
+            uid: Some(uid),
+            resource_version: None,
+        }),
+        propagation_policy: Some(kube::api::PropagationPolicy::Background),
+        ..DeleteParams::default()
+    };
+    match retry(|| api.delete(name, &params)).await {
+        Ok(_) => Ok(()),
+        Err(e) if status(&e).is_some_and(|s| s.code == 404) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+async fn wait_gone(api: &kube::Api<DynamicObject>, name: &str) -> Result<(), String> {
+    for _ in 0..300 {
+        match retry(|| api.get_opt(name)).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => return Err(chain(&e)),
+        }
+    }
+    Err("it was deleted for re-creation but is still there after 30s (finalizers?)".to_owned())
+}
+
+async fn prune_object(cluster: &Cluster, change: &Change) -> Result<(), String> {
+    let (group, version) = super::split_api_version(&change.api_version);
+    let resource: Resource = cluster
+        .resource(group, version, &change.id.kind)
+        .or_else(|| cluster.resource_any_version(group, &change.id.kind))
+        .cloned()
+        .ok_or_else(|| "the cluster no longer serves its kind".to_owned())?;
+    let api = cluster.api(&resource, &change.id.namespace);
+    delete(&api, &change.id.name, change.uid.clone())
+        .await
+        .map_err(|e| match status(&e) {
+            Some(s) if s.code == 409 => {
+                "it was replaced by another object of the same name, which strata did not apply; not deleted".to_owned()
+            }
+            _ => chain(&e),
+        })
+}

@@ -1,0 +1,317 @@
+//! Reading a workload's manifests: YAML and JSON files, recursively,
+//! multi-document, in a deterministic order (entries sorted by name); a
+//! directory with a kustomization is rendered by `kustomize build` or
+//! `kubectl kustomize` instead.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::KubeError;
+
+/// File names that make a directory a kustomization.
+const KUSTOMIZATION: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// One document of one file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// Repository-relative file (for a kustomization: the kustomization file).
+    pub file: String,
+    /// 1-based document index in the file (or in the rendered output).
+    pub index: usize,
+    /// 1-based line where the document starts.
+    pub line: usize,
+    pub value: Value,
+}
+
+/// How to find `kustomize` or `kubectl`.
+#[derive(Debug, Clone, Default)]
+pub struct Tools {
+    /// The `PATH` to search.
+    pub path: Option<OsString>,
+    /// `HOME`, passed to the renderer.
+    pub home: Option<OsString>,
+}
+
+/// Reads every manifest under `root/dir`.
+///
+/// # Errors
+/// Unreadable files, broken YAML or JSON (with file, document and line),
+/// documents that are not objects, and kustomizations that cannot be
+/// rendered.
+pub fn load(root: &Path, dir: &str, tools: &Tools) -> Result<Vec<Manifest>, KubeError> {
+    let mut out = Vec::new();
+    walk(root, dir, tools, &mut out)?;
+    Ok(out)
+}
+
+fn walk(root: &Path, dir: &str, tools: &Tools, out: &mut Vec<Manifest>) -> Result<(), KubeError> {
+    let full = root.join(dir);
+    if let Some(file) = KUSTOMIZATION.iter().find(|f| full.join(f).is_file()) {
+        let rendered = render(&full, dir, tools)?;
+        let file = join(dir, file);
+        out.extend(parse_yaml(&file, &rendered)?);
+        return Ok(());
+    }
+    let mut entries: Vec<(String, PathBuf)> = std::fs::read_dir(&full)
+        .map_err(|e| KubeError::manifest(dir, None, format!("cannot read the directory: {e}")))?
+        .filter_map(Result::ok)
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .filter(|(name, _)| !name.starts_with('.'))
+        .collect();
+    entries.sort();
+    for (name, path) in entries {
+        let rel = join(dir, &name);
+        if path.is_dir() {
+            walk(root, &rel, tools, out)?;
+            continue;
+        }
+        let lower = name.to_ascii_lowercase();
+        let json = lower.ends_with(".json");
+        if !(json || lower.ends_with(".yaml") || lower.ends_with(".yml")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| KubeError::manifest(&rel, None, format!("cannot read the file: {e}")))?;
+        if json {
+            out.extend(parse_json(&rel, &text)?);
+        } else {
+            out.extend(parse_yaml(&rel, &text)?);
+        }
+    }
+    Ok(())
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir == "." || dir.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Parses a JSON file: one object, or a `List` of them.
+pub fn parse_json(file: &str, text: &str) -> Result<Vec<Manifest>, KubeError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| KubeError::Manifest {
+        file: file.to_owned(),
+        index: None,
+        line: Some(e.line()),
+        message: format!("invalid JSON: {e}"),
+    })?;
+    documents(file, 1, 1, value)
+}
+
+/// Parses a multi-document YAML text. Documents are split at `---` lines so
+/// that errors can name the document and the line in the file.
+pub fn parse_yaml(file: &str, text: &str) -> Result<Vec<Manifest>, KubeError> {
+    let mut out = Vec::new();
+    for (i, (start, doc)) in split_documents(text).into_iter().enumerate() {
+        let index = i + 1;
+        let value: Option<Value> = serde_saphyr::from_str(&doc).map_err(|e| {
+            let (line, message) = yaml_error(&e, start);
+            KubeError::Manifest {
+                file: file.to_owned(),
+                index: Some(index),
+                line,
+                message: format!("invalid YAML: {message}"),
+            }
+        })?;
+        match value {
+            None => continue,
+            Some(value) => out.extend(documents(file, index, start, value)?),
+        }
+    }
+    Ok(out)
+}
+
+/// The message of a YAML error without its source excerpt, and its line
+/// in the file.
+fn yaml_error(e: &serde_saphyr::Error, start: usize) -> (Option<usize>, String) {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    // "line L column C: message"
+    let message = match first.strip_prefix("line ") {
+        Some(rest) => rest
+            .split_once(": ")
+            .map_or(first, |(_, message)| message)
+            .to_owned(),
+        None => first.to_owned(),
+    };
+    let line = e
+        .location()
+        .and_then(|l| usize::try_from(l.line()).ok())
+        .filter(|l| *l > 0)
+        .map(|l| start + l - 1);
+    (line, message)
+}
+
+/// Splits at lines that are a document marker (`---`, optionally followed
+/// by a space and more), returning each document with its first line.
+fn split_documents(text: &str) -> Vec<(usize, String)> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    let mut start = 1;
+    for (i, line) in text.lines().enumerate() {
+        let marker = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        if marker {
+            // A marker on the first line opens the first document.
+            if i > 0 {
+                docs.push((start, std::mem::take(&mut current)));
+            }
+            // Content after the marker (`--- # comment`, `--- !tag`) stays.
+            current.push_str(&" ".repeat(3));
+            current.push_str(&line[3..]);
+            current.push('\n');
+            start = i + 1;
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    if !current.trim().is_empty() {
+        docs.push((start, current));
+    }
+    docs
+}
+
+/// A parsed document: an object, or a `List` whose items are objects.
+fn documents(
+    file: &str,
+    index: usize,
+    line: usize,
+    value: Value,
+) -> Result<Vec<Manifest>, KubeError> {
+    let Value::Object(map) = &value else {
+        return Err(KubeError::Manifest {
+            file: file.to_owned(),
+            index: Some(index),
+            line: Some(line),
+            message: format!(
+                "expected a Kubernetes object (a mapping with apiVersion and kind), found {}",
+                type_name(&value)
+            ),
+        });
+    };
+    let is_list = map.get("kind").and_then(Value::as_str) == Some("List")
+        || map
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.ends_with("List") && map.get("items").is_some_and(Value::is_array));
+    if is_list {
+        let items = map
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for item in items {
+            out.extend(documents(file, index, line, item)?);
+        }
+        return Ok(out);
+    }
+    Ok(vec![Manifest {
+        file: file.to_owned(),
+        index,
+        line,
+        value,
+    }])
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// Renders a kustomization with `kustomize build`, else `kubectl
+/// kustomize`, whichever is on PATH first in that order.
+fn render(full: &Path, dir: &str, tools: &Tools) -> Result<String, KubeError> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let find = |name: &str| which::which_in(name, tools.path.as_ref(), &cwd).ok();
+    let mut command = if let Some(kustomize) = find("kustomize") {
+        let mut c = Command::new(kustomize);
+        c.arg("build");
+        c
+    } else if let Some(kubectl) = find("kubectl") {
+        let mut c = Command::new(kubectl);
+        c.arg("kustomize");
+        c
+    } else {
+        return Err(KubeError::Render {
+            dir: dir.to_owned(),
+            message: "neither kustomize nor kubectl is on PATH; install one of them \
+                      (https://kubectl.docs.kubernetes.io/installation/)"
+                .to_owned(),
+        });
+    };
+    command.arg(full).env_clear();
+    if let Some(path) = &tools.path {
+        command.env("PATH", path);
+    }
+    if let Some(home) = &tools.home {
+        command.env("HOME", home);
+    }
+    let output = command.output().map_err(|e| KubeError::Render {
+        dir: dir.to_owned(),
+        message: format!("cannot run {:?}: {e}", command.get_program()),
+    })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(KubeError::Render {
+            dir: dir.to_owned(),
+            message: stderr.trim().to_owned(),
+        });
+    }
+    String::from_utf8(output.stdout).map_err(|_| KubeError::Render {
+        dir: dir.to_owned(),
+        message: "the rendered output is not UTF-8".to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_are_split_with_their_lines() {
+        let text = "# a comment\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n";
+        let docs = parse_yaml("x.yaml", text).expect("parses");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].value["metadata"]["name"], "a");
+        assert_eq!((docs[0].index, docs[0].line), (1, 1));
+        assert_eq!(docs[1].value["metadata"]["name"], "b");
+        assert_eq!(docs[1].index, 3);
+        assert_eq!(docs[1].line, 6);
+    }
+
+    #[test]
+    fn yaml_errors_name_the_file_document_and_line() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\ndata: [1\nkind: x\n";
+        let err = parse_yaml("k8s/apps/x.yaml", text).expect_err("broken");
+        let message = err.to_string();
+        assert!(
+            message.starts_with("k8s/apps/x.yaml:7 (document 2): invalid YAML:"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn lists_are_expanded_and_scalars_refused() {
+        let docs = parse_json(
+            "l.json",
+            r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}},{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"b"}}]}"#,
+        )
+        .expect("parses");
+        assert_eq!(docs.len(), 2);
+        let err = parse_yaml("s.yaml", "just a string\n").expect_err("scalar");
+        assert!(err.to_string().contains("found a string"), "{err}");
+    }
+}

@@ -1,0 +1,375 @@
+//! Validation and ordering: turns a workload's manifests into an
+//! [`ObjectSet`] of objects the cluster can take, each with its kind
+//! resolved (by discovery, or by a CRD in the same set), its namespace
+//! settled, and its wave.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kube::api::ApiResource;
+use serde_json::{Value, json};
+
+use super::client::{Cluster, Resource, retry, status};
+use super::substitute::Used;
+use super::{
+    COMMIT_ANNOTATION, KubeError, Manifest, ObjectId, WAVE_ANNOTATION, WORKLOAD_LABEL,
+    split_api_version,
+};
+
+/// One object to apply.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub id: ObjectId,
+    pub api_version: String,
+    /// Where it came from.
+    pub file: String,
+    pub index: usize,
+    /// The object as it will be applied: strata's label and annotation
+    /// added, the namespace set.
+    pub value: Value,
+    pub wave: i64,
+    pub resource: Resource,
+    /// What substitution used (secrets to keep out of messages, unknown
+    /// values).
+    pub used: Used,
+}
+
+impl Object {
+    /// `file (document n)`, for messages.
+    pub fn origin(&self) -> String {
+        format!("{} (document {})", self.file, self.index)
+    }
+
+    /// An annotation of the object as written in Git.
+    pub fn annotation(&self, name: &str) -> Option<&str> {
+        self.value["metadata"]["annotations"][name].as_str()
+    }
+
+    pub fn is_secret(&self) -> bool {
+        self.id.group.is_empty() && self.id.kind == "Secret"
+    }
+}
+
+/// A validated workload, objects ordered by wave, then as loaded.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectSet {
+    pub objects: Vec<Object>,
+}
+
+impl ObjectSet {
+    /// The waves in order, each with the indices of its objects.
+    pub fn waves(&self) -> Vec<(i64, Vec<usize>)> {
+        let mut waves: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+        for (i, o) in self.objects.iter().enumerate() {
+            waves.entry(o.wave).or_default().push(i);
+        }
+        waves.into_iter().collect()
+    }
+
+    pub fn ids(&self) -> BTreeSet<&ObjectId> {
+        self.objects.iter().map(|o| &o.id).collect()
+    }
+}
+
+/// The wave a kind goes in: Namespaces and CRDs, then what workloads use
+/// (RBAC, ServiceAccounts, ConfigMaps, Secrets, Services), then workloads,
+/// then everything else.
+pub fn default_wave(group: &str, kind: &str) -> i64 {
+    match (group, kind) {
+        ("", "Namespace") | ("apiextensions.k8s.io", "CustomResourceDefinition") => 0,
+        ("rbac.authorization.k8s.io", _)
+        | (
+            "",
+            "ServiceAccount"
+            | "ConfigMap"
+            | "Secret"
+            | "Service"
+            | "PersistentVolumeClaim"
+            | "PersistentVolume"
+            | "LimitRange"
+            | "ResourceQuota",
+        )
+        | ("scheduling.k8s.io", "PriorityClass")
+        | ("storage.k8s.io", "StorageClass") => 1,
+        ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
+        | ("batch", "Job" | "CronJob")
+        | ("", "Pod" | "ReplicationController") => 2,
+        _ => 3,
+    }
+}
+
+/// What a workload's objects are validated with.
+pub struct Context<'a> {
+    pub workload: &'a str,
+    /// The workload's default namespace.
+    pub namespace: Option<&'a str>,
+    /// The commit the objects come from, for the annotation.
+    pub commit: Option<&'a str>,
+}
+
+/// Validates `manifests` (already substituted, with what each used)
+/// against the cluster. Every problem is reported, not just the first.
+///
+/// # Errors
+/// [`KubeError::Invalid`] with each problem naming file and document.
+pub async fn validate(
+    manifests: Vec<(Manifest, Used)>,
+    ctx: &Context<'_>,
+    cluster: &Cluster,
+) -> Result<ObjectSet, KubeError> {
+    let mut problems = Vec::new();
+    let crds = crd_kinds(&manifests);
+    let mut objects: Vec<Object> = Vec::new();
+    let mut seen: BTreeMap<ObjectId, String> = BTreeMap::new();
+    for (manifest, used) in manifests {
+        let here = |message: String| KubeError::Manifest {
+            file: manifest.file.clone(),
+            index: Some(manifest.index),
+            line: Some(manifest.line),
+            message,
+        };
+        let v = &manifest.value;
+        let api_version = v["apiVersion"].as_str().unwrap_or_default().to_owned();
+        let kind = v["kind"].as_str().unwrap_or_default().to_owned();
+        let name = v["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let missing: Vec<&str> = [
+            ("apiVersion", api_version.is_empty()),
+            ("kind", kind.is_empty()),
+            ("metadata.name", name.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(field, missing)| missing.then_some(field))
+        .collect();
+        if !missing.is_empty() {
+            let mut message = format!("missing {}", missing.join(", "));
+            if name.is_empty() && v["metadata"]["generateName"].is_string() {
+                message.push_str(" (generateName is not supported: strata needs a stable name to track the object)");
+            }
+            problems.push(here(message));
+            continue;
+        }
+        let (group, version) = split_api_version(&api_version);
+        let resource = match cluster.resource(group, version, &kind) {
+            Some(r) => r.clone(),
+            None => match crds.get(&(group.to_owned(), version.to_owned(), kind.clone())) {
+                Some(r) => r.clone(),
+                None => {
+                    problems.push(here(unknown_kind(cluster, &crds, group, version, &kind)));
+                    continue;
+                }
+            },
+        };
+        let written_ns = v["metadata"]["namespace"]
+            .as_str()
+            .filter(|s| !s.is_empty());
+        let namespace = if resource.namespaced {
+            match written_ns.or(ctx.namespace) {
+                Some(ns) => ns.to_owned(),
+                None => {
+                    problems.push(here(format!(
+                        "{kind} {name:?} is namespaced but has no metadata.namespace, and workload {:?} sets no `namespace`",
+                        ctx.workload
+                    )));
+                    continue;
+                }
+            }
+        } else {
+            if let Some(ns) = written_ns {
+                problems.push(here(format!(
+                    "{kind} is cluster-scoped, but {name:?} sets metadata.namespace {ns:?}; remove it"
+                )));
+                continue;
+            }
+            String::new()
+        };
+        let wave = match v["metadata"]["annotations"][WAVE_ANNOTATION].as_str() {
+            None => default_wave(group, &kind),
+            Some(text) => match text.trim().parse::<i64>() {
+                Ok(n) => n,
+                Err(_) => {
+                    problems.push(here(format!(
+                        "annotation {WAVE_ANNOTATION} must be a whole number such as \"5\", not {text:?}"
+                    )));
+                    continue;
+                }
+            },
+        };
+        let id = ObjectId {
+            group: group.to_owned(),
+            kind: kind.clone(),
+            namespace: namespace.clone(),
+            name: name.clone(),
+        };
+        let origin = format!("{} (document {})", manifest.file, manifest.index);
+        if let Some(first) = seen.get(&id) {
+            problems.push(here(format!("{id} is defined twice; first in {first}")));
+            continue;
+        }
+        seen.insert(id.clone(), origin);
+        let mut value = manifest.value.clone();
+        let meta = &mut value["metadata"];
+        if resource.namespaced {
+            meta["namespace"] = json!(namespace);
+        }
+        if !meta["labels"].is_object() {
+            meta["labels"] = json!({});
+        }
+        meta["labels"][WORKLOAD_LABEL] = json!(ctx.workload);
+        if let Some(commit) = ctx.commit {
+            if !meta["annotations"].is_object() {
+                meta["annotations"] = json!({});
+            }
+            meta["annotations"][COMMIT_ANNOTATION] = json!(commit);
+        }
+        objects.push(Object {
+            id,
+            api_version: api_version.clone(),
+            file: manifest.file.clone(),
+            index: manifest.index,
+            value,
+            wave,
+            resource,
+            used,
+        });
+    }
+    check_namespaces(&objects, cluster, &mut problems).await;
+    if !problems.is_empty() {
+        return Err(KubeError::Invalid(problems));
+    }
+    objects.sort_by_key(|o| o.wave);
+    Ok(ObjectSet { objects })
+}
+
+/// Why a kind is not known: the group or version is not served, or the
+/// kind is not in it.
+fn unknown_kind(
+    cluster: &Cluster,
+    crds: &BTreeMap<(String, String, String), Resource>,
+    group: &str,
+    version: &str,
+    kind: &str,
+) -> String {
+    let api_version = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    let served = cluster.serves_group_version(group, version)
+        || crds.keys().any(|(g, v, _)| g == group && v == version);
+    if served {
+        format!(
+            "the cluster does not know kind {kind:?} in {api_version}; check the kind's spelling"
+        )
+    } else {
+        format!(
+            "the cluster does not serve {api_version} (kind {kind}), and no CustomResourceDefinition in this workload defines it; install its CRD first or add it to the workload"
+        )
+    }
+}
+
+/// The kinds defined by the CRDs of the set, by (group, version, kind).
+fn crd_kinds(manifests: &[(Manifest, Used)]) -> BTreeMap<(String, String, String), Resource> {
+    let mut out = BTreeMap::new();
+    for (m, _) in manifests {
+        let v = &m.value;
+        if v["kind"] != "CustomResourceDefinition"
+            || !v["apiVersion"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("apiextensions.k8s.io/"))
+        {
+            continue;
+        }
+        let spec = &v["spec"];
+        let (Some(group), Some(kind), Some(plural)) = (
+            spec["group"].as_str(),
+            spec["names"]["kind"].as_str(),
+            spec["names"]["plural"].as_str(),
+        ) else {
+            continue;
+        };
+        let namespaced = spec["scope"].as_str() != Some("Cluster");
+        for version in spec["versions"].as_array().into_iter().flatten() {
+            let Some(name) = version["name"].as_str() else {
+                continue;
+            };
+            if version["served"] == false {
+                continue;
+            }
+            out.insert(
+                (group.to_owned(), name.to_owned(), kind.to_owned()),
+                Resource {
+                    api: ApiResource {
+                        group: group.to_owned(),
+                        version: name.to_owned(),
+                        api_version: format!("{group}/{name}"),
+                        kind: kind.to_owned(),
+                        plural: plural.to_owned(),
+                    },
+                    namespaced,
+                },
+            );
+        }
+    }
+    out
+}
+
+/// Every namespace used must be created by the set or exist already.
+async fn check_namespaces(objects: &[Object], cluster: &Cluster, problems: &mut Vec<KubeError>) {
+    let created: BTreeSet<&str> = objects
+        .iter()
+        .filter(|o| o.id.group.is_empty() && o.id.kind == "Namespace")
+        .map(|o| o.id.name.as_str())
+        .collect();
+    let mut used: BTreeMap<&str, &Object> = BTreeMap::new();
+    for o in objects {
+        if !o.id.namespace.is_empty() && !created.contains(o.id.namespace.as_str()) {
+            used.entry(o.id.namespace.as_str()).or_insert(o);
+        }
+    }
+    let Some(resource) = cluster.resource("", "v1", "Namespace").cloned() else {
+        return;
+    };
+    let api = cluster.api(&resource, "");
+    for (namespace, first) in used {
+        match retry(|| api.get_opt(namespace)).await {
+            Ok(Some(_)) => {}
+            Ok(None) => problems.push(KubeError::Manifest {
+                file: first.file.clone(),
+                index: Some(first.index),
+                line: None,
+                message: format!(
+                    "namespace {namespace:?} ({} {:?}) does not exist and this workload does not create it; add a Namespace manifest or create it first",
+                    first.id.kind, first.id.name
+                ),
+            }),
+            Err(e) => problems.push(KubeError::Object {
+                object: format!("Namespace/{namespace}"),
+                message: status(&e)
+                    .map_or_else(|| super::client::chain(&e), |s| s.message.clone()),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waves_follow_the_kinds() {
+        assert_eq!(default_wave("", "Namespace"), 0);
+        assert_eq!(
+            default_wave("apiextensions.k8s.io", "CustomResourceDefinition"),
+            0
+        );
+        assert_eq!(default_wave("rbac.authorization.k8s.io", "ClusterRole"), 1);
+        assert_eq!(default_wave("", "ConfigMap"), 1);
+        assert_eq!(default_wave("", "Service"), 1);
+        assert_eq!(default_wave("apps", "Deployment"), 2);
+        assert_eq!(default_wave("batch", "CronJob"), 2);
+        assert_eq!(default_wave("networking.k8s.io", "Ingress"), 3);
+        assert_eq!(default_wave("example.strata.dev", "Widget"), 3);
+    }
+}
