@@ -26,6 +26,8 @@ pub struct WriteOptions {
     pub default_manager: String,
     /// The write is a server-side apply, which has set managedFields itself.
     pub applying: bool,
+    /// A delete's `preconditions`: (uid, resourceVersion).
+    pub preconditions: (Option<String>, Option<String>),
 }
 
 impl WriteOptions {
@@ -668,6 +670,21 @@ pub fn delete(
     let Some(object) = state.get(&key).cloned() else {
         return Err(ApiError::not_found(subject(kind, name)));
     };
+    let (uid, rv) = &opts.preconditions;
+    for (field, wanted) in [("uid", uid), ("resourceVersion", rv)] {
+        let actual = object["metadata"][field].as_str().unwrap_or("");
+        if let Some(wanted) = wanted
+            && wanted != actual
+        {
+            let label = if field == "uid" { "UID" } else { "ResourceVersion" };
+            return Err(ApiError::conflict(
+                subject(kind, name),
+                &format!(
+                    "Precondition failed: {label} in precondition: {wanted}, {label} in object meta: {actual}"
+                ),
+            ));
+        }
+    }
     if opts.dry_run {
         return Ok(object);
     }
@@ -949,6 +966,30 @@ mod tests {
         .unwrap_err();
         assert_eq!(bad.code, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(bad.message.contains("spec.selector"), "{}", bad.message);
+    }
+
+    #[test]
+    fn delete_preconditions_protect_a_different_object_of_the_same_name() {
+        let mut s = state();
+        ns(&mut s, "apps");
+        let cm = kind(&s, "ConfigMap");
+        let opts = WriteOptions::default();
+        let made = create(&mut s, &cm, "apps", json!({"metadata": {"name": "a"}}), &opts).unwrap();
+        let uid = made["metadata"]["uid"].as_str().unwrap().to_owned();
+        let wrong = WriteOptions {
+            preconditions: (Some("not-the-uid".to_owned()), None),
+            ..WriteOptions::default()
+        };
+        let err = delete(&mut s, &cm, "apps", "a", Propagation::Background, &wrong).unwrap_err();
+        assert_eq!(err.code, StatusCode::CONFLICT);
+        assert!(err.message.contains("Precondition failed: UID in precondition: not-the-uid"));
+        assert!(get(&s, &cm, "apps", "a").is_ok());
+        let right = WriteOptions {
+            preconditions: (Some(uid), None),
+            ..WriteOptions::default()
+        };
+        delete(&mut s, &cm, "apps", "a", Propagation::Background, &right).unwrap();
+        assert_eq!(get(&s, &cm, "apps", "a").unwrap_err().reason, "NotFound");
     }
 
     #[test]

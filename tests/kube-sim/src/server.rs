@@ -158,6 +158,7 @@ impl Query {
             // `kubectl/v1.37.1 (linux/amd64) …` manages as `kubectl`.
             default_manager: user_agent.split('/').next().unwrap_or("").to_owned(),
             applying: false,
+            preconditions: (None, None),
         })
     }
 }
@@ -520,12 +521,17 @@ async fn dispatch(
             )?)
         }
         (&Method::DELETE, Some(name)) => {
-            let opts = query.write_options(user_agent)?;
+            let mut opts = query.write_options(user_agent)?;
             let options: Value = if body.is_empty() {
                 json!({})
             } else {
                 parse_body()?
             };
+            let pre = &options["preconditions"];
+            opts.preconditions = (
+                pre["uid"].as_str().map(str::to_owned),
+                pre["resourceVersion"].as_str().map(str::to_owned),
+            );
             let policy = query
                 .get("propagationPolicy")
                 .or_else(|| options["propagationPolicy"].as_str())
