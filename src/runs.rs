@@ -20,6 +20,7 @@
 //! Plan files and `output -json` hold secrets in clear text, as Terraform
 //! writes them: run directories are created with mode 0700.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -222,6 +223,9 @@ pub struct Run {
     /// The approval policy of the run's commit.
     pub policy: Approval,
     pub stacks: Vec<StackRun>,
+    /// The workloads of the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workloads: Vec<WorkloadRun>,
     /// What needs approval.
     pub items: Vec<Item>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -245,10 +249,20 @@ impl Run {
             .collect()
     }
 
-    /// Whether any stack has changes.
+    /// Whether any stack or workload has changes.
     pub fn has_changes(&self) -> bool {
-        self.stacks.iter().any(|s| s.changes)
+        self.stacks.iter().any(|s| s.changes) || self.workloads.iter().any(|w| w.changes)
     }
+}
+
+/// One workload of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadRun {
+    pub name: String,
+    pub path: String,
+    pub depends_on: Vec<String>,
+    /// Its diff had changes when the run was planned.
+    pub changes: bool,
 }
 
 /// What `strata runs` shows: runs, newest first, and the decisions of the
@@ -272,6 +286,55 @@ impl Runs {
             dir: state_root.join("runs"),
             audit: state_root.join("audit.log"),
         }
+    }
+
+    /// `<state>/outputs/`: the outputs of each stack's last apply
+    /// (`terraform output -json`), which manifests reference.
+    fn outputs_dir(&self) -> PathBuf {
+        self.dir.with_file_name("outputs")
+    }
+
+    /// Records `stack`'s outputs as its latest.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn write_latest_outputs(&self, stack: &str, bytes: &[u8]) -> Result<(), RunError> {
+        let dir = self.outputs_dir();
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(io("create", &dir))?;
+        write_atomic(&dir.join(format!("{stack}.json")), bytes)
+    }
+
+    /// The latest outputs of every stack ever applied, by stack name. An
+    /// unreadable file counts as no outputs (with a warning in the log).
+    pub fn latest_outputs(&self) -> BTreeMap<String, serde_json::Value> {
+        let mut out = BTreeMap::new();
+        let Ok(entries) = fs::read_dir(self.outputs_dir()) else {
+            return out;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let Some(stack) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".json"))
+            else {
+                continue;
+            };
+            match fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+            {
+                Some(value) => {
+                    out.insert(stack.to_owned(), value);
+                }
+                None => tracing::warn!(path = %path.display(), "cannot read stored outputs"),
+            }
+        }
+        out
     }
 
     /// A new, time-ordered run id.

@@ -19,7 +19,13 @@ use crate::terraform::plan::{Action, Plan, ResourceChange};
 /// One change that needs approval, with everything a person needs to decide.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
+    /// The stack the change is in (empty for a workload's).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stack: String,
+    /// The workload the change is in (empty for a stack's).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub workload: String,
+    /// A Terraform address, or `Kind/name` / `Kind/namespace/name`.
     pub address: String,
     /// `delete`, `replace`, `forget`, `update`, …
     pub action: String,
@@ -31,9 +37,22 @@ pub struct Item {
     /// The `approval.protect` pattern that matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protected_by: Option<String>,
+    /// Only a person (or `--allow-empty-prune`) may approve it: neither
+    /// `--auto-approve` nor `destructive = "allow"` covers it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub needs_person: bool,
 }
 
 impl Item {
+    /// The stack or workload the item is in.
+    pub fn owner(&self) -> &str {
+        if self.workload.is_empty() {
+            &self.stack
+        } else {
+            &self.workload
+        }
+    }
+
     /// Why the item needs approval, for people: the reason, the pattern, or
     /// that every change is asked for.
     pub fn why(&self) -> String {
@@ -103,12 +122,58 @@ fn item(policy: &Approval, stack: &str, change: &ResourceChange) -> Option<Item>
     };
     Some(Item {
         stack: stack.to_owned(),
+        workload: String::new(),
         address: change.address.clone(),
         action: action.to_owned(),
         destructive,
         reason: change.reason(),
         protected_by,
+        needs_person: false,
     })
+}
+
+/// The items of one workload's diff that need approval under `policy`:
+/// prunes and recreates, changes to protected objects (`Kind/name` or
+/// `Kind/namespace/name`), and with `ask_always` every change. A prune of
+/// every object of the workload needs a person unless `allow_empty_prune`.
+pub fn workload_items(
+    policy: &Approval,
+    workload: &str,
+    plan: &crate::kube::converge::Plan,
+    allow_empty_prune: bool,
+) -> Vec<Item> {
+    let everything = plan.empty_prune() && !allow_empty_prune;
+    plan.changes
+        .iter()
+        .filter_map(|change| {
+            let address = change.id.address();
+            let destructive = change.action.destructive();
+            let protected_by = policy
+                .protect
+                .iter()
+                .find(|p| pattern::matches(p, &address))
+                .cloned();
+            if !destructive && protected_by.is_none() && !policy.ask_always {
+                return None;
+            }
+            let needs_person = everything && change.action == crate::kube::converge::Action::Prune;
+            let reason = if needs_person {
+                Some("the workload would have no objects left: every object it applied would be deleted (pass --allow-empty-prune if that is meant)".to_owned())
+            } else {
+                change.reason.clone()
+            };
+            Some(Item {
+                stack: String::new(),
+                workload: workload.to_owned(),
+                address,
+                action: change.action.as_str().to_owned(),
+                destructive,
+                reason,
+                protected_by,
+                needs_person,
+            })
+        })
+        .collect()
 }
 
 /// Who or what approved without a prompt.
@@ -138,7 +203,8 @@ pub enum Verdict {
 
 /// The gate's decision. `deny` beats every flag; `allow` covers destructive
 /// items but not protected ones (protection is stricter on purpose);
-/// `--auto-approve` covers everything else; otherwise a person is asked,
+/// `--auto-approve` covers everything else except what needs a person (a
+/// prune that would empty a workload); otherwise a person is asked,
 /// or, without a terminal, the run waits for `strata approve`.
 pub fn decide(policy: &Approval, items: &[Item], auto_approve: bool, terminal: bool) -> Verdict {
     if items.is_empty() {
@@ -152,11 +218,12 @@ pub fn decide(policy: &Approval, items: &[Item], auto_approve: bool, terminal: b
             && i.destructive
             && i.protected_by.is_none()
             && !policy.ask_always
+            && !i.needs_person
     };
     if items.iter().all(covered_by_policy) {
         return Verdict::AutoApproved(AutoBy::Policy);
     }
-    if auto_approve {
+    if auto_approve && !items.iter().any(|i| i.needs_person) {
         return Verdict::AutoApproved(AutoBy::Flag);
     }
     if terminal {

@@ -58,6 +58,16 @@ impl From<ops::Error> for CliError {
                     "check with `terraform version`; strata runs the same binary your shell finds",
                 );
             }
+            ops::Error::Kube(strata::kube::KubeError::Unreachable { .. }) => {
+                err = err.hint(
+                    "check the cluster with `kubectl cluster-info`; choose another with --context or --kubeconfig. Nothing was planned or changed",
+                );
+            }
+            ops::Error::Kube(strata::kube::KubeError::Kubeconfig { .. }) => {
+                err = err.hint(
+                    "strata finds the cluster as kubectl does: --kubeconfig, KUBECONFIG, ~/.kube/config, or the in-cluster service account",
+                );
+            }
             _ => {}
         }
         err

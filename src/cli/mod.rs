@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use strata::interrupt::Interrupt;
-use strata::ops::{Environment, PlanOptions, SourceOptions};
+use strata::ops::{Environment, KubeOptions, PlanOptions, SourceOptions};
 use strata::report::{Format, Report};
 use strata::ui::Ui;
 
@@ -63,6 +63,24 @@ pub struct Global {
     /// Only this stack (repeatable)
     #[arg(long = "stack", global = true, value_name = "NAME")]
     pub stacks: Vec<String>,
+    /// Only this workload (repeatable)
+    #[arg(long = "workload", global = true, value_name = "NAME")]
+    pub workloads: Vec<String>,
+    /// The kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then
+    /// the in-cluster service account)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current-context)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Take over fields that another field manager applied, instead of
+    /// failing on the conflict
+    #[arg(long, global = true)]
+    pub force_conflicts: bool,
+    /// Let a prune delete every object of a workload (otherwise that needs
+    /// a person's approval, even with --auto-approve)
+    #[arg(long, global = true)]
+    pub allow_empty_prune: bool,
     /// Report format
     #[arg(long, global = true, value_enum, default_value_t = FormatArg::Text)]
     pub format: FormatArg,
@@ -157,6 +175,13 @@ impl Context {
             cwd: self.cwd.clone(),
             save: false,
             ask_always: false,
+            workloads: self.global.workloads.clone(),
+            kube: KubeOptions {
+                kubeconfig: self.global.kubeconfig.clone(),
+                context: self.global.context.clone(),
+                force_conflicts: self.global.force_conflicts,
+                allow_empty_prune: self.global.allow_empty_prune,
+            },
         }
     }
 

@@ -276,6 +276,20 @@ where
     }
 }
 
+/// Runs `futures`, at most `limit` at once; results in input order.
+/// (The futures are built before they are streamed, so no closure is part
+/// of the stream's type: that keeps the future `Send` for any lifetime.)
+pub async fn bounded<T, Fut>(futures: Vec<Fut>, limit: usize) -> Vec<T>
+where
+    Fut: Future<Output = T>,
+{
+    use futures_util::StreamExt;
+    futures_util::stream::iter(futures)
+        .buffered(limit)
+        .collect()
+        .await
+}
+
 /// The status of an API error, if it is one.
 pub fn status(e: &kube::Error) -> Option<&kube::core::Status> {
     match e {

@@ -9,13 +9,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use kube::api::{
     DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, ValidationDirective,
 };
 use serde_json::Value;
 
-use super::client::{Cluster, Resource, chain, retry, status};
+use super::client::{Cluster, Resource, bounded, chain, retry, status};
 use super::diff::{self, FieldChange};
 use super::health;
 use super::inventory::{self, Entry, Inventory};
@@ -153,22 +152,18 @@ pub async fn plan(
     set: ObjectSet,
 ) -> Result<Plan, KubeError> {
     let inventory = inventory::read(cluster, &settings.name).await?;
-    let results: Vec<(usize, Result<Option<Change>, KubeError>, Option<String>)> =
-        futures_util::stream::iter(set.objects.iter().enumerate().map(|(i, o)| {
-            let inventory = inventory.as_ref();
-            async move {
-                let (change, uid) = plan_object(cluster, settings, o, i, inventory).await;
-                (i, change, uid)
-            }
-        }))
-        .buffered(CONCURRENCY)
-        .collect()
-        .await;
+    let futures: Vec<_> = set
+        .objects
+        .iter()
+        .enumerate()
+        .map(|(i, o)| plan_object(cluster, settings, o, i, inventory.as_ref()))
+        .collect();
+    let results = bounded(futures, CONCURRENCY).await;
     let mut plan = Plan {
         inventory,
         ..Plan::default()
     };
-    for (i, result, uid) in results {
+    for (i, (result, uid)) in results.into_iter().enumerate() {
         let o = &set.objects[i];
         match result {
             Ok(Some(change)) => plan.changes.push(change),
@@ -493,13 +488,16 @@ pub async fn apply(
             }
             continue;
         }
-        let results: Vec<(Change, Result<String, String>)> =
-            futures_util::stream::iter(todo.into_iter().map(|(o, change)| async move {
-                (change.clone(), apply_object(cluster, o, change).await)
-            }))
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+        let futures: Vec<_> = todo
+            .iter()
+            .map(|(o, change)| apply_object(cluster, o, change))
+            .collect();
+        let outcomes = bounded(futures, CONCURRENCY).await;
+        let results: Vec<(Change, Result<String, String>)> = todo
+            .iter()
+            .map(|(_, c)| (*c).clone())
+            .zip(outcomes)
+            .collect();
         let mut wave_failed = false;
         for (change, result) in results {
             match result {
@@ -563,14 +561,13 @@ pub async fn apply(
             .copied()
             .filter(|c| (c.id.group.is_empty() && c.id.kind == "Namespace") == namespaces)
             .collect();
-        let results: Vec<(Change, Option<String>)> = futures_util::stream::iter(
-            batch
-                .into_iter()
-                .map(|c| async move { (c.clone(), prune_object(cluster, c).await.err()) }),
-        )
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+        let futures: Vec<_> = batch.iter().map(|c| prune_object(cluster, c)).collect();
+        let outcomes = bounded(futures, CONCURRENCY).await;
+        let results: Vec<(Change, Option<String>)> = batch
+            .iter()
+            .map(|c| (*c).clone())
+            .zip(outcomes.into_iter().map(Result::err))
+            .collect();
         for (change, error) in results {
             if error.is_some() {
                 prune_failed.insert(change.id.clone());

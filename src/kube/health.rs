@@ -4,10 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use serde_json::Value;
 
-use super::client::{Cluster, retry};
+use super::client::{Cluster, bounded, retry};
 use super::set::Object;
 
 /// How much of the work an object has done.
@@ -135,6 +134,18 @@ fn describe(c: &Value) -> String {
     text
 }
 
+async fn health_of(cluster: &Cluster, o: &Object) -> Health {
+    let api = cluster.api(&o.resource, &o.id.namespace);
+    match retry(|| api.get_opt(&o.id.name)).await {
+        Ok(Some(live)) => {
+            let live = serde_json::to_value(&live).unwrap_or_default();
+            check(&o.id.group, &o.id.kind, &live)
+        }
+        Ok(None) => Health::Progressing("it does not exist".to_owned()),
+        Err(e) => Health::Progressing(format!("cannot read it: {e}")),
+    }
+}
+
 /// Waits until every object is ready, one fails, or `timeout` passes.
 /// Returns the objects that are not ready, with why.
 pub async fn wait(
@@ -148,21 +159,12 @@ pub async fn wait(
     let mut last: Vec<(String, String)> = Vec::new();
     let mut delay = Duration::from_millis(100);
     loop {
-        let checks = futures_util::stream::iter(pending.iter().map(|o| async move {
-            let api = cluster.api(&o.resource, &o.id.namespace);
-            let health = match retry(|| api.get_opt(&o.id.name)).await {
-                Ok(Some(live)) => {
-                    let live = serde_json::to_value(&live).unwrap_or_default();
-                    check(&o.id.group, &o.id.kind, &live)
-                }
-                Ok(None) => Health::Progressing("it does not exist".to_owned()),
-                Err(e) => Health::Progressing(format!("cannot read it: {e}")),
-            };
-            (*o, health)
-        }))
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await;
+        let futures: Vec<_> = pending.iter().map(|o| health_of(cluster, o)).collect();
+        let checks: Vec<(&Object, Health)> = pending
+            .iter()
+            .copied()
+            .zip(bounded(futures, 16).await)
+            .collect();
         let mut still = Vec::new();
         last.clear();
         let mut failed = Vec::new();

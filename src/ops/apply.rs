@@ -17,10 +17,13 @@ use super::dag::{self, NodeResult};
 use super::plan::{
     DENIED, PlanOptions, Planned, Shared as PlanShared, finish, locate, plan_stack_into,
 };
+use super::workloads::{self, Converge, KubeOptions, WorkloadPlanned};
 use super::{Environment, Error, SourceOptions, export, open_state};
 use crate::approval::{self, Item, Verdict};
 use crate::config::{self, Config, Stack};
 use crate::interrupt::Interrupt;
+use crate::kube::Cluster;
+use crate::kube::manifest::Tools;
 use crate::report::{self, Outcome, Report, StackReport, StackStatus};
 use crate::runs::{self, DecidedBy, Decision, DecisionKind, Run, RunStatus, Runs, StackRun};
 use crate::terraform::plan as tfplan;
@@ -101,6 +104,8 @@ async fn apply_fresh(opts: &ApplyOptions, ui: &Ui, interrupt: &Interrupt) -> Res
         runs,
         run,
         reports,
+        cluster,
+        workloads,
     } = planned;
     let target = Target {
         root: snapshot.root.clone(),
@@ -109,6 +114,10 @@ async fn apply_fresh(opts: &ApplyOptions, ui: &Ui, interrupt: &Interrupt) -> Res
         config,
         who,
         auto_approve: opts.auto_approve,
+        cluster,
+        workloads,
+        kube: opts.plan.kube.clone(),
+        tools: workloads::tools(&opts.plan.env),
     };
     let report = apply_run(
         target,
@@ -155,9 +164,39 @@ async fn apply_saved(
     snapshot.repo = run.source.repo.clone();
     snapshot.reference = run.source.reference.clone();
     let config = config::load(&snapshot.root)?;
-    let terraform = locate(&config, &opts.plan.env, &opts.plan.cwd, &state, interrupt).await?;
+    let terraform = if run.stacks.is_empty() {
+        None
+    } else {
+        Some(locate(&config, &opts.plan.env, &opts.plan.cwd, &state, interrupt).await?)
+    };
     let reports = saved_reports(&runs, &run)?;
-    let mut preview = Report::new("plan", Some((&snapshot).into()), reports.clone());
+    // Workloads are diffed again: the cluster may have moved since. What
+    // they need approval for must still be what the run's approval covers.
+    let (cluster, planned_workloads) = if run.workloads.is_empty() {
+        (None, Vec::new())
+    } else {
+        let cluster = workloads::connect(&opts.plan.kube, &opts.plan.env).await?;
+        let names: Vec<String> = run.workloads.iter().map(|w| w.name.clone()).collect();
+        let (_, selected) = super::plan::select(&config, &[], &names)?;
+        let outputs = workloads::applied_outputs(&runs);
+        let tools = workloads::tools(&opts.plan.env);
+        let inputs = workloads::Inputs {
+            cluster: &cluster,
+            root: &snapshot.root,
+            outputs: &outputs,
+            commit: run.source.commit.as_deref(),
+            policy: &run.policy,
+            options: &opts.plan.kube,
+            tools: &tools,
+        };
+        let mut planned = Vec::new();
+        for w in &selected {
+            planned.push(workloads::plan_workload(w, &inputs).await);
+        }
+        (Some(cluster), planned)
+    };
+    let mut preview = Report::new("plan", Some((&snapshot).into()), reports.clone())
+        .with_workloads(planned_workloads.iter().map(|w| w.report.clone()).collect());
     preview.run_id = Some(run.id.clone());
     preview.approvals = run.items.clone();
 
@@ -194,6 +233,10 @@ async fn apply_saved(
         config,
         who,
         auto_approve: opts.auto_approve,
+        cluster,
+        workloads: planned_workloads,
+        kube: opts.plan.kube.clone(),
+        tools: workloads::tools(&opts.plan.env),
     };
     let report = apply_run(
         target,
@@ -366,6 +409,7 @@ fn saved_reports(runs: &Runs, run: &Run) -> Result<Vec<StackReport>, Error> {
 }
 
 /// Who takes a decision.
+#[derive(Clone)]
 pub(crate) struct Who {
     pub user: String,
     pub git_identity: Option<String>,
@@ -507,11 +551,17 @@ async fn gate(
 /// Where and with what a run is applied.
 struct Target {
     root: PathBuf,
-    terraform: Terraform,
+    /// `None` when the run has no stacks.
+    terraform: Option<Terraform>,
     runs: Runs,
     config: Config,
     who: Who,
     auto_approve: bool,
+    /// `None` when the run has no workloads.
+    cluster: Option<Cluster>,
+    workloads: Vec<WorkloadPlanned>,
+    kube: KubeOptions,
+    tools: Tools,
 }
 
 struct Shared {
@@ -532,7 +582,15 @@ struct Shared {
     blocked: AtomicBool,
 }
 
-/// Applies the run's saved plans in dependency order and reports.
+/// How the stacks of a run went.
+struct StacksApplied {
+    reports: Vec<StackReport>,
+    stale: bool,
+    blocked: bool,
+}
+
+/// Applies the run's saved plans in dependency order, then converges its
+/// workloads, and reports.
 async fn apply_run(
     target: Target,
     mut run: Run,
@@ -558,11 +616,105 @@ async fn apply_run(
         *r = run.clone();
         Ok(())
     })?;
+    let runs = target.runs.clone();
+    let stacks = match &target.terraform {
+        Some(terraform) => {
+            apply_stacks(&target, terraform.clone(), &run, reports, ui, interrupt).await
+        }
+        None => StacksApplied {
+            reports: Vec::new(),
+            stale: false,
+            blocked: false,
+        },
+    };
+    let StacksApplied {
+        reports,
+        stale,
+        blocked,
+    } = stacks;
+    let workloads = match target.cluster {
+        Some(cluster) if !interrupt.is_requested() => {
+            let converge = Arc::new(Converge {
+                cluster,
+                root: target.root.clone(),
+                runs: runs.clone(),
+                commit: run.source.commit.clone(),
+                policy: run.policy.clone(),
+                options: target.kube.clone(),
+                tools: target.tools.clone(),
+                approved: run.items.clone(),
+                auto_approve: target.auto_approve,
+                interrupt: interrupt.clone(),
+            });
+            workloads::apply_workloads(converge, target.workloads, &reports, ui).await
+        }
+        _ => target.workloads.iter().map(|w| w.report.clone()).collect(),
+    };
+
+    let mut report = Report::new("apply", Some(source), reports).with_workloads(workloads);
+    let failed = report
+        .statuses()
+        .any(|s| matches!(s, StackStatus::Error | StackStatus::Skipped));
+    let status = if interrupt.is_requested() {
+        RunStatus::Interrupted
+    } else if stale {
+        RunStatus::Stale
+    } else if failed {
+        RunStatus::Failed
+    } else {
+        RunStatus::Applied
+    };
+    report.run_id = Some(run.id.clone());
+    report.approvals = run.items.clone();
+    report.compact = prompted;
+    report.result = if failed {
+        Outcome::Error
+    } else if report.statuses().any(|s| s == StackStatus::Applied) {
+        Outcome::Applied
+    } else {
+        Outcome::InSync
+    };
+    if stale {
+        report.errors.push(
+            "stale: a saved plan no longer matches the state; re-plan with strata plan".to_owned(),
+        );
+    }
+    if blocked {
+        report.errors.push(
+            "a stack planned again after its dependencies were applied was not applied (see above); run `strata apply` again to review its new plan".to_owned(),
+        );
+    }
+    let final_run = runs.update(&run.id, |r| {
+        r.status = status;
+        r.note = match status {
+            RunStatus::Interrupted => Some("interrupted during apply".to_owned()),
+            RunStatus::Stale => Some("Terraform refused a saved plan as stale".to_owned()),
+            _ if blocked => report.errors.last().cloned(),
+            _ => r.note.take(),
+        };
+        Ok::<_, Error>(r.clone())
+    })?;
+    finish(&runs, &final_run, &report)?;
+    if status == RunStatus::Interrupted {
+        return Err(Error::Interrupted);
+    }
+    Ok(report)
+}
+
+/// Applies the run's stacks in dependency order.
+async fn apply_stacks(
+    target: &Target,
+    terraform: Terraform,
+    run: &Run,
+    reports: Vec<StackReport>,
+    ui: &Ui,
+    interrupt: &Interrupt,
+) -> StacksApplied {
     let parallelism = target.config.terraform.parallelism;
     let shared = Arc::new(Shared {
         plan: PlanShared {
-            terraform: target.terraform,
-            root: target.root,
+            terraform,
+            root: target.root.clone(),
             runs: target.runs.clone(),
             run_id: run.id.clone(),
             policy: run.policy.clone(),
@@ -571,7 +723,7 @@ async fn apply_run(
         stacks: target.config.stacks.clone(),
         approved: run.items.clone(),
         auto_approve: target.auto_approve,
-        who: target.who,
+        who: target.who.clone(),
         commit: run.source.commit.clone(),
         applied: Mutex::default(),
         stale: AtomicBool::new(false),
@@ -624,62 +776,11 @@ async fn apply_run(
             None => StackReport::skipped(&stack.name, &stack.path, "not scheduled"),
         })
         .collect();
-
-    let failed = reports
-        .iter()
-        .any(|r| matches!(r.status, StackStatus::Error | StackStatus::Skipped));
-    let stale = shared.stale.load(Ordering::SeqCst);
-    let blocked = shared.blocked.load(Ordering::SeqCst);
-    let status = if interrupt.is_requested() {
-        RunStatus::Interrupted
-    } else if stale {
-        RunStatus::Stale
-    } else if failed {
-        RunStatus::Failed
-    } else {
-        RunStatus::Applied
-    };
-    let runs = &shared.plan.runs;
-    let mut report = Report::new("apply", Some(source), reports);
-    report.run_id = Some(run.id.clone());
-    report.approvals = run.items.clone();
-    report.compact = prompted;
-    report.result = if failed {
-        Outcome::Error
-    } else if report
-        .stacks
-        .iter()
-        .any(|s| s.status == StackStatus::Applied)
-    {
-        Outcome::Applied
-    } else {
-        Outcome::InSync
-    };
-    if stale {
-        report.errors.push(
-            "stale: a saved plan no longer matches the state; re-plan with strata plan".to_owned(),
-        );
+    StacksApplied {
+        reports,
+        stale: shared.stale.load(Ordering::SeqCst),
+        blocked: shared.blocked.load(Ordering::SeqCst),
     }
-    if blocked {
-        report.errors.push(
-            "a stack planned again after its dependencies were applied was not applied (see above); run `strata apply` again to review its new plan".to_owned(),
-        );
-    }
-    let final_run = runs.update(&run.id, |r| {
-        r.status = status;
-        r.note = match status {
-            RunStatus::Interrupted => Some("interrupted during apply".to_owned()),
-            RunStatus::Stale => Some("Terraform refused a saved plan as stale".to_owned()),
-            _ if blocked => report.errors.last().cloned(),
-            _ => r.note.take(),
-        };
-        Ok::<_, Error>(r.clone())
-    })?;
-    finish(runs, &final_run, &report)?;
-    if status == RunStatus::Interrupted {
-        return Err(Error::Interrupted);
-    }
-    Ok(report)
 }
 
 /// Says why a stack planned again during apply was not applied.
@@ -821,10 +922,12 @@ async fn replan_and_apply(
         .items
         .iter()
         .filter(|i| {
-            !shared
-                .approved
-                .iter()
-                .any(|a| a.stack == i.stack && a.address == i.address && a.action == i.action)
+            !shared.approved.iter().any(|a| {
+                a.stack == i.stack
+                    && a.workload == i.workload
+                    && a.address == i.address
+                    && a.action == i.action
+            })
         })
         .cloned()
         .collect();
@@ -929,5 +1032,6 @@ async fn store_outputs(shared: &Shared, name: &str, dir: &Path) -> Result<(), Er
     })?;
     plan.runs
         .write_file(&plan.run_id, &format!("outputs/{name}.json"), &bytes)?;
+    plan.runs.write_latest_outputs(name, &bytes)?;
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod init;
 pub mod inspect;
 pub mod plan;
 pub mod validate;
+pub mod workloads;
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ pub use init::{InitOptions, init};
 pub use inspect::{InspectOptions, inspect};
 pub use plan::{PlanOptions, plan};
 pub use validate::{ValidateOptions, ValidateReport, validate};
+pub use workloads::KubeOptions;
 
 /// Everything an operation can fail with before it has a report to show.
 /// Failures of a single stack are not here: they are part of the report.
@@ -62,6 +64,13 @@ pub enum Error {
     },
     #[error(transparent)]
     Run(#[from] crate::runs::RunError),
+    #[error(transparent)]
+    Kube(#[from] crate::kube::KubeError),
+    #[error("no workload named {name:?}{}", suggest_workloads(.candidates))]
+    UnknownWorkload {
+        name: String,
+        candidates: Vec<String>,
+    },
     /// A saved run that cannot be approved or applied as asked.
     #[error("{message}")]
     RunRefused { message: String, hint: String },
@@ -72,6 +81,14 @@ pub enum Error {
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Error {
         Error::Config(Box::new(e))
+    }
+}
+
+fn suggest_workloads(candidates: &[String]) -> String {
+    if candidates.is_empty() {
+        "; this repository has no workloads".to_owned()
+    } else {
+        format!("; the workloads are: {}", candidates.join(", "))
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use super::dag::{self, NodeResult};
+use super::workloads::{self, Inputs, KubeOptions, WorkloadPlanned};
 use super::{Environment, Error, SourceOptions, checkout};
 use crate::approval::{self, Item, Verdict};
 
@@ -15,11 +16,12 @@ use crate::approval::{self, Item, Verdict};
 /// be applied.
 pub(crate) const DENIED: &str =
     "approval.destructive = \"deny\" in strata.hcl refuses destructive changes";
-use crate::config::{self, Approval, Config, Stack};
+use crate::config::{self, Approval, Config, Stack, Workload};
 use crate::interrupt::Interrupt;
+use crate::kube::Cluster;
 use crate::report::text::summary_line;
 use crate::report::{Report, StackReport, StackStatus};
-use crate::runs::{self, Run, RunSource, RunStatus, Runs, StackRun};
+use crate::runs::{self, Run, RunSource, RunStatus, Runs, StackRun, WorkloadRun};
 use crate::source::Snapshot;
 use crate::state::StateDir;
 use crate::terraform::plan as tfplan;
@@ -39,6 +41,11 @@ pub struct PlanOptions {
     /// `--ask-always`: every change needs approval, as with
     /// `approval.ask_always`.
     pub ask_always: bool,
+    /// `--workload`: only these workloads (empty: all, unless `--stack`
+    /// alone narrows the run to stacks).
+    pub workloads: Vec<String>,
+    /// How to reach the cluster, and the Kubernetes flags.
+    pub kube: KubeOptions,
 }
 
 /// Plans the selected stacks and reports on them. Stack failures are in
@@ -79,10 +86,14 @@ pub(crate) struct Planned {
     pub state: StateDir,
     pub snapshot: Snapshot,
     pub config: Config,
-    pub terraform: Terraform,
+    /// `None` when no stack is selected.
+    pub terraform: Option<Terraform>,
     pub runs: Runs,
     pub run: Run,
     pub reports: Vec<StackReport>,
+    /// `None` when no workload is selected.
+    pub cluster: Option<Cluster>,
+    pub workloads: Vec<WorkloadPlanned>,
 }
 
 impl Planned {
@@ -96,11 +107,18 @@ impl Planned {
     ) -> Result<Planned, Error> {
         let (state, snapshot) = checkout(&opts.source, &opts.env, command, ui, interrupt).await?;
         let config = config::load(&snapshot.root)?;
-        let selected: Vec<Stack> = select(&config, &opts.stacks)?
-            .into_iter()
-            .cloned()
-            .collect();
-        let terraform = locate(&config, &opts.env, &opts.cwd, &state, interrupt).await?;
+        let (selected, selected_workloads) = select(&config, &opts.stacks, &opts.workloads)?;
+        let terraform = if selected.is_empty() {
+            None
+        } else {
+            Some(locate(&config, &opts.env, &opts.cwd, &state, interrupt).await?)
+        };
+        // An unreachable cluster stops the run before anything is planned.
+        let cluster = if selected_workloads.is_empty() {
+            None
+        } else {
+            Some(workloads::connect(&opts.kube, &opts.env).await?)
+        };
         let runs = Runs::at(state.root());
         let mut policy = config.approval.clone();
         policy.ask_always |= opts.ask_always;
@@ -115,6 +133,7 @@ impl Planned {
             source: run_source(&snapshot),
             policy,
             stacks: Vec::new(),
+            workloads: Vec::new(),
             items: Vec::new(),
             approval: None,
             note: None,
@@ -122,17 +141,22 @@ impl Planned {
         runs.create(&run)?;
         tracing::info!(run = %run.id, "run created");
 
-        let outcomes = plan_stacks(
-            &selected,
-            &config,
-            &terraform,
-            &snapshot.root,
-            &runs,
-            &run,
-            ui,
-            interrupt,
-        )
-        .await;
+        let outcomes = match &terraform {
+            Some(terraform) => {
+                plan_stacks(
+                    &selected,
+                    &config,
+                    terraform,
+                    &snapshot.root,
+                    &runs,
+                    &run,
+                    ui,
+                    interrupt,
+                )
+                .await
+            }
+            None => std::collections::BTreeMap::new(),
+        };
         if interrupt.is_requested() {
             run.status = RunStatus::Interrupted;
             run.note = Some("interrupted while planning".to_owned());
@@ -165,6 +189,38 @@ impl Planned {
             run.items.extend(outcome.items);
             reports.push(outcome.report);
         }
+        let workloads = match &cluster {
+            Some(cluster) => {
+                plan_workloads(
+                    &selected_workloads,
+                    cluster,
+                    &snapshot,
+                    &runs,
+                    &reports,
+                    &run.policy,
+                    opts,
+                    ui,
+                )
+                .await
+            }
+            None => Vec::new(),
+        };
+        if interrupt.is_requested() {
+            run.status = RunStatus::Interrupted;
+            run.note = Some("interrupted while planning".to_owned());
+            runs.write(&run)?;
+            runs.drop_plans(&run.id);
+            return Err(Error::Interrupted);
+        }
+        for w in &workloads {
+            run.workloads.push(WorkloadRun {
+                name: w.config.name.clone(),
+                path: w.config.path.clone(),
+                depends_on: w.config.depends_on.clone(),
+                changes: w.report.status == StackStatus::Changes,
+            });
+            run.items.extend(w.items.iter().cloned());
+        }
         Ok(Planned {
             state,
             snapshot,
@@ -173,19 +229,25 @@ impl Planned {
             runs,
             run,
             reports,
+            cluster,
+            workloads,
         })
     }
 
-    /// Whether any stack failed to plan (or was skipped because of one).
+    /// Whether any stack or workload failed to plan (or was skipped
+    /// because of one).
     pub fn failed(&self) -> bool {
         self.reports
             .iter()
-            .any(|r| matches!(r.status, StackStatus::Error | StackStatus::Skipped))
+            .map(|r| r.status)
+            .chain(self.workloads.iter().map(|w| w.report.status))
+            .any(|s| matches!(s, StackStatus::Error | StackStatus::Skipped))
     }
 
     /// The report of the run as it stands.
     pub fn report(&self, command: &str) -> Report {
-        let mut report = Report::new(command, Some((&self.snapshot).into()), self.reports.clone());
+        let mut report = Report::new(command, Some((&self.snapshot).into()), self.reports.clone())
+            .with_workloads(self.workloads.iter().map(|w| w.report.clone()).collect());
         report.run_id = Some(self.run.id.clone());
         report.approvals = self.run.items.clone();
         report
@@ -300,9 +362,15 @@ async fn plan_stacks(
     .await
 }
 
-/// The selected stacks in config order; unknown names are an error.
-fn select<'c>(config: &'c Config, names: &[String]) -> Result<Vec<&'c Stack>, Error> {
-    for name in names {
+/// The selected stacks and workloads in config order: everything without
+/// filters; with `--stack` or `--workload`, only what they name. Unknown
+/// names are an error.
+pub(crate) fn select(
+    config: &Config,
+    stacks: &[String],
+    workloads: &[String],
+) -> Result<(Vec<Stack>, Vec<Workload>), Error> {
+    for name in stacks {
         if config.stack(name).is_none() {
             return Err(Error::UnknownStack {
                 name: name.clone(),
@@ -310,11 +378,88 @@ fn select<'c>(config: &'c Config, names: &[String]) -> Result<Vec<&'c Stack>, Er
             });
         }
     }
-    Ok(config
-        .stacks
-        .iter()
-        .filter(|s| names.is_empty() || names.contains(&s.name))
-        .collect())
+    for name in workloads {
+        if config.workload(name).is_none() {
+            return Err(Error::UnknownWorkload {
+                name: name.clone(),
+                candidates: config.workloads.iter().map(|w| w.name.clone()).collect(),
+            });
+        }
+    }
+    let all = stacks.is_empty() && workloads.is_empty();
+    Ok((
+        config
+            .stacks
+            .iter()
+            .filter(|s| all || stacks.contains(&s.name))
+            .cloned()
+            .collect(),
+        config
+            .workloads
+            .iter()
+            .filter(|w| all || workloads.contains(&w.name))
+            .cloned()
+            .collect(),
+    ))
+}
+
+/// Diffs every selected workload against the cluster, after the stacks:
+/// manifests see the outputs the stacks' plans leave (unknown where a plan
+/// changes them). A workload whose stack failed to plan is skipped.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; a struct would only rename them"
+)]
+async fn plan_workloads(
+    selected: &[Workload],
+    cluster: &Cluster,
+    snapshot: &Snapshot,
+    runs: &Runs,
+    stacks: &[StackReport],
+    policy: &Approval,
+    opts: &PlanOptions,
+    ui: &Ui,
+) -> Vec<WorkloadPlanned> {
+    let outputs = workloads::planned_outputs(runs, stacks);
+    let tools = workloads::tools(&opts.env);
+    let inputs = Inputs {
+        cluster,
+        root: &snapshot.root,
+        outputs: &outputs,
+        commit: snapshot.commit.as_deref(),
+        policy,
+        options: &opts.kube,
+        tools: &tools,
+    };
+    let progress = ui.progress();
+    let mut out = Vec::new();
+    for w in selected {
+        let failed = w.depends_on.iter().find(|d| {
+            stacks.iter().any(|s| {
+                &s.name == *d && matches!(s.status, StackStatus::Error | StackStatus::Skipped)
+            })
+        });
+        if let Some(stack) = failed {
+            out.push(WorkloadPlanned::skipped(
+                w,
+                &format!("stack {stack} failed"),
+            ));
+            continue;
+        }
+        let task = progress.task(&w.name);
+        task.step("diff");
+        let planned = workloads::plan_workload(w, &inputs).await;
+        task.finish(&match planned.report.status {
+            StackStatus::Error => "failed".to_owned(),
+            _ => crate::report::text::workload_summary_line(
+                &planned.report.summary(),
+                planned.report.destructive(),
+                planned.report.unchanged,
+            ),
+        });
+        out.push(planned);
+    }
+    out
 }
 
 /// Finds Terraform as configured and gives it its explicit environment.

@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use super::{Change, Report, StackReport, StackStatus, text::summary_line};
+use super::text::{summary_line, workload_applied_line, workload_summary_line};
+use super::{Change, Report, StackReport, StackStatus, WorkloadReport};
 
 /// Escapes a value for a table cell.
 fn cell(s: &str) -> String {
@@ -42,8 +43,9 @@ pub fn render(report: &Report) -> String {
     if report.destructive > 0 {
         let _ = writeln!(
             out,
-            "> [!WARNING]\n> {} destructive change(s): delete, replace or forget.\n",
-            report.destructive
+            "> [!WARNING]\n> {} destructive change(s): {}.\n",
+            report.destructive,
+            report.destructive_kinds()
         );
     }
     out.push_str("| Stack | Status | Summary |\n|---|---|---|\n");
@@ -62,9 +64,31 @@ pub fn render(report: &Report) -> String {
             cell(summary.lines().next().unwrap_or_default())
         );
     }
+    if !report.workloads.is_empty() {
+        out.push_str("\n| Workload | Status | Summary |\n|---|---|---|\n");
+        for w in &report.workloads {
+            let summary = match w.status {
+                StackStatus::Changes | StackStatus::InSync => {
+                    workload_summary_line(&w.summary(), w.destructive(), w.unchanged)
+                }
+                StackStatus::Applied => workload_applied_line(&w.summary()),
+                _ => w.error.clone().unwrap_or_default(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                code(&w.name),
+                status(w.status),
+                cell(summary.lines().next().unwrap_or_default())
+            );
+        }
+    }
     out.push('\n');
     for s in &report.stacks {
         stack_section(&mut out, s);
+    }
+    for w in &report.workloads {
+        workload_section(&mut out, w);
     }
     for e in &report.errors {
         let _ = writeln!(out, "**Error:** {}\n", cell(e));
@@ -133,6 +157,63 @@ fn stack_section(out: &mut String, s: &StackReport) {
                 code(&o.after)
             );
         }
+        out.push('\n');
+    }
+}
+
+fn workload_section(out: &mut String, w: &WorkloadReport) {
+    if w.changes.is_empty() && w.kept.is_empty() && w.not_ready.is_empty() && w.error.is_none() {
+        return;
+    }
+    let _ = writeln!(out, "### Workload {} ({})\n", code(&w.name), code(&w.path));
+    if let Some(e) = &w.error {
+        let _ = writeln!(out, "```\n{e}\n```\n");
+    }
+    if !w.changes.is_empty() {
+        out.push_str("| Action | Object | Destructive | Details |\n|---|---|---|---|\n");
+        for c in &w.changes {
+            let mut details = Vec::new();
+            if c.drift {
+                details.push("changed outside strata (drift)".to_owned());
+            }
+            if let Some(reason) = &c.reason {
+                details.push(cell(reason));
+            }
+            if let Some(error) = &c.error {
+                details.push(format!("**error:** {}", cell(error)));
+            }
+            for f in &c.fields {
+                details.push(format!(
+                    "{}: {} → {}",
+                    code(&f.path),
+                    code(&f.before),
+                    code(&f.after)
+                ));
+            }
+            let _ = writeln!(
+                out,
+                "| {} {} | {} | {} | {} |",
+                code(c.glyph),
+                c.action,
+                code(&c.address()),
+                if c.destructive { "⚠️ **yes**" } else { "" },
+                details.join("<br>")
+            );
+        }
+        out.push('\n');
+    }
+    for k in &w.kept {
+        let _ = writeln!(out, "- not pruned: {} ({})", code(&k.object), cell(&k.why));
+    }
+    for n in &w.not_ready {
+        let _ = writeln!(
+            out,
+            "- **not ready:** {}: {}",
+            code(&n.object),
+            cell(&n.why)
+        );
+    }
+    if !w.kept.is_empty() || !w.not_ready.is_empty() {
         out.push('\n');
     }
 }

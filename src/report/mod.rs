@@ -156,13 +156,180 @@ pub struct CheckItem {
     pub messages: Vec<String>,
 }
 
-/// The Kubernetes layer's part of the report; filled by a later layer.
+/// One workload: what applying it changes (or changed) in the cluster.
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkloadReport {
     pub name: String,
     pub path: String,
-    pub status: String,
-    pub changes: Vec<serde_json::Value>,
+    pub status: StackStatus,
+    pub changes: Vec<ObjectChange>,
+    /// Objects already as Git says.
+    pub unchanged: usize,
+    /// Objects that left Git but are not pruned, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<KeptObject>,
+    /// Objects not healthy when the wait ended.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_ready: Vec<NotReady>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One object's change.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectChange {
+    pub kind: String,
+    /// API group; empty for the core group.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub group: String,
+    /// `null` for cluster-scoped objects.
+    pub namespace: Option<String>,
+    pub name: String,
+    /// `create`, `update`, `prune` or `recreate`.
+    pub action: &'static str,
+    pub destructive: bool,
+    /// The live object was changed outside strata.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub drift: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<crate::kube::diff::FieldChange>,
+    /// Why it cannot be (or was not) applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub glyph: &'static str,
+}
+
+impl ObjectChange {
+    /// `Kind/name` or `Kind/namespace/name`.
+    pub fn address(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{}/{ns}/{}", self.kind, self.name),
+            None => format!("{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeptObject {
+    pub object: String,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NotReady {
+    pub object: String,
+    pub why: String,
+}
+
+/// Counts of a workload's changes by action.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkloadSummary {
+    pub create: usize,
+    pub update: usize,
+    pub prune: usize,
+    pub recreate: usize,
+}
+
+impl WorkloadReport {
+    /// A workload with nothing to show yet.
+    pub fn empty(name: &str, path: &str, status: StackStatus, error: Option<String>) -> Self {
+        WorkloadReport {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            status,
+            changes: Vec::new(),
+            unchanged: 0,
+            kept: Vec::new(),
+            not_ready: Vec::new(),
+            error,
+        }
+    }
+
+    /// The report of a diffed workload.
+    pub fn from_plan(name: &str, path: &str, plan: &crate::kube::converge::Plan) -> Self {
+        let changes: Vec<ObjectChange> = plan.changes.iter().map(object_change).collect();
+        let errors = plan.errors();
+        WorkloadReport {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            status: if !errors.is_empty() {
+                StackStatus::Error
+            } else if changes.is_empty() {
+                StackStatus::InSync
+            } else {
+                StackStatus::Changes
+            },
+            changes,
+            unchanged: plan.unchanged.len(),
+            kept: plan
+                .kept
+                .iter()
+                .map(|(id, why)| KeptObject {
+                    object: id.address(),
+                    why: why.clone(),
+                })
+                .collect(),
+            not_ready: Vec::new(),
+            error: (!errors.is_empty()).then(|| {
+                format!(
+                    "{} object(s) cannot be applied as they are (see above)",
+                    errors.len()
+                )
+            }),
+        }
+    }
+
+    pub fn destructive(&self) -> usize {
+        self.changes.iter().filter(|c| c.destructive).count()
+    }
+
+    pub fn summary(&self) -> WorkloadSummary {
+        let mut s = WorkloadSummary::default();
+        for c in &self.changes {
+            match c.action {
+                "create" => s.create += 1,
+                "update" => s.update += 1,
+                "prune" => s.prune += 1,
+                _ => s.recreate += 1,
+            }
+        }
+        s
+    }
+}
+
+/// The report's view of one planned object change.
+pub fn object_change(c: &crate::kube::converge::Change) -> ObjectChange {
+    ObjectChange {
+        kind: c.id.kind.clone(),
+        group: c.id.group.clone(),
+        namespace: (!c.id.namespace.is_empty()).then(|| c.id.namespace.clone()),
+        name: c.id.name.clone(),
+        action: c.action.as_str(),
+        destructive: c.action.destructive(),
+        drift: c.drift,
+        reason: c.reason.clone(),
+        fields: c.fields.clone(),
+        error: c.error.clone(),
+        glyph: c.action.glyph(),
+    }
+}
+
+/// Any error → error, any change → changes, else in sync.
+fn outcome(statuses: impl Iterator<Item = StackStatus>) -> Outcome {
+    let statuses: Vec<StackStatus> = statuses.collect();
+    if statuses
+        .iter()
+        .any(|s| matches!(s, StackStatus::Error | StackStatus::Skipped))
+    {
+        Outcome::Error
+    } else if statuses.contains(&StackStatus::Changes) {
+        Outcome::Changes
+    } else {
+        Outcome::InSync
+    }
 }
 
 fn render(value: &Rendered) -> String {
@@ -298,16 +465,7 @@ impl Report {
     /// from them (any error → error, any change → changes).
     pub fn new(command: &str, source: Option<Source>, stacks: Vec<StackReport>) -> Report {
         let destructive = stacks.iter().map(StackReport::destructive).sum();
-        let result = if stacks
-            .iter()
-            .any(|s| matches!(s.status, StackStatus::Error | StackStatus::Skipped))
-        {
-            Outcome::Error
-        } else if stacks.iter().any(|s| s.status == StackStatus::Changes) {
-            Outcome::Changes
-        } else {
-            Outcome::InSync
-        };
+        let result = outcome(stacks.iter().map(|s| s.status));
         Report {
             version: VERSION,
             command: command.to_owned(),
@@ -323,6 +481,45 @@ impl Report {
             compact: false,
             verdict: None,
         }
+    }
+
+    /// The report with its workloads; the outcome and the count of
+    /// destructive changes take them into account.
+    pub fn with_workloads(mut self, workloads: Vec<WorkloadReport>) -> Report {
+        self.destructive = self
+            .stacks
+            .iter()
+            .map(StackReport::destructive)
+            .sum::<usize>()
+            + workloads
+                .iter()
+                .map(WorkloadReport::destructive)
+                .sum::<usize>();
+        self.result = outcome(
+            self.stacks
+                .iter()
+                .map(|s| s.status)
+                .chain(workloads.iter().map(|w| w.status)),
+        );
+        self.workloads = workloads;
+        self
+    }
+
+    /// What the destructive changes can be, for the warning line.
+    pub fn destructive_kinds(&self) -> &'static str {
+        if self.workloads.iter().any(|w| w.destructive() > 0) {
+            "delete, replace, forget, prune or recreate"
+        } else {
+            "delete, replace or forget"
+        }
+    }
+
+    /// Every stack and workload status.
+    pub fn statuses(&self) -> impl Iterator<Item = StackStatus> + '_ {
+        self.stacks
+            .iter()
+            .map(|s| s.status)
+            .chain(self.workloads.iter().map(|w| w.status))
     }
 
     /// Renders the report in `format`; `color` applies to text only.

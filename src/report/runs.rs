@@ -146,7 +146,7 @@ fn items_cell(items: &[Item]) -> String {
     }
     items
         .iter()
-        .map(|i| format!("{} `{}` ({})", i.action, i.address, i.stack))
+        .map(|i| format!("{} `{}` ({})", i.action, i.address, i.owner()))
         .collect::<Vec<_>>()
         .join("<br>")
 }

@@ -6,7 +6,10 @@ use std::fmt::Write as _;
 
 use anstyle::Style;
 
-use super::{Change, Outcome, OutputItem, Report, StackReport, StackStatus};
+use super::{
+    Change, ObjectChange, Outcome, OutputItem, Report, StackReport, StackStatus, WorkloadReport,
+    WorkloadSummary,
+};
 use crate::approval::Item;
 use crate::terraform::plan::Summary;
 use crate::ui::{Ui, style};
@@ -37,6 +40,9 @@ pub fn render(report: &Report, color: bool) -> String {
     for stack in &report.stacks {
         stack_section(&mut out, stack, color, report.compact);
     }
+    for workload in &report.workloads {
+        workload_section(&mut out, workload, color, report.compact);
+    }
     if matches!(
         report.result,
         Outcome::Changes | Outcome::ApprovalRequired | Outcome::Denied
@@ -62,7 +68,7 @@ pub fn items_text(items: &[Item], color: bool) -> String {
         "{}",
         p(style::BOLD, &format!("Needs approval ({}):", items.len()))
     );
-    let stack_width = items.iter().map(|i| i.stack.len()).max().unwrap_or(0);
+    let stack_width = items.iter().map(|i| i.owner().len()).max().unwrap_or(0);
     let action_width = items.iter().map(|i| i.action.len()).max().unwrap_or(0);
     for item in items {
         let st = if item.destructive {
@@ -73,7 +79,7 @@ pub fn items_text(items: &[Item], color: bool) -> String {
         let _ = writeln!(
             out,
             "  {:stack_width$}  {}  {}  {}",
-            item.stack,
+            item.owner(),
             p(st, &format!("{:action_width$}", item.action)),
             item.address,
             p(style::DIM, &item.why())
@@ -204,6 +210,142 @@ fn stack_section(out: &mut String, stack: &StackReport, color: bool, compact: bo
         );
     }
     out.push('\n');
+}
+
+fn workload_section(out: &mut String, w: &WorkloadReport, color: bool, compact: bool) {
+    let p = |s: Style, t: &str| Ui::paint(color, s, t);
+    let _ = writeln!(
+        out,
+        "{} {}",
+        p(style::BOLD, &format!("Workload {}", w.name)),
+        p(style::DIM, &format!("({})", w.path))
+    );
+    if let Some(error) = &w.error {
+        let label = match w.status {
+            StackStatus::Skipped => p(style::UPDATE, "skipped"),
+            _ => p(style::ERROR, "error"),
+        };
+        let mut lines = error.lines();
+        let _ = writeln!(out, "  {label}: {}", lines.next().unwrap_or_default());
+        for line in lines {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
+    let summary = w.summary();
+    if compact && w.changes.iter().all(|c| c.error.is_none()) {
+        let line = if w.status == StackStatus::Applied {
+            workload_applied_line(&summary)
+        } else {
+            workload_summary_line(&summary, w.destructive(), w.unchanged)
+        };
+        let _ = writeln!(out, "  {}\n", p(style::BOLD, &line));
+        return;
+    }
+    for c in &w.changes {
+        object_line(out, c, color);
+    }
+    for kept in &w.kept {
+        let _ = writeln!(
+            out,
+            "  {} {}  {}",
+            p(style::NOTE, "  ="),
+            kept.object,
+            p(style::DIM, &format!("not pruned: {}", kept.why))
+        );
+    }
+    if !w.not_ready.is_empty() {
+        let _ = writeln!(out, "\n  {}", p(style::ERROR, "Not ready:"));
+        for n in &w.not_ready {
+            let _ = writeln!(out, "    {}: {}", n.object, n.why);
+        }
+    }
+    let line = match w.status {
+        StackStatus::Applied => Some(p(style::CREATE, &workload_applied_line(&summary))),
+        StackStatus::Changes | StackStatus::InSync => Some(p(
+            style::BOLD,
+            &workload_summary_line(&summary, w.destructive(), w.unchanged),
+        )),
+        _ => None,
+    };
+    if let Some(line) = line {
+        let _ = writeln!(out, "\n  {line}");
+    }
+    out.push('\n');
+}
+
+fn object_line(out: &mut String, c: &ObjectChange, color: bool) {
+    let p = |s: Style, t: &str| Ui::paint(color, s, t);
+    let st = if c.error.is_some() {
+        style::ERROR
+    } else {
+        action_style(c.action, c.destructive)
+    };
+    let mut line = format!("  {} {}", p(st, &format!("{:>3}", c.glyph)), c.address());
+    let mut notes = Vec::new();
+    if c.destructive {
+        notes.push(c.action.to_owned());
+    }
+    if c.drift {
+        notes.push("drift".to_owned());
+    }
+    if let Some(reason) = &c.reason {
+        notes.push(reason.clone());
+    }
+    if !notes.is_empty() {
+        let _ = write!(line, "  {}", p(style::DIM, &notes.join("; ")));
+    }
+    if c.destructive {
+        let _ = write!(line, "  {}", p(style::DESTROY, "DESTRUCTIVE"));
+    }
+    let _ = writeln!(out, "{}", line.trim_end());
+    if let Some(error) = &c.error {
+        let _ = writeln!(out, "          {} {error}", p(style::ERROR, "error:"));
+    }
+    for f in &c.fields {
+        let _ = writeln!(
+            out,
+            "          {} {}: {} {} {}",
+            p(style::UPDATE, "~"),
+            f.path,
+            f.before,
+            p(style::DIM, "→"),
+            f.after
+        );
+    }
+}
+
+/// "Plan: 2 to create, 1 to update, 0 to prune. 3 unchanged."
+pub fn workload_summary_line(s: &WorkloadSummary, destructive: usize, unchanged: usize) -> String {
+    if s.create + s.update + s.prune + s.recreate == 0 {
+        return format!("No changes ({unchanged} object(s) in sync).");
+    }
+    let mut parts = vec![
+        format!("{} to create", s.create),
+        format!("{} to update", s.update),
+    ];
+    if s.recreate > 0 {
+        parts.push(format!("{} to recreate", s.recreate));
+    }
+    parts.push(format!("{} to prune", s.prune));
+    let mut line = format!("Plan: {}.", parts.join(", "));
+    if destructive > 0 {
+        let _ = write!(line, " {destructive} destructive.");
+    }
+    let _ = write!(line, " {unchanged} unchanged.");
+    line
+}
+
+/// "Applied: 2 created, 1 updated, 0 pruned."
+pub fn workload_applied_line(s: &WorkloadSummary) -> String {
+    let mut parts = vec![
+        format!("{} created", s.create),
+        format!("{} updated", s.update),
+    ];
+    if s.recreate > 0 {
+        parts.push(format!("{} recreated", s.recreate));
+    }
+    parts.push(format!("{} pruned", s.prune));
+    format!("Applied: {}.", parts.join(", "))
 }
 
 fn change_line(out: &mut String, c: &Change, color: bool) {
@@ -388,6 +530,33 @@ fn total(out: &mut String, report: &Report, color: bool) {
             summary_line(&sum, 0, outputs).trim_start_matches("Plan: ")
         );
     }
+    if !report.workloads.is_empty() {
+        let w = report.workloads.len();
+        let changed = report
+            .workloads
+            .iter()
+            .filter(|w| matches!(w.status, StackStatus::Changes | StackStatus::Applied))
+            .count();
+        let failed = report
+            .workloads
+            .iter()
+            .filter(|w| matches!(w.status, StackStatus::Error | StackStatus::Skipped))
+            .count();
+        let verb = if report.command == "apply" {
+            "changed"
+        } else {
+            "with changes"
+        };
+        let _ = write!(
+            line,
+            " {w} {}, {changed} {verb}",
+            if w == 1 { "workload" } else { "workloads" }
+        );
+        if failed > 0 {
+            let _ = write!(line, ", {failed} failed");
+        }
+        line.push('.');
+    }
     let _ = writeln!(out, "{}", p(style::BOLD, &line));
     if report.destructive > 0 && report.result != Outcome::Applied {
         let _ = writeln!(
@@ -396,8 +565,9 @@ fn total(out: &mut String, report: &Report, color: bool) {
             p(
                 style::DESTROY,
                 &format!(
-                    "{} destructive change(s): delete, replace or forget.",
-                    report.destructive
+                    "{} destructive change(s): {}.",
+                    report.destructive,
+                    report.destructive_kinds()
                 )
             )
         );

@@ -676,7 +676,11 @@ pub fn delete(
         if let Some(wanted) = wanted
             && wanted != actual
         {
-            let label = if field == "uid" { "UID" } else { "ResourceVersion" };
+            let label = if field == "uid" {
+                "UID"
+            } else {
+                "ResourceVersion"
+            };
             return Err(ApiError::conflict(
                 subject(kind, name),
                 &format!(
@@ -974,7 +978,14 @@ mod tests {
         ns(&mut s, "apps");
         let cm = kind(&s, "ConfigMap");
         let opts = WriteOptions::default();
-        let made = create(&mut s, &cm, "apps", json!({"metadata": {"name": "a"}}), &opts).unwrap();
+        let made = create(
+            &mut s,
+            &cm,
+            "apps",
+            json!({"metadata": {"name": "a"}}),
+            &opts,
+        )
+        .unwrap();
         let uid = made["metadata"]["uid"].as_str().unwrap().to_owned();
         let wrong = WriteOptions {
             preconditions: (Some("not-the-uid".to_owned()), None),
@@ -982,7 +993,10 @@ mod tests {
         };
         let err = delete(&mut s, &cm, "apps", "a", Propagation::Background, &wrong).unwrap_err();
         assert_eq!(err.code, StatusCode::CONFLICT);
-        assert!(err.message.contains("Precondition failed: UID in precondition: not-the-uid"));
+        assert!(
+            err.message
+                .contains("Precondition failed: UID in precondition: not-the-uid")
+        );
         assert!(get(&s, &cm, "apps", "a").is_ok());
         let right = WriteOptions {
             preconditions: (Some(uid), None),

@@ -1,0 +1,473 @@
+//! The Kubernetes half of `plan` and `apply`: render and diff each
+//! selected workload before the gate, converge them after the stacks.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::dag::{self, NodeResult};
+use super::{Environment, Error};
+use crate::approval::{self, Item, Verdict};
+use crate::config::{Approval, Workload};
+use crate::interrupt::Interrupt;
+use crate::kube::converge::{self, Applied, Settings};
+use crate::kube::manifest::{self, Tools};
+use crate::kube::set::{self, Context};
+use crate::kube::substitute::{self, Output, Outputs};
+use crate::kube::{Cluster, Connect, KubeError};
+use crate::report::{KeptObject, NotReady, StackReport, StackStatus, WorkloadReport};
+use crate::runs::Runs;
+use crate::ui::{Task, Ui};
+
+/// The Kubernetes flags.
+#[derive(Debug, Clone, Default)]
+pub struct KubeOptions {
+    /// `--kubeconfig`.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context`.
+    pub context: Option<String>,
+    /// `--force-conflicts`: take over fields other managers applied.
+    pub force_conflicts: bool,
+    /// `--allow-empty-prune`: a prune may delete every object of a
+    /// workload.
+    pub allow_empty_prune: bool,
+}
+
+impl KubeOptions {
+    pub(crate) fn connect(&self, env: &Environment) -> Connect {
+        Connect {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            env_kubeconfig: env.get("KUBECONFIG").map(ToOwned::to_owned),
+            home: env.get("HOME").map(PathBuf::from),
+            in_cluster: env.get("KUBERNETES_SERVICE_HOST").is_some(),
+        }
+    }
+}
+
+/// Where kustomize and kubectl are looked for.
+pub(crate) fn tools(env: &Environment) -> Tools {
+    Tools {
+        path: env.get("PATH").map(ToOwned::to_owned),
+        home: env.get("HOME").map(ToOwned::to_owned),
+    }
+}
+
+/// Connects to the cluster.
+pub(crate) async fn connect(opts: &KubeOptions, env: &Environment) -> Result<Cluster, Error> {
+    Ok(Cluster::connect(&opts.connect(env)).await?)
+}
+
+/// One workload, diffed.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkloadPlanned {
+    pub config: Workload,
+    pub report: WorkloadReport,
+    pub items: Vec<Item>,
+    /// `None` when it could not be diffed (or was skipped).
+    pub plan: Option<converge::Plan>,
+}
+
+impl WorkloadPlanned {
+    pub fn skipped(config: &Workload, because: &str) -> WorkloadPlanned {
+        WorkloadPlanned {
+            report: WorkloadReport::empty(
+                &config.name,
+                &config.path,
+                StackStatus::Skipped,
+                Some(format!("skipped: {because}")),
+            ),
+            config: config.clone(),
+            items: Vec::new(),
+            plan: None,
+        }
+    }
+}
+
+/// The outputs of `terraform output -json`, as substitution sees them.
+fn outputs_of(json: &Value) -> BTreeMap<String, Output> {
+    json.as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, o)| {
+            (
+                name.clone(),
+                Output {
+                    value: Some(o["value"].clone()),
+                    sensitive: o["sensitive"] == true,
+                },
+            )
+        })
+        .collect()
+}
+
+/// The outputs of each stack's last apply.
+pub(crate) fn applied_outputs(runs: &Runs) -> Outputs {
+    runs.latest_outputs()
+        .iter()
+        .map(|(stack, json)| (stack.clone(), outputs_of(json)))
+        .collect()
+}
+
+/// The outputs as they will be after this run's stacks are applied: the
+/// last applied values, except those the plans change, which are only
+/// known after apply.
+pub(crate) fn planned_outputs(runs: &Runs, stacks: &[StackReport]) -> Outputs {
+    let mut all = applied_outputs(runs);
+    for stack in stacks {
+        let outputs = all.entry(stack.name.clone()).or_default();
+        for o in &stack.outputs {
+            match o.action {
+                "delete" => {
+                    outputs.remove(&o.name);
+                }
+                "create" | "update" => {
+                    outputs.insert(
+                        o.name.clone(),
+                        Output {
+                            value: None,
+                            sensitive: o.sensitive,
+                        },
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    all
+}
+
+/// What planning a workload needs besides the workload.
+pub(crate) struct Inputs<'a> {
+    pub cluster: &'a Cluster,
+    pub root: &'a Path,
+    pub outputs: &'a Outputs,
+    pub commit: Option<&'a str>,
+    pub policy: &'a Approval,
+    pub options: &'a KubeOptions,
+    pub tools: &'a Tools,
+}
+
+pub(crate) fn settings(workload: &Workload, options: &KubeOptions) -> Settings {
+    Settings {
+        name: workload.name.clone(),
+        prune: workload.prune,
+        wait: workload.wait,
+        timeout: workload.timeout,
+        force_conflicts: workload.force_conflicts || options.force_conflicts,
+    }
+}
+
+/// Loads, substitutes, validates and diffs one workload. Its problems are
+/// in its report.
+pub(crate) async fn plan_workload(workload: &Workload, inputs: &Inputs<'_>) -> WorkloadPlanned {
+    match try_plan(workload, inputs).await {
+        Ok(plan) => {
+            let report = WorkloadReport::from_plan(&workload.name, &workload.path, &plan);
+            let items = approval::workload_items(
+                inputs.policy,
+                &workload.name,
+                &plan,
+                inputs.options.allow_empty_prune,
+            );
+            WorkloadPlanned {
+                config: workload.clone(),
+                report,
+                items,
+                plan: Some(plan),
+            }
+        }
+        Err(e) => WorkloadPlanned {
+            config: workload.clone(),
+            report: WorkloadReport::empty(
+                &workload.name,
+                &workload.path,
+                StackStatus::Error,
+                Some(e.to_string()),
+            ),
+            items: Vec::new(),
+            plan: None,
+        },
+    }
+}
+
+async fn try_plan(workload: &Workload, inputs: &Inputs<'_>) -> Result<converge::Plan, KubeError> {
+    let root = inputs.root.to_owned();
+    let path = workload.path.clone();
+    let tools = inputs.tools.clone();
+    let manifests = tokio::task::spawn_blocking(move || manifest::load(&root, &path, &tools))
+        .await
+        .map_err(|e| KubeError::Render {
+            dir: workload.path.clone(),
+            message: e.to_string(),
+        })??;
+    let mut substituted = Vec::with_capacity(manifests.len());
+    let mut problems = Vec::new();
+    for mut m in manifests {
+        match substitute::substitute(&mut m, inputs.outputs) {
+            Ok(used) => substituted.push((m, used)),
+            Err(e) => problems.push(e),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(KubeError::Invalid(problems));
+    }
+    let ctx = Context {
+        workload: &workload.name,
+        namespace: workload.namespace.as_deref(),
+        commit: inputs.commit,
+    };
+    let set = set::validate(substituted, &ctx, inputs.cluster).await?;
+    converge::plan(inputs.cluster, &settings(workload, inputs.options), set).await
+}
+
+/// Everything converging the run's workloads shares.
+pub(crate) struct Converge {
+    pub cluster: Cluster,
+    pub root: PathBuf,
+    pub runs: Runs,
+    pub commit: Option<String>,
+    pub policy: Approval,
+    pub options: KubeOptions,
+    pub tools: Tools,
+    /// What the person (or flag, or policy) approved.
+    pub approved: Vec<Item>,
+    pub auto_approve: bool,
+    pub interrupt: Interrupt,
+}
+
+/// Converges `planned` in dependency order after the stacks: a workload
+/// whose stack dependency failed is skipped; one planned before a stack
+/// was applied in this run is diffed again with the new outputs, and
+/// converged only if what it now needs approval for was approved.
+pub(crate) async fn apply_workloads(
+    ctx: Arc<Converge>,
+    planned: Vec<WorkloadPlanned>,
+    stacks: &[StackReport],
+    ui: &Ui,
+) -> Vec<WorkloadReport> {
+    let failed_stacks: BTreeSet<String> = stacks
+        .iter()
+        .filter(|s| matches!(s.status, StackStatus::Error | StackStatus::Skipped))
+        .map(|s| s.name.clone())
+        .collect();
+    let any_applied = stacks.iter().any(|s| s.status == StackStatus::Applied);
+    let names: BTreeSet<String> = planned.iter().map(|w| w.config.name.clone()).collect();
+    let nodes = planned
+        .iter()
+        .map(|w| dag::Node {
+            name: w.config.name.clone(),
+            depends_on: w
+                .config
+                .depends_on
+                .iter()
+                .filter(|d| names.contains(*d))
+                .cloned()
+                .collect(),
+        })
+        .collect();
+    let by_name: Arc<BTreeMap<String, WorkloadPlanned>> = Arc::new(
+        planned
+            .iter()
+            .map(|w| (w.config.name.clone(), w.clone()))
+            .collect(),
+    );
+    let progress = ui.progress();
+    let stop_on = ctx.interrupt.clone();
+    let failed_stacks = Arc::new(failed_stacks);
+    let results = {
+        let by_name = by_name.clone();
+        dag::run(
+            nodes,
+            4,
+            move || stop_on.is_requested(),
+            move |name| {
+                let ctx = ctx.clone();
+                let w = by_name
+                    .get(&name)
+                    .cloned()
+                    .expect("every node is a workload");
+                let failed_stacks = failed_stacks.clone();
+                let task = progress.task(&name);
+                async move {
+                    let blocked = w
+                        .config
+                        .depends_on
+                        .iter()
+                        .find(|d| failed_stacks.contains(*d))
+                        .cloned();
+                    if let Some(stack) = blocked {
+                        task.finish("skipped");
+                        return Err(WorkloadPlanned::skipped(
+                            &w.config,
+                            &format!("stack {stack} failed"),
+                        )
+                        .report);
+                    }
+                    let report = apply_workload(&ctx, w, any_applied, &task).await;
+                    if matches!(report.status, StackStatus::Error | StackStatus::Skipped) {
+                        Err(report)
+                    } else {
+                        Ok(report)
+                    }
+                }
+            },
+        )
+        .await
+    };
+    planned
+        .iter()
+        .map(|w| match results.get(&w.config.name) {
+            Some(NodeResult::Done(r) | NodeResult::Failed(r)) => r.clone(),
+            Some(NodeResult::Skipped { because }) => {
+                WorkloadPlanned::skipped(&w.config, because).report
+            }
+            None => WorkloadPlanned::skipped(&w.config, "not scheduled").report,
+        })
+        .collect()
+}
+
+async fn apply_workload(
+    ctx: &Converge,
+    mut w: WorkloadPlanned,
+    outputs_changed: bool,
+    task: &Task,
+) -> WorkloadReport {
+    if outputs_changed || w.plan.is_none() {
+        task.step("diff");
+        let outputs = applied_outputs(&ctx.runs);
+        let inputs = Inputs {
+            cluster: &ctx.cluster,
+            root: &ctx.root,
+            outputs: &outputs,
+            commit: ctx.commit.as_deref(),
+            policy: &ctx.policy,
+            options: &ctx.options,
+            tools: &ctx.tools,
+        };
+        w = plan_workload(&w.config, &inputs).await;
+    }
+    if let Err(report) = check_covered(ctx, &w) {
+        task.finish("failed");
+        return *report;
+    }
+    let Some(plan) = w.plan else {
+        task.finish("failed");
+        return w.report;
+    };
+    if w.report.status == StackStatus::Error {
+        task.finish("failed");
+        return w.report;
+    }
+    if !plan.has_changes() {
+        task.finish("no changes");
+        return w.report;
+    }
+    task.step("apply");
+    let settings = settings(&w.config, &ctx.options);
+    let kept = w.report.kept.clone();
+    let unchanged = plan.unchanged.len();
+    let interrupt = ctx.interrupt.clone();
+    let applied = converge::apply(
+        &ctx.cluster,
+        &settings,
+        plan,
+        ctx.commit.as_deref(),
+        move || interrupt.is_requested(),
+    )
+    .await;
+    let report = applied_report(&w.config, applied, kept, unchanged);
+    task.finish(if report.status == StackStatus::Applied {
+        "applied"
+    } else {
+        "failed"
+    });
+    report
+}
+
+/// A workload diffed again during apply may only go ahead if what it now
+/// needs approval for was approved, or is covered by the policy or
+/// `--auto-approve`.
+fn check_covered(ctx: &Converge, w: &WorkloadPlanned) -> Result<(), Box<WorkloadReport>> {
+    let uncovered: Vec<Item> = w
+        .items
+        .iter()
+        .filter(|i| {
+            !ctx.approved
+                .iter()
+                .any(|a| a.workload == i.workload && a.address == i.address && a.action == i.action)
+        })
+        .cloned()
+        .collect();
+    match approval::decide(&ctx.policy, &uncovered, ctx.auto_approve, false) {
+        Verdict::Proceed | Verdict::AutoApproved(_) => Ok(()),
+        _ => {
+            let list: Vec<String> = uncovered
+                .iter()
+                .map(|i| format!("{} {} ({})", i.action, i.address, i.why()))
+                .collect();
+            let mut report = w.report.clone();
+            report.status = StackStatus::Error;
+            report.error = Some(format!(
+                "not applied: diffed again before applying, it now needs approval for: {}. Run `strata apply` again to review it",
+                list.join("; ")
+            ));
+            Err(Box::new(report))
+        }
+    }
+}
+
+fn applied_report(
+    config: &Workload,
+    applied: Applied,
+    kept: Vec<KeptObject>,
+    unchanged: usize,
+) -> WorkloadReport {
+    let failed = applied.failed();
+    let mut report = WorkloadReport::empty(
+        &config.name,
+        &config.path,
+        if failed {
+            StackStatus::Error
+        } else {
+            StackStatus::Applied
+        },
+        None,
+    );
+    report.unchanged = unchanged;
+    report.kept = kept;
+    let mut failures = 0;
+    for (change, error) in &applied.results {
+        let mut c = crate::report::object_change(change);
+        if let Some(e) = error {
+            failures += 1;
+            c.error = Some(e.clone());
+        }
+        report.changes.push(c);
+    }
+    report.not_ready = applied
+        .not_ready
+        .iter()
+        .map(|(object, why)| NotReady {
+            object: object.clone(),
+            why: why.clone(),
+        })
+        .collect();
+    let mut errors = applied.errors.clone();
+    if failures > 0 {
+        errors.push(format!("{failures} object(s) failed (see above)"));
+    }
+    if !report.not_ready.is_empty() {
+        errors.push(format!(
+            "{} object(s) not ready within {} (see above)",
+            report.not_ready.len(),
+            crate::config::format_duration(config.timeout)
+        ));
+    }
+    if !errors.is_empty() {
+        report.error = Some(errors.join("; "));
+    }
+    report
+}
