@@ -254,6 +254,7 @@ fn inspect_classifies_plan_json_and_binary_plan_files() {
 #[test]
 fn the_example_repository_plans() {
     let strata = Strata::new();
+    let cluster = crate::support::Cluster::start();
     let example = crate::support::example_dir();
     let run = strata.run(&[
         "plan",
@@ -262,6 +263,8 @@ fn the_example_repository_plans() {
         "--worktree",
         "--format",
         "json",
+        "--kubeconfig",
+        cluster.kubeconfig().to_str().unwrap(),
     ]);
     assert_eq!(run.code, 2, "{run:?}");
     let report = run.json();
@@ -275,4 +278,6 @@ fn the_example_repository_plans() {
     for stack in report["stacks"].as_array().unwrap() {
         assert_eq!(stack["status"], "changes", "{stack:#}");
     }
+    assert_eq!(report["workloads"][0]["name"], "apps");
+    assert_eq!(report["workloads"][0]["status"], "changes");
 }

@@ -20,3 +20,5 @@ mod prompt;
 mod secrets;
 /// Git sources: refs, tags, old commits, --worktree, and their errors.
 mod source;
+/// The Kubernetes layer against kube-sim and the real kubectl.
+mod workloads;

@@ -496,39 +496,42 @@ fn total(out: &mut String, report: &Report, color: bool) {
         .iter()
         .filter(|s| s.status == StackStatus::Applied)
         .count();
-    let stacks = if n == 1 { "stack" } else { "stacks" };
-    let mut line = if report.command == "apply" && applied > 0 {
-        format!("Total: {n} {stacks}, {applied} applied")
-    } else {
-        format!("Total: {n} {stacks}, {with_changes} with changes")
-    };
-    if failed > 0 {
-        let _ = write!(line, ", {failed} failed");
-    }
-    if skipped > 0 {
-        let _ = write!(line, ", {skipped} skipped");
-    }
-    let outputs = report.stacks.iter().map(|s| s.outputs.len()).sum();
-    if report.command == "apply" && applied > 0 {
-        let mut done = Summary::default();
-        for s in report
-            .stacks
-            .iter()
-            .filter(|s| s.status == StackStatus::Applied)
-        {
-            done += s.summary;
+    let mut line = String::new();
+    if n > 0 || report.workloads.is_empty() {
+        let stacks = if n == 1 { "stack" } else { "stacks" };
+        line = if report.command == "apply" && applied > 0 {
+            format!("Total: {n} {stacks}, {applied} applied")
+        } else {
+            format!("Total: {n} {stacks}, {with_changes} with changes")
+        };
+        if failed > 0 {
+            let _ = write!(line, ", {failed} failed");
         }
-        let _ = write!(
-            line,
-            ". {}",
-            applied_line(&done).trim_start_matches("Applied: ")
-        );
-    } else {
-        let _ = write!(
-            line,
-            ". {}",
-            summary_line(&sum, 0, outputs).trim_start_matches("Plan: ")
-        );
+        if skipped > 0 {
+            let _ = write!(line, ", {skipped} skipped");
+        }
+        let outputs = report.stacks.iter().map(|s| s.outputs.len()).sum();
+        if report.command == "apply" && applied > 0 {
+            let mut done = Summary::default();
+            for s in report
+                .stacks
+                .iter()
+                .filter(|s| s.status == StackStatus::Applied)
+            {
+                done += s.summary;
+            }
+            let _ = write!(
+                line,
+                ". {}",
+                applied_line(&done).trim_start_matches("Applied: ")
+            );
+        } else {
+            let _ = write!(
+                line,
+                ". {}",
+                summary_line(&sum, 0, outputs).trim_start_matches("Plan: ")
+            );
+        }
     }
     if !report.workloads.is_empty() {
         let w = report.workloads.len();
@@ -547,6 +550,9 @@ fn total(out: &mut String, report: &Report, color: bool) {
         } else {
             "with changes"
         };
+        if line.is_empty() {
+            line.push_str("Total:");
+        }
         let _ = write!(
             line,
             " {w} {}, {changed} {verb}",

@@ -17,6 +17,118 @@ pub fn terraform() -> PathBuf {
     path
 }
 
+/// PATH with the suite's real tools (terraform, kubectl) first.
+pub fn tools_path() -> std::ffi::OsString {
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin");
+    let mut paths = vec![tools];
+    if let Some(path) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(paths).expect("joinable PATH")
+}
+
+/// The kubectl the suite drives, installed by scripts/setup-tools.sh.
+pub fn kubectl_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/kubectl");
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup-tools.sh (scripts/test.sh does it for you)",
+        path.display()
+    );
+    path
+}
+
+/// A kube-sim API server (HTTPS, bearer token) for one test, with its
+/// kubeconfig, and the real kubectl pointed at it.
+pub struct Cluster {
+    pub sim: kube_sim::Background,
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        Cluster::with(|_| {})
+    }
+
+    /// An emulator with `change` applied to its options.
+    pub fn with(change: impl FnOnce(&mut kube_sim::Options)) -> Cluster {
+        let mut options = kube_sim::Options {
+            tls: true,
+            token: Some("strata-test-token".to_owned()),
+            ready_after: std::time::Duration::from_millis(100),
+            ..kube_sim::Options::default()
+        };
+        change(&mut options);
+        let sim = kube_sim::Background::start(options).expect("kube-sim starts");
+        let dir = tempfile::tempdir().expect("tempdir");
+        sim.sim()
+            .write_kubeconfig(&dir.path().join("kubeconfig"))
+            .expect("kubeconfig");
+        Cluster { sim, dir }
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    /// Runs the real kubectl against the emulator.
+    pub fn kubectl(&self, args: &[&str]) -> Run {
+        self.kubectl_in(args, None)
+    }
+
+    /// Runs the real kubectl with `stdin`.
+    pub fn kubectl_in(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        use std::io::Write;
+        let mut child = Command::new(kubectl_binary())
+            .args(args)
+            .env_clear()
+            .env("HOME", self.dir.path())
+            .env("KUBECONFIG", self.kubeconfig())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(text.as_bytes())
+                .expect("write stdin");
+        }
+        child.wait_with_output().expect("kubectl finishes").into()
+    }
+
+    /// `kubectl get <args> -o json`, which must succeed.
+    pub fn get(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["get"];
+        all.extend(args);
+        all.extend(["-o", "json"]);
+        let run = self.kubectl(&all);
+        assert_eq!(run.code, 0, "kubectl {all:?}: {run:?}");
+        run.json()
+    }
+
+    /// Whether `kubectl get <args>` finds the object.
+    pub fn exists(&self, args: &[&str]) -> bool {
+        let mut all = vec!["get"];
+        all.extend(args);
+        let run = self.kubectl(&all);
+        if run.code != 0 {
+            assert!(
+                run.stderr.contains("NotFound") || run.stderr.contains("not found"),
+                "kubectl {all:?}: {run:?}"
+            );
+        }
+        run.code == 0
+    }
+}
+
 pub fn example_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("modules-example")
 }
@@ -135,7 +247,7 @@ impl Strata {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
         cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PATH", tools_path())
             .env("HOME", self.home.path())
             .env("STRATA_STATE_DIR", self.state.path())
             .env("STRATA_TERRAFORM", terraform())
@@ -155,6 +267,14 @@ impl Strata {
         let path = repo.path().to_str().expect("utf-8 path");
         all.extend(["--repo", path]);
         self.run(&all)
+    }
+
+    /// `strata <args> --repo <repo> --kubeconfig <cluster's>`.
+    pub fn kube(&self, repo: &Repo, cluster: &Cluster, args: &[&str]) -> Run {
+        let kubeconfig = cluster.kubeconfig();
+        let mut all = args.to_vec();
+        all.extend(["--kubeconfig", kubeconfig.to_str().expect("utf-8 path")]);
+        self.on(repo, &all)
     }
 
     /// The exported tree of the only repository in the state directory,

@@ -1,0 +1,670 @@
+//! The Kubernetes layer against kube-sim (HTTPS, bearer token), with the
+//! real kubectl as the other client: converge, prune, drift, conflicts,
+//! health, faults and secrets.
+
+use std::path::Path;
+
+use crate::support::{Cluster, Repo, Strata};
+
+const HCL: &str = r#"workload "apps" {
+  path      = "k8s/apps"
+  namespace = "apps"
+  timeout   = "20s"
+}
+"#;
+
+const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n";
+
+fn config_map(name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: \"{value}\"\n"
+    )
+}
+
+const DEPLOYMENT: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: ghcr.io/stefanprodan/podinfo:6.7.1
+"#;
+
+/// A repository with one workload "apps" in namespace "apps".
+fn repo(files: &[(&str, &str)]) -> Repo {
+    let repo = Repo::new();
+    repo.write("strata.hcl", HCL);
+    repo.write("k8s/apps/namespace.yaml", NAMESPACE);
+    for (path, text) in files {
+        repo.write(path, text);
+    }
+    repo.commit("manifests");
+    repo
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+fn fixtures() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/manifests")
+}
+
+fn workload(report: &serde_json::Value) -> &serde_json::Value {
+    &report["workloads"][0]
+}
+
+fn actions(report: &serde_json::Value) -> Vec<String> {
+    workload(report)["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}/{}",
+                c["action"].as_str().unwrap(),
+                c["kind"].as_str().unwrap(),
+                c["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_example_repository_converges_in_one_run_and_then_has_no_changes() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = Repo::new();
+    copy_dir(&crate::support::example_dir(), repo.path());
+    repo.commit("example");
+
+    let plan = strata.kube(&repo, &cluster, &["plan", "--format", "json"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    let report = plan.json();
+    assert_eq!(workload(&report)["status"], "changes");
+    // The endpoint only exists once the database stack is applied.
+    assert!(plan.stdout.contains("known after apply"), "{plan:?}");
+
+    let apply = strata.kube(&repo, &cluster, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    assert!(
+        apply.stdout.contains(
+            "Workload apps (k8s/apps)\n    + CustomResourceDefinition/widgets.example.strata.dev"
+        ),
+        "{apply:?}"
+    );
+    let config = cluster.get(&["configmap", "web-config", "-n", "apps"]);
+    let endpoint = config["data"]["DATABASE_ENDPOINT"].as_str().unwrap();
+    assert!(endpoint.ends_with(".eu-west-1.internal:5432"), "{endpoint}");
+    assert_eq!(config["metadata"]["labels"]["strata.dev/workload"], "apps");
+    let commit = repo.git(&["rev-parse", "HEAD"]);
+    assert_eq!(
+        config["metadata"]["annotations"]["strata.dev/commit"],
+        commit
+    );
+    let widget = cluster.get(&["widgets", "front-door", "-n", "apps"]);
+    assert_eq!(widget["spec"]["size"], 3);
+    let deployment = cluster.get(&["deployment", "web", "-n", "apps"]);
+    assert_eq!(deployment["status"]["availableReplicas"], 2);
+
+    let again = strata.kube(&repo, &cluster, &["plan", "--format", "json"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(workload(&again.json())["status"], "in_sync");
+    assert_eq!(workload(&again.json())["unchanged"], 6);
+    let second = strata.kube(&repo, &cluster, &["apply"]);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert!(
+        second.stdout.contains("No changes (6 object(s) in sync)."),
+        "{second:?}"
+    );
+}
+
+#[test]
+fn the_podinfo_production_overlay_converges_with_kubectl_kustomize() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = Repo::new();
+    copy_dir(
+        &fixtures().join("podinfo/deploy"),
+        &repo.path().join("deploy"),
+    );
+    repo.write(
+        "strata.hcl",
+        "workload \"podinfo\" {\n  path = \"deploy/overlays/production\"\n  timeout = \"30s\"\n}\n",
+    );
+    repo.commit("podinfo");
+
+    let apply = strata.kube(&repo, &cluster, &["apply", "--format", "json"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    let report = apply.json();
+    assert_eq!(workload(&report)["status"], "applied");
+    let created = actions(&report);
+    assert!(
+        created.contains(&"create Namespace/production".to_owned()),
+        "{created:?}"
+    );
+    assert!(
+        created.contains(&"create Deployment/frontend".to_owned()),
+        "{created:?}"
+    );
+    assert!(
+        created.iter().all(|a| a.starts_with("create ")),
+        "{created:?}"
+    );
+    let frontend = cluster.get(&["deployment", "frontend", "-n", "production"]);
+    assert_eq!(
+        frontend["metadata"]["labels"]["strata.dev/workload"],
+        "podinfo"
+    );
+
+    let again = strata.kube(&repo, &cluster, &["plan", "--format", "json"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(workload(&again.json())["changes"], serde_json::json!([]));
+}
+
+#[test]
+fn an_object_removed_from_git_is_pruned_after_approval_and_nothing_else() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = repo(&[
+        ("k8s/apps/a.yaml", &config_map("a", "1")),
+        ("k8s/apps/b.yaml", &config_map("b", "1")),
+        (
+            "k8s/apps/keep.yaml",
+            &format!(
+                "{}  annotations:\n    strata.dev/prune: disabled\n",
+                config_map("keep", "1").replace("data:\n  value: \"1\"\n", "")
+            ),
+        ),
+    ]);
+    assert_eq!(strata.kube(&repo, &cluster, &["apply"]).code, 0);
+    // Someone copies strata's label onto an object of their own.
+    let theirs = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: theirs\n  namespace: apps\n  labels:\n    strata.dev/workload: apps\n";
+    let created = cluster.kubectl_in(&["create", "-f", "-"], Some(theirs));
+    assert_eq!(created.code, 0, "{created:?}");
+
+    repo.remove("k8s/apps/b.yaml").remove("k8s/apps/keep.yaml");
+    repo.commit("drop b and keep");
+    let plan = strata.kube(&repo, &cluster, &["plan", "--format", "json"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    let report = plan.json();
+    assert_eq!(actions(&report), ["prune ConfigMap/b"]);
+    assert_eq!(workload(&report)["changes"][0]["destructive"], true);
+    assert_eq!(
+        workload(&report)["kept"][0]["object"],
+        "ConfigMap/apps/keep"
+    );
+
+    // Without a terminal and without --auto-approve: nothing is deleted.
+    let refused = strata.kube(&repo, &cluster, &["apply"]);
+    assert_eq!(refused.code, 3, "{refused:?}");
+    assert!(
+        refused.stdout.contains("prune  ConfigMap/apps/b"),
+        "{refused:?}"
+    );
+    assert!(cluster.exists(&["configmap", "b", "-n", "apps"]));
+    let id = refused
+        .stderr
+        .split("strata approve ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("run id in the hint")
+        .trim_end_matches('`')
+        .to_owned();
+    assert_eq!(strata.kube(&repo, &cluster, &["approve", &id]).code, 0);
+    let applied = strata.kube(&repo, &cluster, &["apply", "--run", &id]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    assert!(!cluster.exists(&["configmap", "b", "-n", "apps"]));
+    assert!(cluster.exists(&["configmap", "a", "-n", "apps"]));
+    assert!(cluster.exists(&["configmap", "keep", "-n", "apps"]));
+    assert!(cluster.exists(&["configmap", "theirs", "-n", "apps"]));
+
+    let audit = strata.audit();
+    assert!(
+        audit
+            .iter()
+            .any(|d| d["decision"] == "approved" && d["run_id"] == id),
+        "{audit:?}"
+    );
+    let again = strata.kube(&repo, &cluster, &["plan"]);
+    assert_eq!(again.code, 0, "{again:?}");
+}
+
+#[test]
+fn emptying_a_workload_prunes_nothing_without_allow_empty_prune() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = repo(&[("k8s/apps/a.yaml", &config_map("a", "1"))]);
+    assert_eq!(strata.kube(&repo, &cluster, &["apply"]).code, 0);
+    repo.remove("k8s/apps/a.yaml")
+        .remove("k8s/apps/namespace.yaml");
+    repo.write("k8s/apps/README.md", "moved elsewhere\n");
+    repo.commit("empty the workload");
+
+    let refused = strata.kube(&repo, &cluster, &["apply", "--auto-approve"]);
+    assert_eq!(refused.code, 3, "{refused:?}");
+    assert!(
+        refused
+            .stdout
+            .contains("every object it applied would be deleted"),
+        "{refused:?}"
+    );
+    assert!(cluster.exists(&["configmap", "a", "-n", "apps"]));
+    assert!(cluster.exists(&["namespace", "apps"]));
+
+    let allowed = strata.kube(
+        &repo,
+        &cluster,
+        &[
+            "apply",
+            "--auto-approve",
+            "--allow-empty-prune",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(allowed.code, 0, "{allowed:?}");
+    let mut pruned = actions(&allowed.json());
+    pruned.sort();
+    assert_eq!(pruned, ["prune ConfigMap/a", "prune Namespace/apps"]);
+    assert!(!cluster.exists(&["configmap", "a", "-n", "apps"]));
+}
+
+#[test]
+fn an_out_of_band_edit_is_drift_and_apply_restores_it() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = repo(&[("k8s/apps/web.yaml", DEPLOYMENT)]);
+    assert_eq!(strata.kube(&repo, &cluster, &["apply"]).code, 0);
+
+    let patched = cluster.kubectl(&[
+        "patch",
+        "deployment",
+        "web",
+        "-n",
+        "apps",
+        "-p",
+        r#"{"spec":{"replicas":5}}"#,
+    ]);
+    assert_eq!(patched.code, 0, "{patched:?}");
+    let plan = strata.kube(&repo, &cluster, &["plan"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    assert!(
+        plan.stdout.contains(
+            "~ Deployment/apps/web  drift; changed outside strata\n          ~ spec.replicas: 5 → 2"
+        ),
+        "{plan:?}"
+    );
+    let json = strata
+        .kube(&repo, &cluster, &["plan", "--format", "json"])
+        .json();
+    assert_eq!(workload(&json)["changes"][0]["drift"], true);
+
+    let apply = strata.kube(&repo, &cluster, &["apply"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    let live = cluster.get(&["deployment", "web", "-n", "apps"]);
+    assert_eq!(live["spec"]["replicas"], 2);
+    assert_eq!(strata.kube(&repo, &cluster, &["plan"]).code, 0);
+}
+
+#[test]
+fn a_conflicting_field_manager_is_named_and_force_conflicts_takes_over() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = repo(&[("k8s/apps/a.yaml", &config_map("a", "from-git"))]);
+    assert_eq!(strata.kube(&repo, &cluster, &["apply"]).code, 0);
+    // Another declarative owner applies the same field with a value of
+    // its own.
+    let theirs = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: apps\ndata:\n  value: other\n";
+    let applied = cluster.kubectl_in(
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager",
+            "team-b",
+            "-f",
+            "-",
+        ],
+        Some(theirs),
+    );
+    assert_eq!(applied.code, 0, "{applied:?}");
+
+    let plan = strata.kube(&repo, &cluster, &["plan"]);
+    assert_eq!(plan.code, 1, "{plan:?}");
+    assert!(plan.stdout.contains("team-b"), "{plan:?}");
+    let apply = strata.kube(&repo, &cluster, &["apply"]);
+    assert_eq!(apply.code, 1, "{apply:?}");
+    assert!(
+        apply
+            .stdout
+            .contains("another field manager (team-b) owns these fields"),
+        "{apply:?}"
+    );
+    assert!(apply.stdout.contains("--force-conflicts"), "{apply:?}");
+    assert_eq!(
+        cluster.get(&["configmap", "a", "-n", "apps"])["data"]["value"],
+        "other"
+    );
+
+    let forced = strata.kube(&repo, &cluster, &["apply", "--force-conflicts"]);
+    assert_eq!(forced.code, 0, "{forced:?}");
+    let live = cluster.get(&["configmap", "a", "-n", "apps", "--show-managed-fields"]);
+    assert_eq!(live["data"]["value"], "from-git");
+    let owners: Vec<&str> = live["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["fieldsV1"]["f:data"].get("f:value").is_some())
+        .map(|m| m["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(owners, ["strata"]);
+}
+
+#[test]
+fn the_flux_crd_and_its_custom_resource_converge_in_one_run() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let crd = std::fs::read_to_string(
+        fixtures().join("crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml"),
+    )
+    .unwrap();
+    let cr = std::fs::read_to_string(fixtures().join("crds/example-kustomization.yaml")).unwrap();
+    let flux_ns = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n";
+    let repo = repo(&[
+        ("k8s/apps/crd.yaml", &crd),
+        ("k8s/apps/flux-system.yaml", flux_ns),
+        ("k8s/apps/kustomization-cr.yaml", &cr),
+    ]);
+    let apply = strata.kube(&repo, &cluster, &["apply", "--format", "json"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    let name = cr
+        .lines()
+        .skip_while(|l| !l.starts_with("metadata:"))
+        .find_map(|l| l.trim().strip_prefix("name: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let ns = cr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("namespace: "))
+        .unwrap_or("apps")
+        .trim()
+        .to_owned();
+    assert!(cluster.exists(&[
+        "kustomizations.kustomize.toolkit.fluxcd.io",
+        &name,
+        "-n",
+        &ns
+    ]));
+    assert_eq!(strata.kube(&repo, &cluster, &["plan"]).code, 0);
+}
+
+#[test]
+fn kinds_the_cluster_does_not_know_fail_validation_and_nothing_is_written() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = Repo::new();
+    copy_dir(
+        &fixtures().join("podinfo/deploy/secure"),
+        &repo.path().join("secure"),
+    );
+    repo.write(
+        "strata.hcl",
+        "workload \"secure\" {\n  path = \"secure\"\n}\n",
+    );
+    repo.commit("secure");
+
+    let apply = strata.kube(&repo, &cluster, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 1, "{apply:?}");
+    assert!(
+        apply.stdout.contains("secure/common/cluster-issuer.yaml:")
+            && apply
+                .stdout
+                .contains("the cluster does not serve cert-manager.io/v1 (kind ClusterIssuer)"),
+        "{apply:?}"
+    );
+    assert!(
+        apply.stdout.contains("secure/frontend/certificate.yaml:"),
+        "{apply:?}"
+    );
+    assert!(!cluster.exists(&["namespace", "secure"]));
+    let namespaces = cluster.get(&["namespaces"]);
+    let names: Vec<&str> = namespaces["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert!(!names.contains(&"strata-system"), "{names:?}");
+}
+
+#[test]
+fn a_deployment_that_never_becomes_ready_times_out_and_is_named() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let stuck = DEPLOYMENT.replace(
+        "  name: web\n",
+        "  name: web\n  annotations:\n    kube-sim/never-ready: \"true\"\n",
+    );
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        "workload \"apps\" {\n  path = \"k8s/apps\"\n  namespace = \"apps\"\n  timeout = \"2s\"\n}\n",
+    );
+    repo.write("k8s/apps/namespace.yaml", NAMESPACE);
+    repo.write("k8s/apps/web.yaml", &stuck);
+    repo.commit("stuck");
+    let apply = strata.kube(&repo, &cluster, &["apply"]);
+    assert_eq!(apply.code, 1, "{apply:?}");
+    assert!(
+        apply.stdout.contains("Not ready:\n    Deployment/apps/web: 0 of 2 replicas available, 2 updated (Available=False: MinimumReplicasUnavailable"),
+        "{apply:?}"
+    );
+    assert!(
+        apply.stdout.contains("1 object(s) not ready within 2s"),
+        "{apply:?}"
+    );
+}
+
+#[test]
+fn with_a_fifth_of_requests_failing_apply_still_converges() {
+    let cluster = Cluster::with(|o| {
+        o.faults = kube_sim::faults::parse("rate=0.2,codes=500+503+429").unwrap();
+        o.seed = Some(7);
+    });
+    let strata = Strata::new();
+    let mut files: Vec<(String, String)> = (0..20)
+        .map(|i| {
+            (
+                format!("k8s/apps/cm-{i}.yaml"),
+                config_map(&format!("cm-{i}"), "1"),
+            )
+        })
+        .collect();
+    files.push(("k8s/apps/web.yaml".to_owned(), DEPLOYMENT.to_owned()));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let repo = repo(&refs);
+    let apply = strata.kube(&repo, &cluster, &["apply"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    let plan = strata.kube(&repo, &cluster, &["plan", "--format", "json"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert_eq!(workload(&plan.json())["unchanged"], 22);
+}
+
+#[test]
+fn an_unreachable_cluster_is_an_error_before_anything_is_planned() {
+    let strata = Strata::new();
+    let repo = repo(&[("k8s/apps/a.yaml", &config_map("a", "1"))]);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        r#"{"apiVersion": "v1", "kind": "Config", "current-context": "gone",
+            "clusters": [{"name": "gone", "cluster": {"server": "http://127.0.0.1:9"}}],
+            "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}],
+            "users": [{"name": "u", "user": {"token": "x"}}]}"#,
+    )
+    .unwrap();
+    let run = strata.on(
+        &repo,
+        &["apply", "--kubeconfig", kubeconfig.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("cannot reach the cluster of context \"gone\" at http://127.0.0.1:9/"),
+        "{run:?}"
+    );
+    assert!(run.stdout.is_empty(), "{run:?}");
+
+    let missing = strata.on(&repo, &["plan", "--context", "nope"]);
+    assert_eq!(missing.code, 1, "{missing:?}");
+    assert!(
+        missing.stderr.contains("no kubeconfig found"),
+        "{missing:?}"
+    );
+}
+
+#[test]
+fn bad_manifests_and_references_name_the_file_and_change_nothing() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = repo(&[
+        ("k8s/apps/a.yaml", &config_map("a", "${stack.db.endpoint}")),
+        (
+            "k8s/apps/broken.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n",
+        ),
+        (
+            "k8s/apps/twice.yaml",
+            &format!("{}---\n{}", config_map("c", "1"), config_map("c", "2")),
+        ),
+    ]);
+    let run = strata.kube(&repo, &cluster, &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("k8s/apps/broken.yaml:4 (document 1): invalid YAML"),
+        "{run:?}"
+    );
+    assert!(!cluster.exists(&["namespace", "apps"]));
+
+    repo.remove("k8s/apps/broken.yaml");
+    repo.commit("fix the YAML");
+    let run = strata.kube(&repo, &cluster, &["plan"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "k8s/apps/a.yaml (document 1): ${stack.db.endpoint}: there is no stack \"db\""
+        ),
+        "{run:?}"
+    );
+
+    repo.write("k8s/apps/a.yaml", &config_map("a", "$${stack.db.endpoint}"));
+    repo.commit("escape it");
+    let run = strata.kube(&repo, &cluster, &["plan"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "ConfigMap/apps/c is defined twice; first in k8s/apps/twice.yaml (document 1)"
+        ),
+        "{run:?}"
+    );
+    repo.remove("k8s/apps/twice.yaml");
+    repo.commit("once");
+    assert_eq!(strata.kube(&repo, &cluster, &["apply"]).code, 0);
+    assert_eq!(
+        cluster.get(&["configmap", "a", "-n", "apps"])["data"]["value"],
+        "${stack.db.endpoint}"
+    );
+}
+
+#[test]
+fn an_immutable_field_change_recreates_only_when_allowed_and_approved() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = repo(&[("k8s/apps/web.yaml", DEPLOYMENT)]);
+    assert_eq!(strata.kube(&repo, &cluster, &["apply"]).code, 0);
+    let uid = cluster.get(&["deployment", "web", "-n", "apps"])["metadata"]["uid"].clone();
+
+    let moved = DEPLOYMENT.replace("{app: web}", "{app: web2}");
+    repo.write("k8s/apps/web.yaml", &moved);
+    repo.commit("new selector");
+    let plan = strata.kube(&repo, &cluster, &["plan"]);
+    assert_eq!(plan.code, 1, "{plan:?}");
+    assert!(plan.stdout.contains("field is immutable"), "{plan:?}");
+    assert!(
+        plan.stdout.contains("strata.dev/recreate: allowed"),
+        "{plan:?}"
+    );
+
+    let allowed = moved.replace(
+        "  name: web\n",
+        "  name: web\n  annotations:\n    strata.dev/recreate: allowed\n",
+    );
+    repo.write("k8s/apps/web.yaml", &allowed);
+    repo.commit("allow recreate");
+    let plan = strata.kube(&repo, &cluster, &["apply"]);
+    assert_eq!(plan.code, 3, "{plan:?}");
+    assert!(
+        plan.stdout.contains("recreate  Deployment/apps/web"),
+        "{plan:?}"
+    );
+    let apply = strata.kube(&repo, &cluster, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    let live = cluster.get(&["deployment", "web", "-n", "apps"]);
+    assert_ne!(live["metadata"]["uid"], uid);
+    assert_eq!(live["spec"]["selector"]["matchLabels"]["app"], "web2");
+}
+
+#[test]
+fn waves_order_the_writes_and_an_annotation_overrides_them() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let first = format!(
+        "{}  annotations:\n    strata.dev/wave: \"-1\"\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: first\n  namespace: default\n"
+    );
+    let repo = repo(&[
+        ("k8s/apps/0-web.yaml", DEPLOYMENT),
+        ("k8s/apps/1-config.yaml", &config_map("config", "1")),
+        ("k8s/apps/2-first.yaml", &first),
+    ]);
+    assert_eq!(strata.kube(&repo, &cluster, &["apply"]).code, 0);
+    let version = |args: &[&str]| -> u64 {
+        cluster.get(args)["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let first = version(&["configmap", "first", "-n", "default"]);
+    let namespace = version(&["namespace", "apps"]);
+    let config = version(&["configmap", "config", "-n", "apps"]);
+    // The rollout controller bumps it later too, which keeps the order.
+    let web = version(&["deployment", "web", "-n", "apps"]);
+    assert!(first < namespace, "{first} < {namespace}");
+    assert!(namespace < config, "{namespace} < {config}");
+    assert!(config < web, "{config} < {web}");
+}
