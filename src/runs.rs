@@ -678,6 +678,7 @@ mod tests {
             },
             policy: Approval::default(),
             stacks: Vec::new(),
+            workloads: Vec::new(),
             items: Vec::new(),
             approval: None,
             note: None,

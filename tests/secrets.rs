@@ -144,3 +144,125 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// A Secret fed by a sensitive Terraform output and one written in Git:
+/// their values (plain or base64) appear in no report, log, record or
+/// error, at creation, on update, and when a sensitive output is misused.
+#[test]
+fn kubernetes_secret_values_appear_in_no_output_or_log() {
+    use crate::support::Cluster;
+    let cluster = Cluster::start();
+    let literal = "literal-Kx7-never-print-me";
+    let base64 = |s: &str| {
+        let out = std::process::Command::new("base64")
+            .arg("-w0")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(s.as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let manifests = |git_value: &str| {
+        format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n---\n\
+             apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: apps\n\
+             stringData:\n  password: \"${{stack.db.password}}\"\n  user: \"${{stack.db.user}}\"\n\
+             data:\n  literal: {}\n",
+            base64(git_value)
+        )
+    };
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        &format!(
+            "{}workload \"apps\" {{\n  path = \"k8s\"\n  depends_on = [\"db\"]\n}}\n",
+            stacks_hcl(&[("db", "infra/db", &[])])
+        ),
+    )
+    .write("infra/db/main.tf", &stack(SECRET))
+    .write("k8s/all.yaml", &manifests(literal));
+    repo.commit("database and its secret");
+    let strata = Strata::new();
+    let mut runs = Vec::new();
+    let first = strata.kube(&repo, &cluster, &["apply", "-vv", "--format", "json"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    runs.push(first);
+    let live = cluster.get(&["secret", "db", "-n", "apps"]);
+    assert_eq!(live["data"]["password"], base64(SECRET));
+
+    // Rotate both; every format and verbosity of plan and apply.
+    let rotated = "rotated-Qp2-never-print-me";
+    repo.write("infra/db/main.tf", &stack(NEW_SECRET))
+        .write("k8s/all.yaml", &manifests(rotated));
+    repo.commit("rotate");
+    for format in ["text", "json", "markdown"] {
+        let run = strata.kube(&repo, &cluster, &["plan", "-vv", "--format", format]);
+        assert_eq!(run.code, 2, "{run:?}");
+        runs.push(run);
+    }
+    let text = strata.kube(&repo, &cluster, &["plan", "--workload", "apps"]);
+    assert!(
+        text.stdout
+            .contains("~ data.literal: (sensitive value) → (sensitive value)"),
+        "{text:?}"
+    );
+    runs.push(text);
+    for format in ["text", "markdown"] {
+        let run = strata.kube(&repo, &cluster, &["apply", "-vv", "--format", format]);
+        assert_eq!(run.code, 0, "{run:?}");
+        runs.push(run);
+    }
+    let live = cluster.get(&["secret", "db", "-n", "apps"]);
+    assert_eq!(live["data"]["password"], base64(NEW_SECRET));
+
+    // A sensitive output outside a Secret is refused without its value.
+    repo.write(
+        "k8s/leak.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: leak\n  namespace: apps\ndata:\n  p: \"${stack.db.password}\"\n",
+    );
+    repo.commit("leak it");
+    let refused = strata.kube(&repo, &cluster, &["apply", "-vv", "--auto-approve"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stdout.contains("k8s/leak.yaml (document 1): ${stack.db.password} is a sensitive output; sensitive outputs may only be used inside a Secret"),
+        "{refused:?}"
+    );
+    runs.push(refused);
+
+    let secrets = [
+        SECRET.to_owned(),
+        NEW_SECRET.to_owned(),
+        literal.to_owned(),
+        rotated.to_owned(),
+        base64(SECRET),
+        base64(NEW_SECRET),
+        base64(literal),
+        base64(rotated),
+    ];
+    for run in &runs {
+        for secret in &secrets {
+            assert!(
+                !run.stdout.contains(secret.as_str()) && !run.stderr.contains(secret.as_str()),
+                "{secret} leaked: {run:?}"
+            );
+        }
+    }
+    for entry in walk(&strata.state.path().join("runs")) {
+        if entry.file_name().unwrap() == "db.json" {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(&entry).unwrap()).into_owned();
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{} holds a secret",
+                entry.display()
+            );
+        }
+    }
+}

@@ -208,6 +208,17 @@ pub async fn validate(
             continue;
         }
         seen.insert(id.clone(), origin);
+        let mut used = used;
+        if group.is_empty() && kind == "Secret" {
+            // Values written in Git are as secret as substituted ones.
+            for field in ["data", "stringData"] {
+                for v in v[field].as_object().into_iter().flat_map(|m| m.values()) {
+                    if let Some(s) = v.as_str().filter(|s| s.len() >= 4) {
+                        used.secrets.insert(s.to_owned());
+                    }
+                }
+            }
+        }
         let mut value = manifest.value.clone();
         let meta = &mut value["metadata"];
         if resource.namespaced {

@@ -211,6 +211,7 @@ pub fn create(
         meta.remove("namespace");
     }
     validate(kind, &name, &body)?;
+    merge_string_data(kind, &mut body);
     let key = key(kind, namespace, &name);
     if state.get(&key).is_some() {
         return Err(ApiError::already_exists(subject(kind, &name)));
@@ -249,6 +250,29 @@ pub fn create(
         crate::crd::establish(state, &key);
     }
     Ok(stored)
+}
+
+/// A Secret's `stringData` is write-only: the server base64-encodes it
+/// into `data` (where it wins over a key of the same name) and drops it.
+fn merge_string_data(kind: &ResourceKind, body: &mut Value) {
+    use base64::Engine as _;
+    if !(kind.group.is_empty() && kind.kind == "Secret") {
+        return;
+    }
+    let Some(Value::Object(string_data)) =
+        body.as_object_mut().and_then(|o| o.remove("stringData"))
+    else {
+        return;
+    };
+    if !body["data"].is_object() {
+        body["data"] = json!({});
+    }
+    for (key, value) in string_data {
+        let text = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned);
+        body["data"][key] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+    }
 }
 
 /// Kinds whose spec changes bump metadata.generation.
@@ -514,6 +538,7 @@ pub fn update(
         );
     }
     validate(kind, name, &new)?;
+    merge_string_data(kind, &mut new);
     let problems = immutable_problems(kind, &old, &new);
     if !problems.is_empty() {
         return Err(ApiError::invalid(
@@ -970,6 +995,24 @@ mod tests {
         .unwrap_err();
         assert_eq!(bad.code, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(bad.message.contains("spec.selector"), "{}", bad.message);
+    }
+
+    #[test]
+    fn secret_string_data_is_written_into_data() {
+        let mut s = state();
+        ns(&mut s, "apps");
+        let secret = kind(&s, "Secret");
+        let opts = WriteOptions::default();
+        let made = create(
+            &mut s,
+            &secret,
+            "apps",
+            json!({"metadata": {"name": "a"}, "data": {"x": "b2xk", "y": "eQ=="}, "stringData": {"x": "new"}}),
+            &opts,
+        )
+        .unwrap();
+        assert_eq!(made["data"], json!({"x": "bmV3", "y": "eQ=="}));
+        assert!(made.get("stringData").is_none());
     }
 
     #[test]
