@@ -61,13 +61,13 @@ git -C "$repo" add -A
 git -C "$repo" -c user.name=bench -c user.email=bench@strata.dev commit -qm bench
 objects=$(grep -c '^kind:' "$repo"/k8s/bench/*.yaml | awk -F: '{s+=$2} END {print s}')
 
-start_sim() { # name -> kubeconfig path
-  local kc="$work/$1.kubeconfig"
+start_sim() { # name; sets kc (its kubeconfig) and sim_pid
+  kc="$work/$1.kubeconfig"
   rm -f "$kc"
   "$sim" serve --kubeconfig "$kc" --ready-after 0s >"$work/$1.log" 2>&1 &
-  pids+=($!)
+  sim_pid=$!
+  pids+=("$sim_pid")
   for _ in $(seq 100); do [ -s "$kc" ] && break; sleep 0.05; done
-  echo "$kc"
 }
 
 ms() { # command... -> milliseconds (the command must succeed, or exit 0/2)
@@ -90,17 +90,17 @@ best() { sort -n | head -1; }
 
 declare -A t
 for r in $(seq "$runs"); do
-  kc=$(start_sim "strata-$r")
+  start_sim "strata-$r"
   state="$work/state-$r"
   t[strata_apply]+="$(ms "$strata" apply --repo "$repo" --state-dir "$state" --kubeconfig "$kc")"$'\n'
   t[strata_again]+="$(ms "$strata" apply --repo "$repo" --state-dir "$state" --kubeconfig "$kc")"$'\n'
   t[strata_plan]+="$(ms "$strata" plan --repo "$repo" --state-dir "$state" --kubeconfig "$kc")"$'\n'
-  kill "${pids[-1]}"
-  kc=$(start_sim "kubectl-$r")
+  kill "$sim_pid"
+  start_sim "kubectl-$r"
   t[kubectl_apply]+="$(ms "$kubectl" --kubeconfig "$kc" apply --server-side -R -f "$repo/k8s/bench")"$'\n'
   t[kubectl_again]+="$(ms "$kubectl" --kubeconfig "$kc" apply --server-side -R -f "$repo/k8s/bench")"$'\n'
   t[kubectl_diff]+="$(ms "$kubectl" --kubeconfig "$kc" diff --server-side -R -f "$repo/k8s/bench")"$'\n'
-  kill "${pids[-1]}"
+  kill "$sim_pid"
 done
 
 row() { # label strata-key kubectl-key

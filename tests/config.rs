@@ -39,6 +39,33 @@ fn validate_reports_terraform_syntax_errors_with_file_and_line() {
 }
 
 #[test]
+fn validate_checks_manifests_without_a_cluster() {
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        "stack \"net\" {\n  path = \"infra/net\"\n}\n\nworkload \"apps\" {\n  path = \"k8s/apps\"\n  namespace = \"apps\"\n}\n",
+    )
+    .write("infra/net/main.tf", "resource \"terraform_data\" \"x\" {}\n")
+    .write(
+        "k8s/apps/a.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  x: \"${stack.network.id}\"\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    )
+    .write("k8s/apps/b.yaml", "apiVersion: v1\nmetadata:\n  name: b\n")
+    .write("k8s/apps/c.yaml", "kind: [\n");
+    repo.commit("bad manifests");
+    let run = Strata::new().on(&repo, &["validate"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    for expected in [
+        "k8s/apps/a.yaml:1:0: document 1: ${stack.network.id}: there is no stack \"network\"",
+        "k8s/apps/a.yaml:7:0: document 2: ConfigMap \"a\" is defined twice; first in k8s/apps/a.yaml (document 1)",
+        "k8s/apps/b.yaml:1:0: document 1: missing kind",
+        "k8s/apps/c.yaml:1:0: document 1: invalid YAML",
+    ] {
+        assert!(run.stdout.contains(expected), "{expected}\n{run:?}");
+    }
+}
+
+#[test]
 fn init_writes_a_strata_hcl_for_the_discovered_layout() {
     let repo = Repo::new();
     repo.write(

@@ -3,7 +3,7 @@
 use super::{CliError, Context, FormatArg, exit};
 use strata::ops::{self, ValidateOptions};
 
-/// Check strata.hcl and every stack's Terraform syntax, without planning
+/// Check strata.hcl, Terraform syntax and manifests, without planning
 ///
 /// No Terraform process runs and no cluster is contacted.
 /// Exit 0 valid, 1 invalid.

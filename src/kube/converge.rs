@@ -92,14 +92,36 @@ pub struct Change {
     pub object: Option<usize>,
 }
 
+/// What identifies a live object's version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Live {
+    pub uid: String,
+    pub resource_version: String,
+}
+
+impl Live {
+    fn of(object: &Value) -> Live {
+        let text = |field: &str| {
+            object["metadata"][field]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Live {
+            uid: text("uid"),
+            resource_version: text("resourceVersion"),
+        }
+    }
+}
+
 /// The diff of one workload.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub set: ObjectSet,
     pub inventory: Option<Inventory>,
     pub changes: Vec<Change>,
-    /// Objects already as Git says, with their uids.
-    pub unchanged: BTreeMap<ObjectId, String>,
+    /// Objects already as Git says.
+    pub unchanged: BTreeMap<ObjectId, Live>,
     /// Inventory objects that left Git but are kept, and why.
     pub kept: Vec<(ObjectId, String)>,
     /// Inventory objects that left Git and are already gone.
@@ -152,11 +174,21 @@ pub async fn plan(
     set: ObjectSet,
 ) -> Result<Plan, KubeError> {
     let inventory = inventory::read(cluster, &settings.name).await?;
+    let listed = list_live(cluster, &set).await?;
     let futures: Vec<_> = set
         .objects
         .iter()
         .enumerate()
-        .map(|(i, o)| plan_object(cluster, settings, o, i, inventory.as_ref()))
+        .map(|(i, o)| {
+            let known = listed
+                .get(&(
+                    o.resource.api.api_version.clone(),
+                    o.resource.api.kind.clone(),
+                    o.id.namespace.clone(),
+                ))
+                .map(|objects| objects.get(&o.id.name).cloned());
+            plan_object(cluster, settings, o, i, inventory.as_ref(), known)
+        })
         .collect();
     let results = bounded(futures, CONCURRENCY).await;
     let mut plan = Plan {
@@ -205,14 +237,77 @@ pub async fn plan(
     Ok(plan)
 }
 
-/// The change one object needs (`None`: in sync) and its live uid.
+/// Groups of at least this many objects of one kind in one namespace are
+/// read with one LIST instead of a GET each.
+const LIST_FROM: usize = 4;
+
+/// Live objects by (apiVersion, kind, namespace), then name, for the groups
+/// read with a LIST.
+type Listed = BTreeMap<(String, String, String), BTreeMap<String, Value>>;
+
+async fn list_live(cluster: &Cluster, set: &ObjectSet) -> Result<Listed, KubeError> {
+    let mut groups: BTreeMap<(String, String, String), (&Object, usize)> = BTreeMap::new();
+    for o in &set.objects {
+        let api = &o.resource.api;
+        if cluster
+            .resource(&api.group, &api.version, &api.kind)
+            .is_none()
+        {
+            continue;
+        }
+        groups
+            .entry((
+                api.api_version.clone(),
+                api.kind.clone(),
+                o.id.namespace.clone(),
+            ))
+            .or_insert((o, 0))
+            .1 += 1;
+    }
+    let wanted: Vec<_> = groups
+        .into_iter()
+        .filter(|(_, (_, n))| *n >= LIST_FROM)
+        .collect();
+    let futures: Vec<_> = wanted
+        .iter()
+        .map(|(_, (o, _))| async move {
+            let api = cluster.api(&o.resource, &o.id.namespace);
+            let params = kube::api::ListParams::default();
+            retry(|| api.list(&params)).await
+        })
+        .collect();
+    let mut out = Listed::new();
+    for ((key, (o, _)), result) in wanted.iter().zip(bounded(futures, CONCURRENCY).await) {
+        let list = result.map_err(|e| KubeError::Object {
+            object: format!("{} in {:?}", o.id.kind, o.id.namespace),
+            message: chain(&e),
+        })?;
+        let objects = list
+            .items
+            .into_iter()
+            .filter_map(|item| {
+                let name = item.metadata.name.clone()?;
+                let mut value = serde_json::to_value(item).ok()?;
+                // Items of a list carry no type; the object has one.
+                value["apiVersion"] = Value::String(o.resource.api.api_version.clone());
+                value["kind"] = Value::String(o.resource.api.kind.clone());
+                Some((name, value))
+            })
+            .collect();
+        out.insert(key.clone(), objects);
+    }
+    Ok(out)
+}
+
+/// The change one object needs (`None`: in sync) and its live version.
 async fn plan_object(
     cluster: &Cluster,
     settings: &Settings,
     o: &Object,
     index: usize,
     inventory: Option<&Inventory>,
-) -> (Result<Option<Change>, KubeError>, Option<String>) {
+    known: Option<Option<Value>>,
+) -> (Result<Option<Change>, KubeError>, Option<Live>) {
     let change = |action: Action| Change {
         id: o.id.clone(),
         api_version: o.api_version.clone(),
@@ -236,22 +331,34 @@ async fn plan_object(
         return (Ok(Some(c)), None);
     }
     let api = cluster.api(&o.resource, &o.id.namespace);
-    let live = match retry(|| api.get_opt(&o.id.name)).await {
-        Ok(live) => live.map(|l| serde_json::to_value(l).unwrap_or_default()),
-        Err(e) => {
-            return (
-                Err(KubeError::Object {
-                    object: o.id.address(),
-                    message: api_message(&e, o),
-                }),
-                None,
-            );
-        }
+    let live = match known {
+        Some(live) => live,
+        None => match retry(|| api.get_opt(&o.id.name)).await {
+            Ok(live) => live.map(|l| serde_json::to_value(l).unwrap_or_default()),
+            Err(e) => {
+                return (
+                    Err(KubeError::Object {
+                        object: o.id.address(),
+                        message: api_message(&e, o),
+                    }),
+                    None,
+                );
+            }
+        },
     };
-    let uid = live
-        .as_ref()
-        .and_then(|l| l["metadata"]["uid"].as_str())
-        .map(ToOwned::to_owned);
+    let uid = live.as_ref().map(Live::of);
+    let entry = inventory.and_then(|inv| inv.entry(&o.id));
+    let unchanged_in_git = entry.is_some_and(|e| e.hash == inventory::hash(&o.value));
+    // Neither Git nor the object changed since strata applied (or last
+    // checked) it: applying again would change nothing.
+    if let (Some(e), Some(l)) = (entry, &uid)
+        && unchanged_in_git
+        && !e.resource_version.is_empty()
+        && e.resource_version == l.resource_version
+        && e.uid == l.uid
+    {
+        return (Ok(None), uid);
+    }
     let mut force = settings.force_conflicts;
     let mut drift_by_edit = false;
     let mut attempt = dry_run(&api, o, force).await;
@@ -276,7 +383,7 @@ async fn plan_object(
             } else {
                 Action::Create
             });
-            c.uid = uid.clone();
+            c.uid = uid.as_ref().map(|l| l.uid.clone());
             let code = status(&e).map_or(0, |s| s.code);
             if live.is_none() && code == 404 {
                 // Its namespace is created by this workload.
@@ -318,11 +425,8 @@ async fn plan_object(
     }
     let mut c = change(Action::Update);
     c.fields = diff::fields(&before, &after, o.is_secret());
-    c.uid = uid.clone();
+    c.uid = uid.as_ref().map(|l| l.uid.clone());
     c.force = force;
-    let unchanged_in_git = inventory
-        .and_then(|inv| inv.entry(&o.id))
-        .is_some_and(|e| e.hash == inventory::hash(&o.value));
     c.drift = drift_by_edit || unchanged_in_git;
     if c.drift {
         c.reason = Some("changed outside strata".to_owned());
@@ -463,7 +567,7 @@ pub async fn apply(
     stop: impl Fn() -> bool,
 ) -> Applied {
     let mut applied = Applied::default();
-    let mut uids: BTreeMap<ObjectId, String> = plan.unchanged.clone();
+    let mut uids: BTreeMap<ObjectId, Live> = plan.unchanged.clone();
     let mut failed_wave = None;
     let by_object: BTreeMap<usize, &Change> = plan
         .changes
@@ -493,7 +597,7 @@ pub async fn apply(
             .map(|(o, change)| apply_object(cluster, o, change))
             .collect();
         let outcomes = bounded(futures, CONCURRENCY).await;
-        let results: Vec<(Change, Result<String, String>)> = todo
+        let results: Vec<(Change, Result<Live, String>)> = todo
             .iter()
             .map(|(_, c)| (*c).clone())
             .zip(outcomes)
@@ -597,7 +701,7 @@ pub async fn apply(
 /// kept when prune is off.
 fn inventory_with(
     plan: &Plan,
-    uids: &BTreeMap<ObjectId, String>,
+    uids: &BTreeMap<ObjectId, Live>,
     commit: Option<&str>,
     settings: &Settings,
     keep_leaving: bool,
@@ -607,12 +711,15 @@ fn inventory_with(
         .objects
         .iter()
         .filter_map(|o| {
-            uids.get(&o.id).filter(|u| !u.is_empty()).map(|uid| Entry {
-                id: o.id.clone(),
-                api_version: o.api_version.clone(),
-                uid: uid.clone(),
-                hash: inventory::hash(&o.value),
-            })
+            uids.get(&o.id)
+                .filter(|l| !l.uid.is_empty())
+                .map(|live| Entry {
+                    id: o.id.clone(),
+                    api_version: o.api_version.clone(),
+                    uid: live.uid.clone(),
+                    hash: inventory::hash(&o.value),
+                    resource_version: live.resource_version.clone(),
+                })
         })
         .collect();
     let ids = plan.set.ids();
@@ -640,8 +747,8 @@ fn inventory_with(
     }
 }
 
-/// Applies one object; returns its uid.
-async fn apply_object(cluster: &Cluster, o: &Object, change: &Change) -> Result<String, String> {
+/// Applies one object; returns its uid and resourceVersion.
+async fn apply_object(cluster: &Cluster, o: &Object, change: &Change) -> Result<Live, String> {
     let api = cluster.api(&o.resource, &o.id.namespace);
     if change.action == Action::Recreate {
         delete(&api, &o.id.name, change.uid.clone())
@@ -653,7 +760,10 @@ async fn apply_object(cluster: &Cluster, o: &Object, change: &Change) -> Result<
     let patch = Patch::Apply(&o.value);
     let result = retry(|| api.patch(&o.id.name, &params, &patch)).await;
     match result {
-        Ok(obj) => Ok(obj.metadata.uid.unwrap_or_default()),
+        Ok(obj) => Ok(Live {
+            uid: obj.metadata.uid.unwrap_or_default(),
+            resource_version: obj.metadata.resource_version.unwrap_or_default(),
+        }),
         Err(e) => {
             let mut message = api_message(&e, o);
             if let Some(managers) = conflict_managers(&e) {

@@ -5,8 +5,9 @@
 //! the name becomes `.`), key `inventory.json`. Each entry has the object's
 //! group, kind, namespace and name, the version it was applied with, its
 //! uid (a prune deletes only that very object: one deleted and created
-//! again by someone else is left alone), and a hash of what was applied,
-//! which tells a change in Git from a change in the cluster (drift).
+//! again by someone else is left alone), a hash of what was applied,
+//! which tells a change in Git from a change in the cluster (drift), and
+//! the resourceVersion it had then.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -43,6 +44,11 @@ pub struct Entry {
     pub uid: String,
     /// sha256 of the object as applied (see [`hash`]).
     pub hash: String,
+    /// The object's resourceVersion when strata last applied or checked
+    /// it: while it is unchanged and Git is too, the object is in sync
+    /// without asking the server for a dry run.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource_version: String,
 }
 
 impl Inventory {

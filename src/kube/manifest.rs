@@ -42,17 +42,48 @@ pub struct Tools {
 /// documents that are not objects, and kustomizations that cannot be
 /// rendered.
 pub fn load(root: &Path, dir: &str, tools: &Tools) -> Result<Vec<Manifest>, KubeError> {
-    let mut out = Vec::new();
-    walk(root, dir, tools, &mut out)?;
-    Ok(out)
+    let (out, mut problems) = load_all(root, dir, tools)?;
+    match problems.len() {
+        0 => Ok(out),
+        1 => Err(problems.remove(0)),
+        _ => Err(KubeError::Invalid(problems)),
+    }
 }
 
-fn walk(root: &Path, dir: &str, tools: &Tools, out: &mut Vec<Manifest>) -> Result<(), KubeError> {
+/// Like [`load`], but returns what could be read along with every file
+/// that could not (for `strata validate`, which reports everything).
+///
+/// # Errors
+/// A directory that cannot be read, a kustomization that cannot be
+/// rendered.
+pub fn load_all(
+    root: &Path,
+    dir: &str,
+    tools: &Tools,
+) -> Result<(Vec<Manifest>, Vec<KubeError>), KubeError> {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    walk(root, dir, tools, &mut out, &mut problems)?;
+    Ok((out, problems))
+}
+
+/// Reads `dir` into `out`; files that cannot be parsed go to `problems`
+/// (every one is reported), a directory that cannot be read stops.
+fn walk(
+    root: &Path,
+    dir: &str,
+    tools: &Tools,
+    out: &mut Vec<Manifest>,
+    problems: &mut Vec<KubeError>,
+) -> Result<(), KubeError> {
     let full = root.join(dir);
     if let Some(file) = KUSTOMIZATION.iter().find(|f| full.join(f).is_file()) {
         let rendered = render(&full, dir, tools)?;
         let file = join(dir, file);
-        out.extend(parse_yaml(&file, &rendered)?);
+        match parse_yaml(&file, &rendered) {
+            Ok(docs) => out.extend(docs),
+            Err(e) => problems.push(e),
+        }
         return Ok(());
     }
     let mut entries: Vec<(String, PathBuf)> = std::fs::read_dir(&full)
@@ -65,7 +96,7 @@ fn walk(root: &Path, dir: &str, tools: &Tools, out: &mut Vec<Manifest>) -> Resul
     for (name, path) in entries {
         let rel = join(dir, &name);
         if path.is_dir() {
-            walk(root, &rel, tools, out)?;
+            walk(root, &rel, tools, out, problems)?;
             continue;
         }
         let lower = name.to_ascii_lowercase();
@@ -75,10 +106,14 @@ fn walk(root: &Path, dir: &str, tools: &Tools, out: &mut Vec<Manifest>) -> Resul
         }
         let text = std::fs::read_to_string(&path)
             .map_err(|e| KubeError::manifest(&rel, None, format!("cannot read the file: {e}")))?;
-        if json {
-            out.extend(parse_json(&rel, &text)?);
+        let parsed = if json {
+            parse_json(&rel, &text)
         } else {
-            out.extend(parse_yaml(&rel, &text)?);
+            parse_yaml(&rel, &text)
+        };
+        match parsed {
+            Ok(docs) => out.extend(docs),
+            Err(e) => problems.push(e),
         }
     }
     Ok(())

@@ -128,28 +128,16 @@ pub async fn validate(
             message,
         };
         let v = &manifest.value;
+        if let Some(message) = missing_fields(v) {
+            problems.push(here(message));
+            continue;
+        }
         let api_version = v["apiVersion"].as_str().unwrap_or_default().to_owned();
         let kind = v["kind"].as_str().unwrap_or_default().to_owned();
         let name = v["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let missing: Vec<&str> = [
-            ("apiVersion", api_version.is_empty()),
-            ("kind", kind.is_empty()),
-            ("metadata.name", name.is_empty()),
-        ]
-        .into_iter()
-        .filter_map(|(field, missing)| missing.then_some(field))
-        .collect();
-        if !missing.is_empty() {
-            let mut message = format!("missing {}", missing.join(", "));
-            if name.is_empty() && v["metadata"]["generateName"].is_string() {
-                message.push_str(" (generateName is not supported: strata needs a stable name to track the object)");
-            }
-            problems.push(here(message));
-            continue;
-        }
         let (group, version) = split_api_version(&api_version);
         let resource = match cluster.resource(group, version, &kind) {
             Some(r) => r.clone(),
@@ -251,6 +239,29 @@ pub async fn validate(
     }
     objects.sort_by_key(|o| o.wave);
     Ok(ObjectSet { objects })
+}
+
+/// What an object lacks of `apiVersion`, `kind` and `metadata.name`.
+pub fn missing_fields(v: &Value) -> Option<String> {
+    let empty = |v: &Value| v.as_str().is_none_or(str::is_empty);
+    let missing: Vec<&str> = [
+        ("apiVersion", empty(&v["apiVersion"])),
+        ("kind", empty(&v["kind"])),
+        ("metadata.name", empty(&v["metadata"]["name"])),
+    ]
+    .into_iter()
+    .filter_map(|(field, missing)| missing.then_some(field))
+    .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let mut message = format!("missing {}", missing.join(", "));
+    if empty(&v["metadata"]["name"]) && v["metadata"]["generateName"].is_string() {
+        message.push_str(
+            " (generateName is not supported: strata needs a stable name to track the object)",
+        );
+    }
+    Some(message)
 }
 
 /// Why a kind is not known: the group or version is not served, or the

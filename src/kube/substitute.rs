@@ -177,6 +177,35 @@ fn lookup(path: &str, outputs: &Outputs, secret: bool, used: &mut Used) -> Resul
     }
 }
 
+/// Every `(stack, output)` a value references, for static checks.
+pub fn references(value: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    collect(value, &mut out);
+    out
+}
+
+fn collect(value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::String(text) => {
+            let mut rest = text.as_str();
+            while let Some(at) = rest.find("${stack.") {
+                let escaped = rest[..at].ends_with('$');
+                let after = &rest[at + 8..];
+                let Some(end) = after.find('}') else {
+                    break;
+                };
+                if !escaped && let Some((stack, output)) = after[..end].split_once('.') {
+                    out.push((stack.to_owned(), output.to_owned()));
+                }
+                rest = &after[end + 1..];
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect(i, out)),
+        Value::Object(map) => map.values().for_each(|i| collect(i, out)),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -260,6 +289,19 @@ mod tests {
         assert!(
             err.to_string().contains("there is no stack \"web\""),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn references_are_listed_without_escaped_ones() {
+        let v =
+            json!({"a": ["x ${stack.db.url} ${stack.net.id}", "$${stack.no.pe}"], "b": "${HOME}"});
+        assert_eq!(
+            references(&v),
+            [
+                ("db".to_owned(), "url".to_owned()),
+                ("net".to_owned(), "id".to_owned())
+            ]
         );
     }
 

@@ -1,6 +1,8 @@
 //! `strata validate`: static checks only — strata.hcl, the syntax of every
-//! Terraform file of every stack, and that every path exists. No plan, no
-//! cluster, no Terraform process.
+//! Terraform file of every stack, every workload's manifests (they parse,
+//! name their apiVersion, kind and name, appear once, and reference only
+//! stacks that exist), and that every path exists. No plan, no cluster, no
+//! Terraform process.
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +45,8 @@ pub struct CheckedStack {
 pub struct CheckedWorkload {
     pub name: String,
     pub path: String,
+    /// How many objects its manifests hold.
+    pub objects: usize,
 }
 
 /// A problem at a place in a file of the repository.
@@ -78,6 +82,31 @@ pub async fn validate(
             files: files.len(),
         });
     }
+    let tools = super::workloads::tools(&opts.env);
+    let stack_names: Vec<&str> = config.stacks.iter().map(|s| s.name.as_str()).collect();
+    let mut workloads = Vec::new();
+    for w in &config.workloads {
+        let objects = match crate::kube::manifest::load_all(&snapshot.root, &w.path, &tools) {
+            Ok((manifests, broken)) => {
+                problems.extend(broken.iter().map(|e| kube_problem(e, &w.path)));
+                problems.extend(manifest_problems(
+                    &manifests,
+                    w.namespace.as_deref(),
+                    &stack_names,
+                ));
+                manifests.len()
+            }
+            Err(e) => {
+                problems.push(kube_problem(&e, &w.path));
+                0
+            }
+        };
+        workloads.push(CheckedWorkload {
+            name: w.name.clone(),
+            path: w.path.clone(),
+            objects,
+        });
+    }
     Ok(ValidateReport {
         version: crate::report::VERSION,
         command: "validate",
@@ -88,16 +117,83 @@ pub async fn validate(
             config::Origin::Discovered => "discovered".to_owned(),
         },
         stacks,
-        workloads: config
-            .workloads
-            .iter()
-            .map(|w| CheckedWorkload {
-                name: w.name.clone(),
-                path: w.path.clone(),
-            })
-            .collect(),
+        workloads,
         problems,
     })
+}
+
+/// Static problems of one workload's manifests.
+fn manifest_problems(
+    manifests: &[crate::kube::Manifest],
+    namespace: Option<&str>,
+    stacks: &[&str],
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut seen = std::collections::BTreeMap::new();
+    for m in manifests {
+        let at = |message: String| Problem {
+            file: m.file.clone(),
+            line: m.line,
+            column: 0,
+            message: format!("document {}: {message}", m.index),
+        };
+        if let Some(message) = crate::kube::set::missing_fields(&m.value) {
+            problems.push(at(message));
+            continue;
+        }
+        for (stack, output) in crate::kube::substitute::references(&m.value) {
+            if !stacks.contains(&stack.as_str()) {
+                problems.push(at(format!(
+                    "${{stack.{stack}.{output}}}: there is no stack {stack:?}"
+                )));
+            }
+        }
+        let v = &m.value;
+        let (group, _) = crate::kube::split_api_version(v["apiVersion"].as_str().unwrap_or(""));
+        let key = (
+            group.to_owned(),
+            v["kind"].as_str().unwrap_or("").to_owned(),
+            v["metadata"]["namespace"]
+                .as_str()
+                .or(namespace)
+                .unwrap_or("")
+                .to_owned(),
+            v["metadata"]["name"].as_str().unwrap_or("").to_owned(),
+        );
+        let here = format!("{} (document {})", m.file, m.index);
+        if let Some(first) = seen.insert(key.clone(), here) {
+            problems.push(at(format!(
+                "{} {:?} is defined twice; first in {first}",
+                key.1, key.3
+            )));
+        }
+    }
+    problems
+}
+
+fn kube_problem(e: &crate::kube::KubeError, dir: &str) -> Problem {
+    match e {
+        crate::kube::KubeError::Manifest {
+            file,
+            index,
+            line,
+            message,
+        } => Problem {
+            file: file.clone(),
+            line: line.unwrap_or(0),
+            column: 0,
+            message: match index {
+                Some(i) => format!("document {i}: {message}"),
+                None => message.clone(),
+            },
+        },
+        other => Problem {
+            file: dir.to_owned(),
+            line: 0,
+            column: 0,
+            message: other.to_string(),
+        },
+    }
 }
 
 /// The `*.tf` and `*.tf.json` files of a stack, sorted.
@@ -169,13 +265,14 @@ impl ValidateReport {
         let files: usize = self.stacks.iter().map(|s| s.files).sum();
         let _ = writeln!(
             out,
-            "{}: {} stack(s) ({}), {} workload(s) ({}); {} Terraform file(s) checked; configuration from {}.",
+            "{}: {} stack(s) ({}), {} workload(s) ({}); {} Terraform file(s) and {} Kubernetes object(s) checked; configuration from {}.",
             if self.valid { "Valid" } else { "Invalid" },
             self.stacks.len(),
             names(self.stacks.iter().map(|s| s.name.as_str()).collect()),
             self.workloads.len(),
             names(self.workloads.iter().map(|w| w.name.as_str()).collect()),
             files,
+            self.workloads.iter().map(|w| w.objects).sum::<usize>(),
             self.config,
         );
         out

@@ -441,6 +441,11 @@ fn applied_report(
     let mut failures = 0;
     for (change, error) in &applied.results {
         let mut c = crate::report::object_change(change);
+        if c.action == "create" {
+            // "its namespace is created first" and the like only explain
+            // a plan.
+            c.reason = None;
+        }
         if let Some(e) = error {
             failures += 1;
             c.error = Some(e.clone());
