@@ -6,7 +6,10 @@
 # do), and strata plans it. Wall time, best of RUNS, as a Markdown table
 # (paste into docs/performance.md).
 #
-#   benches/k8s-vs-kubectl.sh [RUNS]
+#   benches/k8s-vs-kubectl.sh [RUNS] [LATENCY]
+#
+# LATENCY (e.g. 2ms) is added by kube-sim to every request, as a real API
+# server's round trip and etcd write would; default none.
 #
 # Peers:
 #   strata apply (workload wait = false)   kubectl apply --server-side -f DIR -R
@@ -18,6 +21,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs=${1:-3}
+latency=${2:-}
 
 scripts/setup-tools.sh
 cargo build --release --quiet --bin strata -p strata
@@ -64,7 +68,9 @@ objects=$(grep -c '^kind:' "$repo"/k8s/bench/*.yaml | awk -F: '{s+=$2} END {prin
 start_sim() { # name; sets kc (its kubeconfig) and sim_pid
   kc="$work/$1.kubeconfig"
   rm -f "$kc"
-  "$sim" serve --kubeconfig "$kc" --ready-after 0s >"$work/$1.log" 2>&1 &
+  local faults=()
+  [ -n "$latency" ] && faults=(--faults "latency=$latency")
+  "$sim" serve --kubeconfig "$kc" --ready-after 0s "${faults[@]}" >"$work/$1.log" 2>&1 &
   sim_pid=$!
   pids+=("$sim_pid")
   for _ in $(seq 100); do [ -s "$kc" ] && break; sleep 0.05; done
@@ -110,7 +116,7 @@ row() { # label strata-key kubectl-key
   printf '| %s | %.2f s | %.2f s | %.1f× |\n' "$1" "$(echo "$s/1000" | bc -l)" "$(echo "$k/1000" | bc -l)" "$(echo "$k/$s" | bc -l)"
 }
 
-echo "$objects objects, best of $runs runs ($(date -u +%Y-%m-%d))"
+echo "$objects objects, best of $runs runs, request latency ${latency:-none} ($(date -u +%Y-%m-%d))"
 echo
 echo "| case | strata | kubectl | kubectl / strata |"
 echo "|---|---|---|---|"

@@ -22,7 +22,7 @@ use super::set::{Object, ObjectSet};
 use super::{FIELD_MANAGER, KubeError, ObjectId, PRUNE_ANNOTATION, RECREATE_ANNOTATION};
 
 /// Requests in flight at once per workload.
-pub const CONCURRENCY: usize = 16;
+pub const CONCURRENCY: usize = 32;
 
 /// A workload's settings, from `strata.hcl` and the flags.
 #[derive(Debug, Clone)]

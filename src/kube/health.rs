@@ -163,7 +163,7 @@ pub async fn wait(
         let checks: Vec<(&Object, Health)> = pending
             .iter()
             .copied()
-            .zip(bounded(futures, 16).await)
+            .zip(bounded(futures, super::converge::CONCURRENCY).await)
             .collect();
         let mut still = Vec::new();
         last.clear();
