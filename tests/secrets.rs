@@ -229,7 +229,7 @@ fn kubernetes_secret_values_appear_in_no_output_or_log() {
     let refused = strata.kube(&repo, &cluster, &["apply", "-vv", "--auto-approve"]);
     assert_eq!(refused.code, 1, "{refused:?}");
     assert!(
-        refused.stdout.contains("k8s/leak.yaml (document 1): ${stack.db.password} is a sensitive output; sensitive outputs may only be used inside a Secret"),
+        refused.stdout.contains("k8s/leak.yaml (document 1): ${stack.db.password} is a sensitive output; sensitive outputs may only be used in a Secret's data or stringData"),
         "{refused:?}"
     );
     runs.push(refused);

@@ -668,3 +668,130 @@ fn waves_order_the_writes_and_an_annotation_overrides_them() {
     assert!(namespace < config, "{namespace} < {config}");
     assert!(config < web, "{config} < {web}");
 }
+
+#[test]
+fn an_object_moved_to_another_workload_is_handed_over_not_pruned() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        "workload \"apps\" {\n  path = \"k8s/apps\"\n  namespace = \"apps\"\n}\n\nworkload \"web\" {\n  path = \"k8s/web\"\n  namespace = \"apps\"\n  depends_on = [\"apps\"]\n}\n",
+    );
+    repo.write("k8s/apps/namespace.yaml", NAMESPACE)
+        .write("k8s/apps/shared.yaml", &config_map("shared", "1"))
+        .write("k8s/web/own.yaml", &config_map("own", "1"));
+    repo.commit("two workloads");
+    assert_eq!(strata.kube(&repo, &cluster, &["apply"]).code, 0);
+    let uid = cluster.get(&["configmap", "shared", "-n", "apps"])["metadata"]["uid"].clone();
+
+    repo.remove("k8s/apps/shared.yaml");
+    repo.write("k8s/web/shared.yaml", &config_map("shared", "1"));
+    repo.commit("move shared to web");
+    let plan = strata.kube(&repo, &cluster, &["plan", "--format", "json"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    let report = plan.json();
+    assert_eq!(
+        report["workloads"][0]["changes"],
+        serde_json::json!([]),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["workloads"][0]["kept"][0]["why"],
+        "it is now defined by workload \"web\""
+    );
+    let apply = strata.kube(&repo, &cluster, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    let live = cluster.get(&["configmap", "shared", "-n", "apps"]);
+    assert_eq!(live["metadata"]["uid"], uid);
+    assert_eq!(live["metadata"]["labels"]["strata.dev/workload"], "web");
+
+    // Defined by both at once: an error, nothing applied.
+    repo.write("k8s/apps/shared.yaml", &config_map("shared", "2"));
+    repo.commit("both");
+    let twice = strata.kube(&repo, &cluster, &["apply", "--auto-approve"]);
+    assert_eq!(twice.code, 1, "{twice:?}");
+    assert!(
+        twice
+            .stdout
+            .contains("ConfigMap/apps/shared is also defined by workload \"web\""),
+        "{twice:?}"
+    );
+    assert_eq!(
+        cluster.get(&["configmap", "shared", "-n", "apps"])["data"]["value"],
+        "1"
+    );
+}
+
+#[test]
+fn an_object_that_existed_before_strata_is_adopted_and_never_pruned() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    assert_eq!(
+        cluster
+            .kubectl_in(&["create", "-f", "-"], Some(NAMESPACE))
+            .code,
+        0
+    );
+    let before = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: before\n  namespace: apps\ndata:\n  value: \"theirs\"\n";
+    assert_eq!(
+        cluster
+            .kubectl_in(&["create", "-f", "-"], Some(before))
+            .code,
+        0
+    );
+    let repo = repo(&[
+        ("k8s/apps/before.yaml", &config_map("before", "ours")),
+        ("k8s/apps/new.yaml", &config_map("new", "1")),
+    ]);
+    let apply = strata.kube(&repo, &cluster, &["apply", "--format", "json"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    assert_eq!(
+        cluster.get(&["configmap", "before", "-n", "apps"])["data"]["value"],
+        "ours"
+    );
+
+    repo.remove("k8s/apps/before.yaml")
+        .remove("k8s/apps/new.yaml")
+        .remove("k8s/apps/namespace.yaml");
+    repo.write("k8s/apps/other.yaml", &config_map("other", "1"));
+    repo.commit("everything goes");
+    let plan = strata.kube(&repo, &cluster, &["plan", "--format", "json"]);
+    let report = plan.json();
+    let mut kept: Vec<String> = workload(&report)["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            format!(
+                "{} ({})",
+                k["object"].as_str().unwrap(),
+                k["why"].as_str().unwrap()
+            )
+        })
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            "ConfigMap/apps/before (it existed before strata applied it, and strata never deletes what it did not create)",
+            "Namespace/apps (it existed before strata applied it, and strata never deletes what it did not create)",
+        ]
+    );
+    assert_eq!(
+        actions(&report),
+        ["create ConfigMap/other", "prune ConfigMap/new"]
+    );
+    // Nothing applied before is left in Git: a person must approve.
+    let refused = strata.kube(&repo, &cluster, &["apply", "--auto-approve"]);
+    assert_eq!(refused.code, 3, "{refused:?}");
+    let applied = strata.kube(
+        &repo,
+        &cluster,
+        &["apply", "--auto-approve", "--allow-empty-prune"],
+    );
+    assert_eq!(applied.code, 0, "{applied:?}");
+    assert!(cluster.exists(&["configmap", "before", "-n", "apps"]));
+    assert!(cluster.exists(&["namespace", "apps"]));
+    assert!(!cluster.exists(&["configmap", "new", "-n", "apps"]));
+}

@@ -268,7 +268,9 @@ where
             Err(e) if tries < ATTEMPTS && is_transient(&e) => {
                 let cap = Duration::from_millis(100 * (1u64 << tries.min(6)));
                 let wait = cap.mul_f64(0.5 + fastrand::f64() / 2.0);
-                tracing::debug!(error = %e, attempt = tries, ?wait, "transient failure; retrying");
+                // Only the status code: a server message may quote a value.
+                let code = status(&e).map(|s| s.code);
+                tracing::debug!(?code, attempt = tries, ?wait, "transient failure; retrying");
                 tokio::time::sleep(wait).await;
             }
             other => return other,

@@ -90,6 +90,8 @@ pub struct Change {
     pub uid: Option<String>,
     /// Index in the set's objects; `None` for a prune.
     pub object: Option<usize>,
+    /// For a prune: the inventory entry it deletes.
+    pub entry: Option<Entry>,
 }
 
 /// What identifies a live object's version.
@@ -129,11 +131,17 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Every object of the workload would be pruned: the set is empty and
-    /// something is left to delete (a mistyped path must not wipe a
-    /// cluster).
+    /// Every object of the workload would be pruned: nothing strata
+    /// applied before is still in Git, and something is left to delete (a
+    /// mistyped path, even one that points at other manifests, must not
+    /// wipe a cluster).
     pub fn empty_prune(&self) -> bool {
-        self.set.objects.is_empty() && self.changes.iter().any(|c| c.action == Action::Prune)
+        let ids = self.set.ids();
+        let still = self
+            .inventory
+            .as_ref()
+            .is_some_and(|inv| inv.objects.iter().any(|e| ids.contains(&e.id)));
+        !still && self.changes.iter().any(|c| c.action == Action::Prune)
     }
 
     pub fn has_changes(&self) -> bool {
@@ -227,6 +235,7 @@ pub async fn plan(
                     force: false,
                     uid: Some(uid),
                     object: None,
+                    entry: Some(entry.clone()),
                 }),
                 PruneDecision::Keep(why) => plan.kept.push((entry.id.clone(), why)),
                 PruneDecision::Gone => plan.gone.push(entry.id.clone()),
@@ -319,6 +328,7 @@ async fn plan_object(
         force: settings.force_conflicts,
         uid: None,
         object: Some(index),
+        entry: None,
     };
     // A kind defined by a CRD of this workload that the cluster does not
     // serve yet: it can only be created, after its CRD.
@@ -348,7 +358,8 @@ async fn plan_object(
     };
     let uid = live.as_ref().map(Live::of);
     let entry = inventory.and_then(|inv| inv.entry(&o.id));
-    let unchanged_in_git = entry.is_some_and(|e| e.hash == inventory::hash(&o.value));
+    let unchanged_in_git =
+        entry.is_some_and(|e| !e.hash.is_empty() && e.hash == inventory::hash(&o.value));
     // Neither Git nor the object changed since strata applied (or last
     // checked) it: applying again would change nothing.
     if let (Some(e), Some(l)) = (entry, &uid)
@@ -519,22 +530,34 @@ async fn plan_prune(cluster: &Cluster, entry: &Entry) -> Result<PruneDecision, K
     let Some(live) = live else {
         return Ok(PruneDecision::Gone);
     };
-    let uid = live.metadata.uid.clone().unwrap_or_default();
-    if uid != entry.uid {
-        return Ok(PruneDecision::Keep(
-            "it was deleted and created again outside strata, so it is not the object strata applied".to_owned(),
-        ));
+    match why_keep(&live, entry) {
+        Some(why) => Ok(PruneDecision::Keep(why)),
+        None => Ok(PruneDecision::Delete(entry.uid.clone())),
+    }
+}
+
+/// Why a live object in the inventory must not be pruned, if it must not.
+fn why_keep(live: &DynamicObject, entry: &Entry) -> Option<String> {
+    if live.metadata.uid.as_deref() != Some(entry.uid.as_str()) {
+        return Some(
+            "it was deleted and created again outside strata, so it is not the object strata applied"
+                .to_owned(),
+        );
+    }
+    if !entry.created {
+        return Some(
+            "it existed before strata applied it, and strata never deletes what it did not create"
+                .to_owned(),
+        );
     }
     let annotations = live.metadata.annotations.as_ref();
     if annotations
         .and_then(|a| a.get(PRUNE_ANNOTATION))
         .is_some_and(|v| v == "disabled")
     {
-        return Ok(PruneDecision::Keep(format!(
-            "annotated {PRUNE_ANNOTATION}: disabled"
-        )));
+        return Some(format!("annotated {PRUNE_ANNOTATION}: disabled"));
     }
-    Ok(PruneDecision::Delete(uid))
+    None
 }
 
 /// What converging a workload did.
@@ -576,8 +599,10 @@ pub async fn apply(
         .collect();
     for (wave, indices) in plan.set.waves() {
         if stop() {
+            // The inventory is still written below: what was applied so far
+            // must stay prunable.
             applied.errors.push("interrupted".to_owned());
-            return applied;
+            break;
         }
         let objects: Vec<&Object> = indices.iter().map(|&i| &plan.set.objects[i]).collect();
         let todo: Vec<(&Object, &Change)> = indices
@@ -706,20 +731,32 @@ fn inventory_with(
     settings: &Settings,
     keep_leaving: bool,
 ) -> Inventory {
+    let old_entry = |id: &ObjectId| plan.inventory.as_ref().and_then(|inv| inv.entry(id));
     let mut objects: Vec<Entry> = plan
         .set
         .objects
         .iter()
         .filter_map(|o| {
-            uids.get(&o.id)
-                .filter(|l| !l.uid.is_empty())
-                .map(|live| Entry {
-                    id: o.id.clone(),
-                    api_version: o.api_version.clone(),
-                    uid: live.uid.clone(),
-                    hash: inventory::hash(&o.value),
-                    resource_version: live.resource_version.clone(),
-                })
+            let Some(live) = uids.get(&o.id).filter(|l| !l.uid.is_empty()) else {
+                // Not applied this time (a failed or skipped wave): what
+                // strata knew of it stays.
+                return old_entry(&o.id).cloned();
+            };
+            let change = plan.changes.iter().find(|c| c.id == o.id);
+            // Whether strata's own apply created it: only then may a
+            // prune delete it.
+            let created = match change.map(|c| c.action) {
+                Some(Action::Create | Action::Recreate) => true,
+                _ => old_entry(&o.id).is_some_and(|e| e.created && e.uid == live.uid),
+            };
+            Some(Entry {
+                id: o.id.clone(),
+                api_version: o.api_version.clone(),
+                uid: live.uid.clone(),
+                hash: inventory::hash(&o.value),
+                resource_version: live.resource_version.clone(),
+                created,
+            })
         })
         .collect();
     let ids = plan.set.ids();
@@ -749,6 +786,12 @@ fn inventory_with(
 
 /// Applies one object; returns its uid and resourceVersion.
 async fn apply_object(cluster: &Cluster, o: &Object, change: &Change) -> Result<Live, String> {
+    if o.used.unknown {
+        return Err(
+            "not applied: it uses Terraform outputs that are not known yet (their stack was not applied)"
+                .to_owned(),
+        );
+    }
     let api = cluster.api(&o.resource, &o.id.namespace);
     if change.action == Action::Recreate {
         delete(&api, &o.id.name, change.uid.clone())
@@ -816,6 +859,19 @@ async fn prune_object(cluster: &Cluster, change: &Change) -> Result<(), String> 
         .cloned()
         .ok_or_else(|| "the cluster no longer serves its kind".to_owned())?;
     let api = cluster.api(&resource, &change.id.namespace);
+    // Read again right before deleting: the annotation or the object may
+    // have changed since the plan (while a person was deciding).
+    let live = retry(|| api.get_opt(&change.id.name))
+        .await
+        .map_err(|e| chain(&e))?;
+    let Some(live) = live else {
+        return Ok(());
+    };
+    if let Some(entry) = &change.entry
+        && let Some(why) = why_keep(&live, entry)
+    {
+        return Err(format!("not pruned: {why}"));
+    }
     delete(&api, &change.id.name, change.uid.clone())
         .await
         .map_err(|e| match status(&e) {

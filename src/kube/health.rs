@@ -28,13 +28,15 @@ pub fn check(group: &str, kind: &str, live: &Value) -> Health {
     let int = |field: &str| status[field].as_i64().unwrap_or(0);
     match (group, kind) {
         ("apps", "Deployment") => {
+            // The status is about an older spec until the controller has
+            // observed this one: its conditions do not count yet.
+            if stale {
+                return Health::Progressing("the rollout has not been observed yet".to_owned());
+            }
             if let Some(c) = condition(live, "Progressing")
                 && c["reason"] == "ProgressDeadlineExceeded"
             {
                 return Health::Failed(describe(c));
-            }
-            if stale {
-                return Health::Progressing("the rollout has not been observed yet".to_owned());
             }
             let want = live["spec"]["replicas"].as_i64().unwrap_or(1);
             let (updated, available) = (int("updatedReplicas"), int("availableReplicas"));

@@ -49,6 +49,10 @@ pub struct Entry {
     /// without asking the server for a dry run.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub resource_version: String,
+    /// strata's apply created it (it did not exist before). Only such
+    /// objects are ever pruned.
+    #[serde(default)]
+    pub created: bool,
 }
 
 impl Inventory {
@@ -65,6 +69,12 @@ pub fn name(workload: &str) -> String {
 /// The hash of an object as strata applies it, without the commit
 /// annotation (which changes with every commit).
 pub fn hash(object: &Value) -> String {
+    // A Secret's hash would let anyone who can read the inventory test
+    // guesses of its values: Secrets get none (no drift label from Git
+    // history, no dry-run shortcut; imperative edits still show as drift).
+    if object["kind"] == "Secret" && object["apiVersion"] == "v1" {
+        return String::new();
+    }
     let mut v = object.clone();
     if let Some(a) = v["metadata"]["annotations"].as_object_mut() {
         a.remove(super::COMMIT_ANNOTATION);

@@ -104,6 +104,8 @@ pub struct Context<'a> {
     pub namespace: Option<&'a str>,
     /// The commit the objects come from, for the annotation.
     pub commit: Option<&'a str>,
+    /// Namespaces other workloads of the repository create.
+    pub namespaces_elsewhere: BTreeSet<String>,
 }
 
 /// Validates `manifests` (already substituted, with what each used)
@@ -233,7 +235,7 @@ pub async fn validate(
             used,
         });
     }
-    check_namespaces(&objects, cluster, &mut problems).await;
+    check_namespaces(&objects, ctx, cluster, &mut problems).await;
     if !problems.is_empty() {
         return Err(KubeError::Invalid(problems));
     }
@@ -337,12 +339,19 @@ fn crd_kinds(manifests: &[(Manifest, Used)]) -> BTreeMap<(String, String, String
     out
 }
 
-/// Every namespace used must be created by the set or exist already.
-async fn check_namespaces(objects: &[Object], cluster: &Cluster, problems: &mut Vec<KubeError>) {
+/// Every namespace used must be created by the set (or another workload)
+/// or exist already.
+async fn check_namespaces(
+    objects: &[Object],
+    ctx: &Context<'_>,
+    cluster: &Cluster,
+    problems: &mut Vec<KubeError>,
+) {
     let created: BTreeSet<&str> = objects
         .iter()
         .filter(|o| o.id.group.is_empty() && o.id.kind == "Namespace")
         .map(|o| o.id.name.as_str())
+        .chain(ctx.namespaces_elsewhere.iter().map(String::as_str))
         .collect();
     let mut used: BTreeMap<&str, &Object> = BTreeMap::new();
     for o in objects {
@@ -362,7 +371,7 @@ async fn check_namespaces(objects: &[Object], cluster: &Cluster, problems: &mut 
                 index: Some(first.index),
                 line: None,
                 message: format!(
-                    "namespace {namespace:?} ({} {:?}) does not exist and this workload does not create it; add a Namespace manifest or create it first",
+                    "namespace {namespace:?} ({} {:?}) does not exist and no workload creates it; add a Namespace manifest or create it first",
                     first.id.kind, first.id.name
                 ),
             }),

@@ -46,7 +46,15 @@ pub fn substitute(manifest: &mut Manifest, outputs: &Outputs) -> Result<Used, Ku
     let is_secret = manifest.value["kind"] == "Secret" && manifest.value["apiVersion"] == "v1";
     let mut used = Used::default();
     let mut value = std::mem::take(&mut manifest.value);
-    let result = walk(&mut value, outputs, is_secret, &mut used);
+    // Sensitive outputs only where a Secret's values are: its `data` and
+    // `stringData` (its name, labels and annotations are shown in reports).
+    let result = match &mut value {
+        Value::Object(map) => map.iter_mut().try_for_each(|(key, v)| {
+            let values = is_secret && (key == "data" || key == "stringData");
+            walk(v, outputs, values, &mut used)
+        }),
+        other => walk(other, outputs, false, &mut used),
+    };
     manifest.value = value;
     result.map_err(|message| KubeError::Manifest {
         file: manifest.file.clone(),
@@ -113,8 +121,8 @@ fn replace(
         };
         let value = lookup(path, outputs, secret, used)?;
         changed = true;
-        let whole = at == 0 && end + 1 == after.len();
-        if whole {
+        // The whole string is this one reference: the output keeps its type.
+        if text.len() == reference.len() + 3 {
             return Ok(Some(value));
         }
         match value {
@@ -157,7 +165,7 @@ fn lookup(path: &str, outputs: &Outputs, secret: bool, used: &mut Used) -> Resul
     };
     if output.sensitive && !secret {
         return Err(format!(
-            "${{stack.{path}}} is a sensitive output; sensitive outputs may only be used inside a Secret"
+            "${{stack.{path}}} is a sensitive output; sensitive outputs may only be used in a Secret's data or stringData"
         ));
     }
     match &output.value {
@@ -266,6 +274,7 @@ mod tests {
                 "c": "${stack.database.port}",
                 "d": "$${stack.database.endpoint} and ${HOME}",
                 "e": "${stack.database.later}",
+                "f": "${HOME}${stack.database.port}",
             }),
         );
         let used = substitute(&mut m, &outputs()).expect("substitutes");
@@ -275,6 +284,7 @@ mod tests {
         assert_eq!(data["c"], 5432);
         assert_eq!(data["d"], "${stack.database.endpoint} and ${HOME}");
         assert_eq!(data["e"], UNKNOWN);
+        assert_eq!(data["f"], "${HOME}5432");
         assert!(used.unknown);
     }
 
@@ -309,8 +319,15 @@ mod tests {
     fn sensitive_outputs_only_inside_secrets() {
         let mut m = manifest("ConfigMap", json!({"a": "${stack.database.password}"}));
         let err = substitute(&mut m, &outputs()).expect_err("not a secret");
-        assert!(err.to_string().contains("only be used inside a Secret"));
+        assert!(
+            err.to_string()
+                .contains("only be used in a Secret's data or stringData")
+        );
         assert!(!err.to_string().contains("hunter2"));
+        let mut m = manifest("Secret", json!({}));
+        m.value["metadata"]["annotations"] = json!({"x": "${stack.database.password}"});
+        let err = substitute(&mut m, &outputs()).expect_err("not in data");
+        assert!(err.to_string().contains("data or stringData"), "{err}");
         let mut m = manifest("Secret", json!({}));
         m.value["stringData"] = json!({"password": "${stack.database.password}"});
         let used = substitute(&mut m, &outputs()).expect("a secret");

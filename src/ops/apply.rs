@@ -180,7 +180,9 @@ async fn apply_saved(
         let (_, selected) = super::plan::select(&config, &[], &names)?;
         let outputs = workloads::applied_outputs(&runs);
         let tools = workloads::tools(&opts.plan.env);
+        let claims = workloads::claims(&config.workloads, &snapshot.root, &tools);
         let inputs = workloads::Inputs {
+            claims: &claims,
             cluster: &cluster,
             root: &snapshot.root,
             outputs: &outputs,
@@ -645,6 +647,7 @@ async fn apply_run(
                 approved: run.items.clone(),
                 auto_approve: target.auto_approve,
                 interrupt: interrupt.clone(),
+                claims: workloads::claims(&target.config.workloads, &target.root, &target.tools),
             });
             workloads::apply_workloads(converge, target.workloads, &reports, ui).await
         }

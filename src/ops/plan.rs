@@ -193,6 +193,7 @@ impl Planned {
             Some(cluster) => {
                 plan_workloads(
                     &selected_workloads,
+                    &config.workloads,
                     cluster,
                     &snapshot,
                     &runs,
@@ -412,6 +413,7 @@ pub(crate) fn select(
 )]
 async fn plan_workloads(
     selected: &[Workload],
+    all: &[Workload],
     cluster: &Cluster,
     snapshot: &Snapshot,
     runs: &Runs,
@@ -422,6 +424,7 @@ async fn plan_workloads(
 ) -> Vec<WorkloadPlanned> {
     let outputs = workloads::planned_outputs(runs, stacks);
     let tools = workloads::tools(&opts.env);
+    let claims = workloads::claims(all, &snapshot.root, &tools);
     let inputs = Inputs {
         cluster,
         root: &snapshot.root,
@@ -430,6 +433,7 @@ async fn plan_workloads(
         policy,
         options: &opts.kube,
         tools: &tools,
+        claims: &claims,
     };
     let progress = ui.progress();
     let mut out = Vec::new();

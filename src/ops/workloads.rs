@@ -16,7 +16,7 @@ use crate::kube::converge::{self, Applied, Settings};
 use crate::kube::manifest::{self, Tools};
 use crate::kube::set::{self, Context};
 use crate::kube::substitute::{self, Output, Outputs};
-use crate::kube::{Cluster, Connect, KubeError};
+use crate::kube::{Cluster, Connect, KubeError, ObjectId};
 use crate::report::{KeptObject, NotReady, StackReport, StackStatus, WorkloadReport};
 use crate::runs::Runs;
 use crate::ui::{Task, Ui};
@@ -148,6 +148,108 @@ pub(crate) struct Inputs<'a> {
     pub policy: &'a Approval,
     pub options: &'a KubeOptions,
     pub tools: &'a Tools,
+    /// The objects every configured workload defines.
+    pub claims: &'a [Claim],
+}
+
+/// An object a workload's manifests define, as read without the cluster
+/// (the namespace as written, else the workload's default).
+#[derive(Debug, Clone)]
+pub(crate) struct Claim {
+    pub workload: String,
+    pub group: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Claim {
+    /// Whether this claim is (or may be) the object `id`. Cluster-scoped
+    /// objects match whatever namespace the claim guessed: when in doubt,
+    /// it is claimed.
+    fn is(&self, id: &ObjectId) -> bool {
+        self.group == id.group
+            && self.kind == id.kind
+            && self.name == id.name
+            && (id.namespace.is_empty() || self.namespace == id.namespace)
+    }
+}
+
+/// The objects of every configured workload, read statically. Workloads
+/// whose manifests cannot be read claim nothing here (they fail on their
+/// own).
+pub(crate) fn claims(workloads: &[Workload], root: &Path, tools: &Tools) -> Vec<Claim> {
+    let mut out = Vec::new();
+    for w in workloads {
+        let Ok((manifests, _)) = manifest::load_all(root, &w.path, tools) else {
+            continue;
+        };
+        for m in manifests {
+            let v = &m.value;
+            let (group, _) = crate::kube::split_api_version(v["apiVersion"].as_str().unwrap_or(""));
+            out.push(Claim {
+                workload: w.name.clone(),
+                group: group.to_owned(),
+                kind: v["kind"].as_str().unwrap_or_default().to_owned(),
+                namespace: v["metadata"]["namespace"]
+                    .as_str()
+                    .or(w.namespace.as_deref())
+                    .unwrap_or_default()
+                    .to_owned(),
+                name: v["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            });
+        }
+    }
+    out
+}
+
+/// An object belongs to one workload: one defined by another workload too
+/// is an error, and one that moved to another workload is not pruned
+/// (the other workload takes it over).
+fn settle_claims(
+    plan: &mut converge::Plan,
+    workload: &str,
+    claims: &[Claim],
+) -> Result<(), KubeError> {
+    let others: Vec<&Claim> = claims.iter().filter(|c| c.workload != workload).collect();
+    let mut twice = Vec::new();
+    for o in &plan.set.objects {
+        if let Some(c) = others.iter().find(|c| c.is(&o.id)) {
+            twice.push(KubeError::Manifest {
+                file: o.file.clone(),
+                index: Some(o.index),
+                line: None,
+                message: format!(
+                    "{} is also defined by workload {:?}; an object belongs to one workload",
+                    o.id, c.workload
+                ),
+            });
+        }
+    }
+    if !twice.is_empty() {
+        return Err(KubeError::Invalid(twice));
+    }
+    let mut kept = Vec::new();
+    plan.changes.retain(|c| {
+        if c.action != converge::Action::Prune {
+            return true;
+        }
+        match others.iter().find(|claim| claim.is(&c.id)) {
+            Some(claim) => {
+                kept.push((
+                    c.id.clone(),
+                    format!("it is now defined by workload {:?}", claim.workload),
+                ));
+                false
+            }
+            None => true,
+        }
+    });
+    plan.kept.extend(kept);
+    Ok(())
 }
 
 pub(crate) fn settings(workload: &Workload, options: &KubeOptions) -> Settings {
@@ -218,9 +320,17 @@ async fn try_plan(workload: &Workload, inputs: &Inputs<'_>) -> Result<converge::
         workload: &workload.name,
         namespace: workload.namespace.as_deref(),
         commit: inputs.commit,
+        namespaces_elsewhere: inputs
+            .claims
+            .iter()
+            .filter(|c| c.workload != workload.name && c.group.is_empty() && c.kind == "Namespace")
+            .map(|c| c.name.clone())
+            .collect(),
     };
     let set = set::validate(substituted, &ctx, inputs.cluster).await?;
-    converge::plan(inputs.cluster, &settings(workload, inputs.options), set).await
+    let mut plan = converge::plan(inputs.cluster, &settings(workload, inputs.options), set).await?;
+    settle_claims(&mut plan, &workload.name, inputs.claims)?;
+    Ok(plan)
 }
 
 /// Everything converging the run's workloads shares.
@@ -236,6 +346,7 @@ pub(crate) struct Converge {
     pub approved: Vec<Item>,
     pub auto_approve: bool,
     pub interrupt: Interrupt,
+    pub claims: Vec<Claim>,
 }
 
 /// Converges `planned` in dependency order after the stacks: a workload
@@ -335,7 +446,11 @@ async fn apply_workload(
     outputs_changed: bool,
     task: &Task,
 ) -> WorkloadReport {
-    if outputs_changed || w.plan.is_none() {
+    let unknown = w
+        .plan
+        .as_ref()
+        .is_some_and(|p| p.set.objects.iter().any(|o| o.used.unknown));
+    if outputs_changed || unknown || w.plan.is_none() {
         task.step("diff");
         let outputs = applied_outputs(&ctx.runs);
         let inputs = Inputs {
@@ -346,6 +461,7 @@ async fn apply_workload(
             policy: &ctx.policy,
             options: &ctx.options,
             tools: &ctx.tools,
+            claims: &ctx.claims,
         };
         w = plan_workload(&w.config, &inputs).await;
     }
