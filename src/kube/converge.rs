@@ -183,6 +183,10 @@ pub async fn plan(
 ) -> Result<Plan, KubeError> {
     let inventory = inventory::read(cluster, &settings.name).await?;
     let listed = list_live(cluster, &set).await?;
+    let entries: BTreeMap<&ObjectId, &Entry> = inventory
+        .iter()
+        .flat_map(|inv| inv.objects.iter().map(|e| (&e.id, e)))
+        .collect();
     let futures: Vec<_> = set
         .objects
         .iter()
@@ -195,7 +199,7 @@ pub async fn plan(
                     o.id.namespace.clone(),
                 ))
                 .map(|objects| objects.get(&o.id.name).cloned());
-            plan_object(cluster, settings, o, i, inventory.as_ref(), known)
+            plan_object(cluster, settings, o, i, entries.get(&o.id).copied(), known)
         })
         .collect();
     let results = bounded(futures, CONCURRENCY).await;
@@ -314,7 +318,7 @@ async fn plan_object(
     settings: &Settings,
     o: &Object,
     index: usize,
-    inventory: Option<&Inventory>,
+    entry: Option<&Entry>,
     known: Option<Option<Value>>,
 ) -> (Result<Option<Change>, KubeError>, Option<Live>) {
     let change = |action: Action| Change {
@@ -357,7 +361,6 @@ async fn plan_object(
         },
     };
     let uid = live.as_ref().map(Live::of);
-    let entry = inventory.and_then(|inv| inv.entry(&o.id));
     let unchanged_in_git =
         entry.is_some_and(|e| !e.hash.is_empty() && e.hash == inventory::hash(&o.value));
     // Neither Git nor the object changed since strata applied (or last
@@ -731,7 +734,14 @@ fn inventory_with(
     settings: &Settings,
     keep_leaving: bool,
 ) -> Inventory {
-    let old_entry = |id: &ObjectId| plan.inventory.as_ref().and_then(|inv| inv.entry(id));
+    let old: BTreeMap<&ObjectId, &Entry> = plan
+        .inventory
+        .iter()
+        .flat_map(|inv| inv.objects.iter().map(|e| (&e.id, e)))
+        .collect();
+    let actions: BTreeMap<&ObjectId, Action> =
+        plan.changes.iter().map(|c| (&c.id, c.action)).collect();
+    let old_entry = |id: &ObjectId| old.get(id).copied();
     let mut objects: Vec<Entry> = plan
         .set
         .objects
@@ -742,10 +752,9 @@ fn inventory_with(
                 // strata knew of it stays.
                 return old_entry(&o.id).cloned();
             };
-            let change = plan.changes.iter().find(|c| c.id == o.id);
             // Whether strata's own apply created it: only then may a
             // prune delete it.
-            let created = match change.map(|c| c.action) {
+            let created = match actions.get(&o.id).copied() {
                 Some(Action::Create | Action::Recreate) => true,
                 _ => old_entry(&o.id).is_some_and(|e| e.created && e.uid == live.uid),
             };
@@ -760,15 +769,12 @@ fn inventory_with(
         })
         .collect();
     let ids = plan.set.ids();
-    if let Some(old) = &plan.inventory {
-        for e in &old.objects {
-            if ids.contains(&e.id) || objects.iter().any(|n| n.id == e.id) {
+    if let Some(inventory) = &plan.inventory {
+        for e in &inventory.objects {
+            if ids.contains(&e.id) {
                 continue;
             }
-            let pruning = plan
-                .changes
-                .iter()
-                .any(|c| c.action == Action::Prune && c.id == e.id);
+            let pruning = actions.get(&e.id) == Some(&Action::Prune);
             // Without prune, strata still remembers what it applied, so
             // that turning prune on later cleans up.
             if (pruning && keep_leaving) || !settings.prune {
