@@ -795,3 +795,48 @@ fn an_object_that_existed_before_strata_is_adopted_and_never_pruned() {
     assert!(cluster.exists(&["namespace", "apps"]));
     assert!(!cluster.exists(&["configmap", "new", "-n", "apps"]));
 }
+
+/// A prune at a real terminal (tmux): the prompt lists it with its reason;
+/// `no` keeps the object, `yes` deletes it.
+#[test]
+fn a_prune_is_asked_for_at_the_prompt() {
+    use crate::support::Terminal;
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = repo(&[
+        ("k8s/apps/a.yaml", &config_map("a", "1")),
+        ("k8s/apps/b.yaml", &config_map("b", "1")),
+    ]);
+    assert_eq!(strata.kube(&repo, &cluster, &["apply"]).code, 0);
+    repo.remove("k8s/apps/b.yaml");
+    repo.commit("drop b");
+    let kubeconfig = cluster.kubeconfig();
+    let args = ["apply", "--kubeconfig", kubeconfig.to_str().unwrap()];
+
+    let terminal = Terminal::start(&strata, &repo, &args);
+    let screen = terminal.wait_for("Enter a value:");
+    assert!(
+        screen.contains("    - ConfigMap/apps/b  prune; no longer in Git  DESTRUCTIVE"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Needs approval (1):\n  apps  prune  ConfigMap/apps/b  no longer in Git"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("1 destructive change(s): delete, replace, forget, prune or recreate."),
+        "{screen}"
+    );
+    terminal.keys(&["no", "Enter"]);
+    let (code, screen) = terminal.exit_code();
+    assert_eq!(code, 3, "{screen}");
+    assert!(cluster.exists(&["configmap", "b", "-n", "apps"]));
+
+    let terminal = Terminal::start(&strata, &repo, &args);
+    terminal.wait_for("Enter a value:");
+    terminal.keys(&["yes", "Enter"]);
+    let (code, screen) = terminal.exit_code();
+    assert_eq!(code, 0, "{screen}");
+    assert!(!cluster.exists(&["configmap", "b", "-n", "apps"]));
+    assert!(cluster.exists(&["configmap", "a", "-n", "apps"]));
+}
