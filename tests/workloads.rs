@@ -840,3 +840,64 @@ fn a_prune_is_asked_for_at_the_prompt() {
     assert!(!cluster.exists(&["configmap", "b", "-n", "apps"]));
     assert!(cluster.exists(&["configmap", "a", "-n", "apps"]));
 }
+
+/// kubectl's rules: the files in KUBECONFIG merged (a missing one
+/// skipped), their current-context unless --context names another.
+#[test]
+fn kubeconfig_files_merge_as_kubectl_does_and_context_picks_the_cluster() {
+    let (a, b) = (Cluster::start(), Cluster::start());
+    let renamed = |cluster: &Cluster, name: &str, current: bool| {
+        let mut config = cluster.sim.sim().kubeconfig();
+        config["clusters"][0]["name"] = name.into();
+        config["users"][0]["name"] = name.into();
+        config["contexts"][0]["name"] = name.into();
+        config["contexts"][0]["context"]["cluster"] = name.into();
+        config["contexts"][0]["context"]["user"] = name.into();
+        if current {
+            config["current-context"] = name.into();
+        } else {
+            config.as_object_mut().unwrap().remove("current-context");
+        }
+        let path = a.dir.path().join(format!("{name}.kubeconfig"));
+        std::fs::write(&path, config.to_string()).unwrap();
+        path
+    };
+    let (file_a, file_b) = (renamed(&a, "a", true), renamed(&b, "b", false));
+    let missing = a.dir.path().join("missing");
+    let list = std::env::join_paths([&file_a, &missing, &file_b]).unwrap();
+    let strata = Strata::new();
+    let repo = repo(&[("k8s/apps/a.yaml", &config_map("a", "1"))]);
+    let path = repo.path().to_str().unwrap().to_owned();
+
+    let run: crate::support::Run = strata
+        .command(&["apply", "--repo", &path])
+        .env("KUBECONFIG", &list)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(a.exists(&["configmap", "a", "-n", "apps"]));
+    assert!(!b.exists(&["namespace", "apps"]));
+
+    let run: crate::support::Run = strata
+        .command(&["apply", "--repo", &path, "--context", "b"])
+        .env("KUBECONFIG", &list)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(b.exists(&["configmap", "a", "-n", "apps"]));
+
+    let run: crate::support::Run = strata
+        .command(&["plan", "--repo", &path, "--context", "c"])
+        .env("KUBECONFIG", &list)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("no context \"c\"; the contexts are: a, b"),
+        "{run:?}"
+    );
+}
