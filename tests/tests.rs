@@ -8,6 +8,8 @@ mod support;
 mod apply;
 /// `strata validate` and `strata init`.
 mod config;
+/// `strata drift`, the nightly plan-only run.
+mod drift;
 /// Bad input: each gets exit 1 and a message naming the problem.
 mod errors;
 /// `strata plan` and `strata inspect` on real Terraform plans.

@@ -517,15 +517,7 @@ fn an_unreachable_cluster_is_an_error_before_anything_is_planned() {
     let strata = Strata::new();
     let repo = repo(&[("k8s/apps/a.yaml", &config_map("a", "1"))]);
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        r#"{"apiVersion": "v1", "kind": "Config", "current-context": "gone",
-            "clusters": [{"name": "gone", "cluster": {"server": "http://127.0.0.1:9"}}],
-            "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}],
-            "users": [{"name": "u", "user": {"token": "x"}}]}"#,
-    )
-    .unwrap();
+    let kubeconfig = crate::support::unreachable_kubeconfig(dir.path());
     let run = strata.on(
         &repo,
         &["apply", "--kubeconfig", kubeconfig.to_str().unwrap()],

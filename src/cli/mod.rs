@@ -3,6 +3,7 @@
 
 mod apply;
 mod approve;
+mod drift;
 mod error;
 mod init;
 mod inspect;
@@ -139,6 +140,7 @@ impl From<FormatArg> for Format {
 pub enum Command {
     Plan(plan::Args),
     Apply(apply::Args),
+    Drift(drift::Args),
     Approve(approve::Args),
     Runs(runs::Args),
     Inspect(inspect::Args),
@@ -182,6 +184,7 @@ impl Context {
                 force_conflicts: self.global.force_conflicts,
                 allow_empty_prune: self.global.allow_empty_prune,
             },
+            continue_on_error: false,
         }
     }
 
@@ -213,6 +216,7 @@ pub async fn run(command: Command, ctx: Context) -> ExitCode {
     let result = match command {
         Command::Plan(args) => plan::exec(args, &ctx).await,
         Command::Apply(args) => apply::exec(args, &ctx).await,
+        Command::Drift(args) => drift::exec(args, &ctx).await,
         Command::Approve(args) => approve::exec(args, &ctx).await,
         Command::Runs(args) => runs::exec(args, &ctx).await,
         Command::Inspect(args) => inspect::exec(args, &ctx).await,

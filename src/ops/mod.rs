@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod approve;
 mod dag;
+pub mod drift;
 pub mod init;
 pub mod inspect;
 pub mod plan;
@@ -28,6 +29,7 @@ use crate::ui::Ui;
 pub use crate::runs::RunsReport;
 pub use apply::{ApplyOptions, apply};
 pub use approve::{ApproveOptions, Approved, RunsOptions, approve, runs};
+pub use drift::{DriftOptions, drift};
 pub use init::{InitOptions, init};
 pub use inspect::{InspectOptions, inspect};
 pub use plan::{PlanOptions, plan};

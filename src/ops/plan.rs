@@ -46,6 +46,9 @@ pub struct PlanOptions {
     pub workloads: Vec<String>,
     /// How to reach the cluster, and the Kubernetes flags.
     pub kube: KubeOptions,
+    /// `drift --continue-on-error`: an unreachable cluster or a missing
+    /// Terraform fails its layer in the report instead of the run.
+    pub continue_on_error: bool,
 }
 
 /// Plans the selected stacks and reports on them. Stack failures are in
@@ -108,16 +111,33 @@ impl Planned {
         let (state, snapshot) = checkout(&opts.source, &opts.env, command, ui, interrupt).await?;
         let config = config::load(&snapshot.root)?;
         let (selected, selected_workloads) = select(&config, &opts.stacks, &opts.workloads)?;
+        let mut terraform_error = None;
         let terraform = if selected.is_empty() {
             None
         } else {
-            Some(locate(&config, &opts.env, &opts.cwd, &state, interrupt).await?)
+            match locate(&config, &opts.env, &opts.cwd, &state, interrupt).await {
+                Ok(t) => Some(t),
+                Err(e) if opts.continue_on_error => {
+                    terraform_error = Some(crate::error_chain(&e));
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            }
         };
-        // An unreachable cluster stops the run before anything is planned.
+        // An unreachable cluster stops the run before anything is planned
+        // (or, with --continue-on-error, fails the workloads).
+        let mut cluster_error = None;
         let cluster = if selected_workloads.is_empty() {
             None
         } else {
-            Some(workloads::connect(&opts.kube, &opts.env).await?)
+            match workloads::connect(&opts.kube, &opts.env).await {
+                Ok(c) => Some(c),
+                Err(e) if opts.continue_on_error => {
+                    cluster_error = Some(e.to_string());
+                    None
+                }
+                Err(e) => return Err(e),
+            }
         };
         let runs = Runs::at(state.root());
         let mut policy = config.approval.clone();
@@ -167,6 +187,11 @@ impl Planned {
         let mut reports = Vec::new();
         for stack in &selected {
             let outcome = match outcomes.get(&stack.name) {
+                _ if terraform_error.is_some() => StackOutcome::report(StackReport::failed(
+                    &stack.name,
+                    &stack.path,
+                    terraform_error.clone().unwrap_or_default(),
+                )),
                 Some(NodeResult::Done(o) | NodeResult::Failed(o)) => o.clone(),
                 Some(NodeResult::Skipped { because }) => {
                     StackOutcome::report(StackReport::skipped(&stack.name, &stack.path, because))
@@ -204,7 +229,11 @@ impl Planned {
                 )
                 .await
             }
-            None => Vec::new(),
+            None => selected_workloads
+                .iter()
+                .filter(|_| cluster_error.is_some())
+                .map(|w| WorkloadPlanned::failed(w, cluster_error.as_deref().unwrap_or_default()))
+                .collect(),
         };
         if interrupt.is_requested() {
             run.status = RunStatus::Interrupted;

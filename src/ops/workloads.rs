@@ -71,6 +71,21 @@ pub(crate) struct WorkloadPlanned {
 }
 
 impl WorkloadPlanned {
+    /// A workload that could not be diffed at all.
+    pub fn failed(config: &Workload, error: &str) -> WorkloadPlanned {
+        WorkloadPlanned {
+            report: WorkloadReport::empty(
+                &config.name,
+                &config.path,
+                StackStatus::Error,
+                Some(error.to_owned()),
+            ),
+            config: config.clone(),
+            items: Vec::new(),
+            plan: None,
+        }
+    }
+
     pub fn skipped(config: &Workload, because: &str) -> WorkloadPlanned {
         WorkloadPlanned {
             report: WorkloadReport::empty(

@@ -514,6 +514,18 @@ impl Report {
         }
     }
 
+    /// Resources changed outside Terraform plus objects changed outside
+    /// strata.
+    pub fn drifted(&self) -> usize {
+        self.stacks.iter().map(|s| s.drift.len()).sum::<usize>()
+            + self
+                .workloads
+                .iter()
+                .flat_map(|w| &w.changes)
+                .filter(|c| c.drift)
+                .count()
+    }
+
     /// Every stack and workload status.
     pub fn statuses(&self) -> impl Iterator<Item = StackStatus> + '_ {
         self.stacks

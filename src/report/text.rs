@@ -564,6 +564,30 @@ fn total(out: &mut String, report: &Report, color: bool) {
         line.push('.');
     }
     let _ = writeln!(out, "{}", p(style::BOLD, &line));
+    if report.command == "drift" {
+        let drifted = report.drifted();
+        let pending = report.stacks.iter().map(|s| s.changes.len()).sum::<usize>()
+            + report
+                .workloads
+                .iter()
+                .flat_map(|w| &w.changes)
+                .filter(|c| !c.drift)
+                .count();
+        let _ = writeln!(
+            out,
+            "{}",
+            p(
+                if drifted > 0 {
+                    style::DESTROY
+                } else {
+                    style::BOLD
+                },
+                &format!(
+                    "Drift: {drifted} changed outside Git (resources outside Terraform, objects outside strata); {pending} pending change(s) from Git."
+                )
+            )
+        );
+    }
     if report.destructive > 0 && report.result != Outcome::Applied {
         let _ = writeln!(
             out,

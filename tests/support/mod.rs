@@ -129,6 +129,21 @@ impl Cluster {
     }
 }
 
+/// A kubeconfig in `dir` whose only context, "gone", points at a port
+/// nothing listens on.
+pub fn unreachable_kubeconfig(dir: &Path) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        r#"{"apiVersion": "v1", "kind": "Config", "current-context": "gone",
+            "clusters": [{"name": "gone", "cluster": {"server": "http://127.0.0.1:9"}}],
+            "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}],
+            "users": [{"name": "u", "user": {"token": "x"}}]}"#,
+    )
+    .expect("write kubeconfig");
+    path
+}
+
 pub fn example_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("modules-example")
 }

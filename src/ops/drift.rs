@@ -1,0 +1,55 @@
+//! `strata drift`: the nightly, plan-only run. Plans every stack and diffs
+//! every workload exactly as `plan` does, never writes anything (no apply,
+//! no inventory, nothing in the cluster), and tells what changed outside
+//! Git (drift) apart from what Git has that the world does not yet
+//! (pending changes).
+
+use super::Error;
+use super::plan::{PlanOptions, Planned};
+use crate::interrupt::Interrupt;
+use crate::report::{Outcome, Report, StackStatus};
+use crate::runs::RunStatus;
+use crate::ui::Ui;
+
+#[derive(Debug, Clone)]
+pub struct DriftOptions {
+    /// What to plan; `continue_on_error` in it keeps checking past an
+    /// unreachable cluster or a missing Terraform.
+    pub plan: PlanOptions,
+}
+
+/// Plans both layers and classifies the result: `error` when anything
+/// could not be checked, else `drift` when the world changed outside Git,
+/// else `changes` when Git is ahead, else `in_sync`.
+///
+/// # Errors
+/// As `plan` (without `--continue-on-error`: an unreachable cluster, no
+/// Terraform).
+pub async fn drift(opts: &DriftOptions, ui: &Ui, interrupt: &Interrupt) -> Result<Report, Error> {
+    let mut planned = Planned::plan(&opts.plan, "drift", ui, interrupt).await?;
+    planned.run.status = if planned.failed() {
+        RunStatus::Failed
+    } else {
+        RunStatus::Planned
+    };
+    let mut report = planned.report("drift");
+    report.result = outcome(&report);
+    planned.finish(&report)?;
+    Ok(report)
+}
+
+/// What the nightly run says.
+pub fn outcome(report: &Report) -> Outcome {
+    if report
+        .statuses()
+        .any(|s| matches!(s, StackStatus::Error | StackStatus::Skipped))
+    {
+        Outcome::Error
+    } else if report.drifted() > 0 {
+        Outcome::Drift
+    } else if report.statuses().any(|s| s == StackStatus::Changes) {
+        Outcome::Changes
+    } else {
+        Outcome::InSync
+    }
+}

@@ -1,0 +1,120 @@
+//! `strata drift`: the nightly, plan-only run. It writes nothing, tells
+//! drift (changed outside Git) from pending changes (Git ahead), and with
+//! --continue-on-error checks what it can.
+
+use crate::support::{Cluster, Repo, Strata, stacks_hcl};
+
+fn repo() -> Repo {
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        &format!(
+            "{}workload \"apps\" {{\n  path = \"k8s/apps\"\n  namespace = \"apps\"\n  timeout = \"20s\"\n}}\n",
+            stacks_hcl(&[("net", "infra/net", &[])])
+        ),
+    )
+    .write(
+        "infra/net/main.tf",
+        "resource \"terraform_data\" \"vpc\" {\n  input = \"10.0.0.0/16\"\n}\n",
+    )
+    .write("k8s/apps/namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n")
+    .write(
+        "k8s/apps/web.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - name: web\n          image: ghcr.io/stefanprodan/podinfo:6.7.1\n",
+    );
+    repo.commit("net and apps");
+    repo
+}
+
+#[test]
+fn drift_tells_edits_in_the_cluster_from_git_ahead_and_writes_nothing() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = repo();
+
+    // Nothing applied yet: Git is ahead of the world.
+    let pending = strata.kube(&repo, &cluster, &["drift", "--format", "json"]);
+    assert_eq!(pending.code, 2, "{pending:?}");
+    assert_eq!(pending.json()["result"], "changes");
+    assert!(
+        !cluster.exists(&["namespace", "apps"]),
+        "drift wrote to the cluster"
+    );
+
+    assert_eq!(strata.kube(&repo, &cluster, &["apply"]).code, 0);
+    let in_sync = strata.kube(&repo, &cluster, &["drift"]);
+    assert_eq!(in_sync.code, 0, "{in_sync:?}");
+    assert!(
+        in_sync
+            .stdout
+            .contains("Drift: 0 changed outside Git (resources outside Terraform, objects outside strata); 0 pending change(s) from Git."),
+        "{in_sync:?}"
+    );
+
+    // Someone scales the Deployment by hand.
+    let scaled = cluster.kubectl(&["scale", "deployment", "web", "-n", "apps", "--replicas=5"]);
+    assert_eq!(scaled.code, 0, "{scaled:?}");
+    let inventory = cluster.get(&["configmap", "workload-apps", "-n", "strata-system"]);
+    for format in ["text", "json", "markdown"] {
+        let run = strata.kube(&repo, &cluster, &["drift", "--format", format]);
+        assert_eq!(run.code, 2, "{format}: {run:?}");
+        match format {
+            "json" => {
+                let report = run.json();
+                assert_eq!(report["result"], "drift");
+                assert_eq!(report["workloads"][0]["changes"][0]["drift"], true);
+            }
+            "markdown" => assert!(run.stdout.starts_with("## strata drift: drift"), "{run:?}"),
+            _ => assert!(
+                run.stdout.contains("Drift: 1 changed outside Git"),
+                "{run:?}"
+            ),
+        }
+    }
+    // Still as the person left it, and strata's records in the cluster
+    // untouched.
+    let live = cluster.get(&["deployment", "web", "-n", "apps"]);
+    assert_eq!(live["spec"]["replicas"], 5);
+    let after = cluster.get(&["configmap", "workload-apps", "-n", "strata-system"]);
+    assert_eq!(
+        after["metadata"]["resourceVersion"],
+        inventory["metadata"]["resourceVersion"]
+    );
+}
+
+#[test]
+fn continue_on_error_checks_the_stacks_when_the_cluster_is_unreachable() {
+    let strata = Strata::new();
+    let repo = repo();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = crate::support::unreachable_kubeconfig(dir.path());
+    let kubeconfig = kubeconfig.to_str().unwrap();
+
+    let stopped = strata.on(&repo, &["drift", "--kubeconfig", kubeconfig]);
+    assert_eq!(stopped.code, 1, "{stopped:?}");
+    assert!(stopped.stdout.is_empty(), "{stopped:?}");
+
+    let run = strata.on(
+        &repo,
+        &[
+            "drift",
+            "--continue-on-error",
+            "--kubeconfig",
+            kubeconfig,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["result"], "error");
+    assert_eq!(report["stacks"][0]["status"], "changes", "{report:#}");
+    assert_eq!(report["workloads"][0]["status"], "error");
+    assert!(
+        report["workloads"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach the cluster of context \"gone\""),
+        "{report:#}"
+    );
+}
