@@ -118,3 +118,70 @@ fn continue_on_error_checks_the_stacks_when_the_cluster_is_unreachable() {
         "{report:#}"
     );
 }
+
+/// `notify` blocks: the drift run's event is POSTed (a failing webhook is
+/// retried), a webhook from an unset environment variable is reported, and
+/// neither changes the exit code; an in-sync run does not page anyone who
+/// only asked for drift.
+#[test]
+fn drift_and_apply_notify_the_webhooks_that_asked() {
+    use crate::support::Webhook;
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let hook = Webhook::start(2);
+    let repo = repo();
+    let hcl = std::fs::read_to_string(repo.path().join("strata.hcl")).unwrap();
+    repo.write(
+        "strata.hcl",
+        &format!(
+            "{hcl}\nnotify \"ops\" {{\n  webhook = \"{}\"\n  on = [\"drift\", \"converged\"]\n}}\n\nnotify \"team\" {{\n  webhook = \"env:STRATA_TEST_HOOK\"\n  on = [\"drift\"]\n}}\n",
+            hook.url
+        ),
+    );
+    repo.commit("notify");
+
+    let run = strata.kube(&repo, &cluster, &["drift", "--format", "json"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["notifications"][0]["name"], "ops");
+    assert_eq!(report["notifications"][0]["delivered"], true, "{report:#}");
+    assert_eq!(report["notifications"][1]["name"], "team");
+    assert_eq!(report["notifications"][1]["delivered"], false);
+    assert!(
+        report["notifications"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("STRATA_TEST_HOOK"),
+        "{report:#}"
+    );
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:#?}");
+    let event = &bodies[0];
+    assert_eq!(event["event"], "drift");
+    assert_eq!(event["command"], "drift");
+    assert_eq!(event["commit"], repo.git(&["rev-parse", "HEAD"]));
+    assert_eq!(event["counts"]["stacks"], 1);
+    assert!(
+        event["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("strata drift: drift — "),
+        "{event:#}"
+    );
+
+    let apply = strata.kube(&repo, &cluster, &["apply"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    assert!(
+        apply.stdout.contains("Notified ops (converged)."),
+        "{apply:?}"
+    );
+    assert_eq!(hook.bodies()[1]["event"], "converged");
+
+    let quiet = strata.kube(&repo, &cluster, &["drift"]);
+    assert_eq!(quiet.code, 0, "{quiet:?}");
+    assert_eq!(
+        hook.bodies().len(),
+        2,
+        "in sync pages nobody who asked for drift"
+    );
+}

@@ -46,7 +46,8 @@ pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
         auto_approve: ctx.global.auto_approve,
         run: args.run,
     };
-    let report = ops::apply(&opts, &ctx.ui, &ctx.interrupt).await?;
+    let mut report = ops::apply(&opts, &ctx.ui, &ctx.interrupt).await?;
+    report.notifications = strata::notify::send(&report.notify, &report, &ctx.env).await;
     ctx.emit_report(&report)?;
     if let Some(id) = &report.run_id
         && report.result == Outcome::ApprovalRequired

@@ -200,6 +200,7 @@ async fn apply_saved(
     let mut preview = Report::new("plan", Some((&snapshot).into()), reports.clone())
         .with_workloads(planned_workloads.iter().map(|w| w.report.clone()).collect());
     preview.run_id = Some(run.id.clone());
+    preview.notify = config.notify.clone();
     preview.approvals = run.items.clone();
 
     let mut prompted = false;
@@ -655,6 +656,7 @@ async fn apply_run(
     };
 
     let mut report = Report::new("apply", Some(source), reports).with_workloads(workloads);
+    report.notify = target.config.notify.clone();
     let failed = report
         .statuses()
         .any(|s| matches!(s, StackStatus::Error | StackStatus::Skipped));

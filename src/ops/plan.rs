@@ -280,6 +280,7 @@ impl Planned {
             .with_workloads(self.workloads.iter().map(|w| w.report.clone()).collect());
         report.run_id = Some(self.run.id.clone());
         report.approvals = self.run.items.clone();
+        report.notify = self.config.notify.clone();
         report
     }
 

@@ -54,6 +54,12 @@ pub struct Report {
     /// For a saved plan: what the gate would do with it without a person.
     #[serde(skip)]
     pub verdict: Option<crate::approval::Verdict>,
+    /// The `notify` blocks of the run's configuration.
+    #[serde(skip)]
+    pub notify: Vec<crate::config::Notify>,
+    /// What happened to the notifications sent about this report.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<crate::notify::Delivery>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -480,6 +486,8 @@ impl Report {
             message: None,
             compact: false,
             verdict: None,
+            notify: Vec::new(),
+            notifications: Vec::new(),
         }
     }
 

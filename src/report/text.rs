@@ -605,6 +605,26 @@ fn total(out: &mut String, report: &Report, color: bool) {
     for e in &report.errors {
         let _ = writeln!(out, "{} {e}", p(style::ERROR, "error:"));
     }
+    for n in &report.notifications {
+        match &n.error {
+            None => {
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    p(style::DIM, &format!("Notified {} ({}).", n.name, n.event))
+                );
+            }
+            Some(e) => {
+                let _ = writeln!(
+                    out,
+                    "{} {} ({}) was not notified: {e}",
+                    p(style::UPDATE, "warning:"),
+                    n.name,
+                    n.event
+                );
+            }
+        }
+    }
     match report.result {
         Outcome::ApprovalRequired => {
             let _ = writeln!(

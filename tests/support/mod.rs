@@ -129,6 +129,68 @@ impl Cluster {
     }
 }
 
+/// A webhook receiver on 127.0.0.1: records every POST body; answers 500
+/// to the first `fail_first` requests, 200 after.
+pub struct Webhook {
+    pub url: String,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Webhook {
+    pub fn start(fail_first: usize) -> Webhook {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = bodies.clone();
+        std::thread::spawn(move || {
+            let mut requests = 0;
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                requests += 1;
+                let status = if requests <= fail_first {
+                    "500 Internal Server Error"
+                } else {
+                    seen.lock()
+                        .expect("lock")
+                        .push(String::from_utf8_lossy(&body).into_owned());
+                    "200 OK"
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        Webhook { url, bodies }
+    }
+
+    /// The bodies received (and answered 200), as JSON.
+    pub fn bodies(&self) -> Vec<serde_json::Value> {
+        self.bodies
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|b| serde_json::from_str(b).expect("a JSON body"))
+            .collect()
+    }
+}
+
 /// A kubeconfig in `dir` whose only context, "gone", points at a port
 /// nothing listens on.
 pub fn unreachable_kubeconfig(dir: &Path) -> PathBuf {

@@ -1,0 +1,194 @@
+//! Notifications: `notify "<name>" { webhook = …, on = [...] }` blocks get
+//! an HTTP POST of a JSON event when a `drift` or `apply` run ends in one of
+//! their events. The body is built from the report, whose secrets are
+//! already redacted, and carries a Slack-compatible `text`. A notification
+//! that cannot be delivered (after retries) is logged and shown in the
+//! report; it never fails the run.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::{Notify, NotifyEvent, Webhook};
+use crate::ops::Environment;
+use crate::report::{Outcome, Report};
+
+/// Attempts per webhook.
+const ATTEMPTS: u32 = 3;
+
+/// What happened to one notification.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub name: String,
+    pub event: &'static str,
+    pub delivered: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The event a finished report is, if it is one: `drift` runs say drift
+/// (anything differs), in_sync or failed; `apply` runs converged, in_sync,
+/// approval_required or failed. `plan` and the rest notify nobody.
+pub fn event_of(report: &Report) -> Option<NotifyEvent> {
+    match (report.command.as_str(), report.result) {
+        (_, Outcome::Error) if matches!(report.command.as_str(), "drift" | "apply") => {
+            Some(NotifyEvent::Failed)
+        }
+        ("drift", Outcome::Drift | Outcome::Changes) => Some(NotifyEvent::Drift),
+        ("drift" | "apply", Outcome::InSync) => Some(NotifyEvent::InSync),
+        ("apply", Outcome::Applied) => Some(NotifyEvent::Converged),
+        ("apply", Outcome::ApprovalRequired) => Some(NotifyEvent::ApprovalRequired),
+        _ => None,
+    }
+}
+
+/// The JSON body of `event` for `report`.
+pub fn body(event: NotifyEvent, report: &Report) -> serde_json::Value {
+    let source = report.source.as_ref();
+    let commit = source.and_then(|s| s.commit.clone());
+    let changes: usize = report.stacks.iter().map(|s| s.changes.len()).sum::<usize>()
+        + report
+            .workloads
+            .iter()
+            .map(|w| w.changes.len())
+            .sum::<usize>();
+    let text = format!(
+        "strata {}: {} — {}{} ({} change(s), {} drifted, {} destructive){}",
+        report.command,
+        event.as_str().replace('_', " "),
+        source.map_or("", |s| s.repo.as_str()),
+        commit
+            .as_deref()
+            .map(|c| format!(" at {}", &c[..c.len().min(12)]))
+            .unwrap_or_default(),
+        changes,
+        report.drifted(),
+        report.destructive,
+        report
+            .run_id
+            .as_deref()
+            .map(|id| format!("; run {id}"))
+            .unwrap_or_default(),
+    );
+    json!({
+        "event": event.as_str(),
+        "command": report.command,
+        "result": report.result,
+        "run_id": report.run_id,
+        "repo": source.map(|s| s.repo.clone()),
+        "ref": source.map(|s| s.reference.clone()),
+        "commit": commit,
+        "counts": {
+            "stacks": report.stacks.len(),
+            "workloads": report.workloads.len(),
+            "changes": changes,
+            "drift": report.drifted(),
+            "destructive": report.destructive,
+        },
+        "items": report.approvals,
+        "errors": report.errors,
+        "text": text,
+    })
+}
+
+/// Sends `report`'s event to every block that asked for it.
+pub async fn send(blocks: &[Notify], report: &Report, env: &Environment) -> Vec<Delivery> {
+    let Some(event) = event_of(report) else {
+        return Vec::new();
+    };
+    let wanted: Vec<&Notify> = blocks.iter().filter(|n| n.on.contains(&event)).collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            return wanted
+                .iter()
+                .map(|n| failed(n, event, format!("cannot make an HTTP client: {e}")))
+                .collect();
+        }
+    };
+    let body = body(event, report).to_string();
+    let mut out = Vec::new();
+    for n in wanted {
+        let url = match &n.webhook {
+            Webhook::Url(url) => url.clone(),
+            Webhook::Env(name) => {
+                match env.get(name).and_then(|v| v.to_str()) {
+                    Some(url) if !url.is_empty() => url.to_owned(),
+                    _ => {
+                        out.push(failed(
+                        n,
+                        event,
+                        format!("the environment variable {name} (webhook = \"env:{name}\") is not set"),
+                    ));
+                        continue;
+                    }
+                }
+            }
+        };
+        out.push(match post(&client, &url, &body).await {
+            Ok(()) => Delivery {
+                name: n.name.clone(),
+                event: event.as_str(),
+                delivered: true,
+                error: None,
+            },
+            Err(e) => failed(n, event, e),
+        });
+    }
+    for d in out.iter().filter(|d| !d.delivered) {
+        tracing::warn!(notify = %d.name, error = d.error.as_deref().unwrap_or(""), "notification not delivered");
+    }
+    out
+}
+
+fn failed(n: &Notify, event: NotifyEvent, error: String) -> Delivery {
+    Delivery {
+        name: n.name.clone(),
+        event: event.as_str(),
+        delivered: false,
+        error: Some(error),
+    }
+}
+
+/// POSTs `body`, retrying failures and 5xx/429 answers with backoff. The
+/// URL is never part of an error (it may hold a token).
+async fn post(client: &reqwest::Client, url: &str, body: &str) -> Result<(), String> {
+    let mut last = String::new();
+    for attempt in 1..=ATTEMPTS {
+        let sent = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => {
+                last = format!("the webhook answered {}", r.status());
+                if !(r.status().is_server_error() || r.status().as_u16() == 429) {
+                    return Err(last);
+                }
+            }
+            Err(e) => {
+                last = format!(
+                    "the webhook could not be reached{}",
+                    if e.is_timeout() { " (timeout)" } else { "" }
+                );
+            }
+        }
+        if attempt < ATTEMPTS {
+            let wait = Duration::from_millis(300 * u64::from(attempt))
+                .mul_f64(0.5 + fastrand::f64() / 2.0);
+            tokio::time::sleep(wait).await;
+        }
+    }
+    Err(format!("{last} ({ATTEMPTS} attempts)"))
+}
