@@ -107,3 +107,43 @@ fn init_writes_a_strata_hcl_for_the_discovered_layout() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["config"], "strata.hcl");
 }
+
+/// `strata graph` on the example: a snapshot, and a structural check that
+/// every edge joins declared nodes.
+#[test]
+fn graph_draws_the_example_with_the_outputs_that_flow() {
+    let example = crate::support::example_dir();
+    let path = example.to_str().unwrap();
+    let strata = Strata::new();
+    let run = strata.run(&["graph", "--repo", path, "--worktree"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        r#"flowchart LR
+    s0["network<br/><small>infra/network</small>"]
+    s1["database<br/><small>infra/database</small>"]
+    s2["edge<br/><small>infra/edge</small>"]
+    w0[/"apps<br/><small>k8s/apps</small>"/]
+    s0 --> s1
+    s0 --> s2
+    s1 -- "endpoint" --> w0
+"#
+    );
+    let mut nodes = std::collections::BTreeSet::new();
+    for line in run.stdout.lines().skip(1) {
+        let line = line.trim();
+        if let Some((from, _)) = line.split_once(" --") {
+            let to = line.rsplit(' ').next().unwrap();
+            assert!(nodes.contains(from) && nodes.contains(to), "{line}");
+        } else {
+            let id = line.split(['[', '(']).next().unwrap();
+            assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{line}");
+            nodes.insert(id.to_owned());
+        }
+    }
+    let dot = strata.run(&["graph", "--repo", path, "--worktree", "--dot"]);
+    assert_eq!(dot.code, 0, "{dot:?}");
+    assert!(dot.stdout.starts_with("digraph strata {"), "{dot:?}");
+    assert!(dot.stdout.contains("s1 -> w0 [label=\"endpoint\"];"), "{dot:?}");
+    assert_eq!(dot.stdout.matches('{').count(), dot.stdout.matches('}').count());
+}

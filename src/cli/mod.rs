@@ -5,6 +5,7 @@ mod apply;
 mod approve;
 mod drift;
 mod error;
+mod graph;
 mod init;
 mod inspect;
 mod plan;
@@ -145,6 +146,7 @@ pub enum Command {
     Runs(runs::Args),
     Inspect(inspect::Args),
     Validate(validate::Args),
+    Graph(graph::Args),
     Init(init::Args),
 }
 
@@ -221,6 +223,7 @@ pub async fn run(command: Command, ctx: Context) -> ExitCode {
         Command::Runs(args) => runs::exec(args, &ctx).await,
         Command::Inspect(args) => inspect::exec(args, &ctx).await,
         Command::Validate(args) => validate::exec(args, &ctx).await,
+        Command::Graph(args) => graph::exec(args, &ctx).await,
         Command::Init(args) => init::exec(args, &ctx),
     };
     match result {

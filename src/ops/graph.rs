@@ -1,0 +1,171 @@
+//! `strata graph`: the dependency graph of stacks and workloads, with the
+//! Terraform outputs that flow into manifests, as Mermaid or DOT. Static:
+//! no Terraform, no cluster.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::{Environment, Error, SourceOptions, checkout};
+use crate::config::{self, Config};
+use crate::interrupt::Interrupt;
+use crate::kube::manifest;
+use crate::kube::substitute::references;
+
+#[derive(Debug, Clone)]
+pub struct GraphOptions {
+    pub source: SourceOptions,
+    pub env: Environment,
+}
+
+/// A node: a stack or a workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub id: String,
+    pub name: String,
+    pub path: String,
+    pub workload: bool,
+}
+
+/// The graph: nodes in config order, edges from a dependency to what
+/// depends on it, labelled with the outputs that flow along them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Graph {
+    pub nodes: Vec<Node>,
+    /// (from, to) → output names.
+    pub edges: BTreeMap<(String, String), Vec<String>>,
+}
+
+/// # Errors
+/// Source, state directory and configuration errors.
+pub async fn graph(
+    opts: &GraphOptions,
+    ui: &crate::ui::Ui,
+    interrupt: &Interrupt,
+) -> Result<Graph, Error> {
+    let (_state, snapshot) = checkout(&opts.source, &opts.env, "graph", ui, interrupt).await?;
+    let config = config::load(&snapshot.root)?;
+    let tools = super::workloads::tools(&opts.env);
+    let mut refs: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for w in &config.workloads {
+        // Manifests that cannot be read only lose their output labels here;
+        // `strata validate` says what is wrong with them.
+        if let Ok((manifests, _)) = manifest::load_all(&snapshot.root, &w.path, &tools) {
+            let found = refs.entry(w.name.clone()).or_default();
+            for m in &manifests {
+                found.extend(references(&m.value));
+            }
+        }
+    }
+    Ok(build(&config, &refs))
+}
+
+/// The graph of `config`, given the `(stack, output)` references of each
+/// workload's manifests.
+pub fn build(config: &Config, refs: &BTreeMap<String, Vec<(String, String)>>) -> Graph {
+    // Ids by position: names may hold `-` and `_`, which Mermaid ids
+    // cannot all take.
+    let ids: BTreeMap<(bool, &str), String> = config
+        .stacks
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ((false, s.name.as_str()), format!("s{i}")))
+        .chain(
+            config
+                .workloads
+                .iter()
+                .enumerate()
+                .map(|(i, w)| ((true, w.name.as_str()), format!("w{i}"))),
+        )
+        .collect();
+    let id = |workload: bool, name: &str| ids.get(&(workload, name)).cloned().unwrap_or_default();
+    let mut g = Graph::default();
+    for s in &config.stacks {
+        g.nodes.push(Node {
+            id: id(false, &s.name),
+            name: s.name.clone(),
+            path: s.path.clone(),
+            workload: false,
+        });
+        for d in &s.depends_on {
+            g.edges
+                .entry((id(false, d), id(false, &s.name)))
+                .or_default();
+        }
+    }
+    for w in &config.workloads {
+        g.nodes.push(Node {
+            id: id(true, &w.name),
+            name: w.name.clone(),
+            path: w.path.clone(),
+            workload: true,
+        });
+        for d in &w.depends_on {
+            let is_workload = config.workload(d).is_some();
+            g.edges
+                .entry((id(is_workload, d), id(true, &w.name)))
+                .or_default();
+        }
+        for (stack, output) in refs.get(&w.name).into_iter().flatten() {
+            if config.stack(stack).is_none() {
+                continue;
+            }
+            let outputs = g
+                .edges
+                .entry((id(false, stack), id(true, &w.name)))
+                .or_default();
+            if !outputs.contains(output) {
+                outputs.push(output.clone());
+            }
+        }
+    }
+    g
+}
+
+impl Graph {
+    /// Mermaid `flowchart LR`: stacks as boxes, workloads as parallelograms.
+    pub fn mermaid(&self) -> String {
+        let mut out = String::from("flowchart LR\n");
+        for n in &self.nodes {
+            let label = format!("{}<br/><small>{}</small>", n.name, n.path);
+            if n.workload {
+                let _ = writeln!(out, "    {}[/\"{label}\"/]", n.id);
+            } else {
+                let _ = writeln!(out, "    {}[\"{label}\"]", n.id);
+            }
+        }
+        for ((from, to), outputs) in &self.edges {
+            if outputs.is_empty() {
+                let _ = writeln!(out, "    {from} --> {to}");
+            } else {
+                let _ = writeln!(out, "    {from} -- \"{}\" --> {to}", outputs.join(", "));
+            }
+        }
+        out
+    }
+
+    /// Graphviz DOT.
+    pub fn dot(&self) -> String {
+        let mut out = String::from("digraph strata {\n    rankdir=LR;\n");
+        for n in &self.nodes {
+            let shape = if n.workload { "parallelogram" } else { "box" };
+            let _ = writeln!(
+                out,
+                "    {} [label=\"{}\\n{}\", shape={shape}];",
+                n.id, n.name, n.path
+            );
+        }
+        for ((from, to), outputs) in &self.edges {
+            if outputs.is_empty() {
+                let _ = writeln!(out, "    {from} -> {to};");
+            } else {
+                let _ = writeln!(
+                    out,
+                    "    {from} -> {to} [label=\"{}\"];",
+                    outputs.join(", ")
+                );
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+}
