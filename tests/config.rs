@@ -144,6 +144,12 @@ fn graph_draws_the_example_with_the_outputs_that_flow() {
     let dot = strata.run(&["graph", "--repo", path, "--worktree", "--dot"]);
     assert_eq!(dot.code, 0, "{dot:?}");
     assert!(dot.stdout.starts_with("digraph strata {"), "{dot:?}");
-    assert!(dot.stdout.contains("s1 -> w0 [label=\"endpoint\"];"), "{dot:?}");
-    assert_eq!(dot.stdout.matches('{').count(), dot.stdout.matches('}').count());
+    assert!(
+        dot.stdout.contains("s1 -> w0 [label=\"endpoint\"];"),
+        "{dot:?}"
+    );
+    assert_eq!(
+        dot.stdout.matches('{').count(),
+        dot.stdout.matches('}').count()
+    );
 }
