@@ -106,6 +106,7 @@ async fn apply_fresh(opts: &ApplyOptions, ui: &Ui, interrupt: &Interrupt) -> Res
         reports,
         cluster,
         workloads,
+        claims,
     } = planned;
     let target = Target {
         root: snapshot.root.clone(),
@@ -118,6 +119,7 @@ async fn apply_fresh(opts: &ApplyOptions, ui: &Ui, interrupt: &Interrupt) -> Res
         workloads,
         kube: opts.plan.kube.clone(),
         tools: workloads::tools(&opts.plan.env),
+        claims,
     };
     let report = apply_run(
         target,
@@ -172,8 +174,8 @@ async fn apply_saved(
     let reports = saved_reports(&runs, &run)?;
     // Workloads are diffed again: the cluster may have moved since. What
     // they need approval for must still be what the run's approval covers.
-    let (cluster, planned_workloads) = if run.workloads.is_empty() {
-        (None, Vec::new())
+    let (cluster, planned_workloads, claims) = if run.workloads.is_empty() {
+        (None, Vec::new(), Vec::new())
     } else {
         let cluster = workloads::connect(&opts.plan.kube, &opts.plan.env).await?;
         let names: Vec<String> = run.workloads.iter().map(|w| w.name.clone()).collect();
@@ -195,7 +197,7 @@ async fn apply_saved(
         for w in &selected {
             planned.push(workloads::plan_workload(w, &inputs).await);
         }
-        (Some(cluster), planned)
+        (Some(cluster), planned, claims)
     };
     let mut preview = Report::new("plan", Some((&snapshot).into()), reports.clone())
         .with_workloads(planned_workloads.iter().map(|w| w.report.clone()).collect());
@@ -240,6 +242,7 @@ async fn apply_saved(
         workloads: planned_workloads,
         kube: opts.plan.kube.clone(),
         tools: workloads::tools(&opts.plan.env),
+        claims,
     };
     let report = apply_run(
         target,
@@ -565,6 +568,8 @@ struct Target {
     workloads: Vec<WorkloadPlanned>,
     kube: KubeOptions,
     tools: Tools,
+    /// What every configured workload defines, read once at planning.
+    claims: Vec<workloads::Claim>,
 }
 
 struct Shared {
@@ -648,7 +653,7 @@ async fn apply_run(
                 approved: run.items.clone(),
                 auto_approve: target.auto_approve,
                 interrupt: interrupt.clone(),
-                claims: workloads::claims(&target.config.workloads, &target.root, &target.tools),
+                claims: target.claims,
             });
             workloads::apply_workloads(converge, target.workloads, &reports, ui).await
         }

@@ -97,6 +97,9 @@ pub(crate) struct Planned {
     /// `None` when no workload is selected.
     pub cluster: Option<Cluster>,
     pub workloads: Vec<WorkloadPlanned>,
+    /// The objects every configured workload defines (see
+    /// [`workloads::claims`]), read once for the whole run.
+    pub claims: Vec<workloads::Claim>,
 }
 
 impl Planned {
@@ -178,11 +181,7 @@ impl Planned {
             None => std::collections::BTreeMap::new(),
         };
         if interrupt.is_requested() {
-            run.status = RunStatus::Interrupted;
-            run.note = Some("interrupted while planning".to_owned());
-            runs.write(&run)?;
-            runs.drop_plans(&run.id);
-            return Err(Error::Interrupted);
+            return Err(interrupted(&runs, &mut run));
         }
         let mut reports = Vec::new();
         for stack in &selected {
@@ -214,11 +213,20 @@ impl Planned {
             run.items.extend(outcome.items);
             reports.push(outcome.report);
         }
-        let workloads = match &cluster {
-            Some(cluster) => {
+        let claims = if selected_workloads.is_empty() {
+            Vec::new()
+        } else {
+            workloads::claims(
+                &config.workloads,
+                &snapshot.root,
+                &workloads::tools(&opts.env),
+            )
+        };
+        let workloads = match (&cluster, &cluster_error) {
+            (Some(cluster), _) => {
                 plan_workloads(
                     &selected_workloads,
-                    &config.workloads,
+                    &claims,
                     cluster,
                     &snapshot,
                     &runs,
@@ -229,18 +237,14 @@ impl Planned {
                 )
                 .await
             }
-            None => selected_workloads
+            (None, Some(error)) => selected_workloads
                 .iter()
-                .filter(|_| cluster_error.is_some())
-                .map(|w| WorkloadPlanned::failed(w, cluster_error.as_deref().unwrap_or_default()))
+                .map(|w| WorkloadPlanned::failed(w, error))
                 .collect(),
+            (None, None) => Vec::new(),
         };
         if interrupt.is_requested() {
-            run.status = RunStatus::Interrupted;
-            run.note = Some("interrupted while planning".to_owned());
-            runs.write(&run)?;
-            runs.drop_plans(&run.id);
-            return Err(Error::Interrupted);
+            return Err(interrupted(&runs, &mut run));
         }
         for w in &workloads {
             run.workloads.push(WorkloadRun {
@@ -261,6 +265,7 @@ impl Planned {
             reports,
             cluster,
             workloads,
+            claims,
         })
     }
 
@@ -289,6 +294,17 @@ impl Planned {
     pub fn finish(&self, report: &Report) -> Result<(), Error> {
         finish(&self.runs, &self.run, report)
     }
+}
+
+/// Records `run` as interrupted while planning and drops its plans.
+fn interrupted(runs: &Runs, run: &mut Run) -> Error {
+    run.status = RunStatus::Interrupted;
+    run.note = Some("interrupted while planning".to_owned());
+    if let Err(e) = runs.write(run) {
+        return e.into();
+    }
+    runs.drop_plans(&run.id);
+    Error::Interrupted
 }
 
 /// Writes the run's record and report, and drops its plan files unless it
@@ -443,7 +459,7 @@ pub(crate) fn select(
 )]
 async fn plan_workloads(
     selected: &[Workload],
-    all: &[Workload],
+    claims: &[workloads::Claim],
     cluster: &Cluster,
     snapshot: &Snapshot,
     runs: &Runs,
@@ -454,7 +470,6 @@ async fn plan_workloads(
 ) -> Vec<WorkloadPlanned> {
     let outputs = workloads::planned_outputs(runs, stacks);
     let tools = workloads::tools(&opts.env);
-    let claims = workloads::claims(all, &snapshot.root, &tools);
     let inputs = Inputs {
         cluster,
         root: &snapshot.root,
@@ -463,7 +478,7 @@ async fn plan_workloads(
         policy,
         options: &opts.kube,
         tools: &tools,
-        claims: &claims,
+        claims,
     };
     let progress = ui.progress();
     let mut out = Vec::new();

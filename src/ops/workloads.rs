@@ -73,27 +73,16 @@ pub(crate) struct WorkloadPlanned {
 impl WorkloadPlanned {
     /// A workload that could not be diffed at all.
     pub fn failed(config: &Workload, error: &str) -> WorkloadPlanned {
-        WorkloadPlanned {
-            report: WorkloadReport::empty(
-                &config.name,
-                &config.path,
-                StackStatus::Error,
-                Some(error.to_owned()),
-            ),
-            config: config.clone(),
-            items: Vec::new(),
-            plan: None,
-        }
+        WorkloadPlanned::unplanned(config, StackStatus::Error, error.to_owned())
     }
 
     pub fn skipped(config: &Workload, because: &str) -> WorkloadPlanned {
+        WorkloadPlanned::unplanned(config, StackStatus::Skipped, format!("skipped: {because}"))
+    }
+
+    fn unplanned(config: &Workload, status: StackStatus, error: String) -> WorkloadPlanned {
         WorkloadPlanned {
-            report: WorkloadReport::empty(
-                &config.name,
-                &config.path,
-                StackStatus::Skipped,
-                Some(format!("skipped: {because}")),
-            ),
+            report: WorkloadReport::empty(&config.name, &config.path, status, Some(error)),
             config: config.clone(),
             items: Vec::new(),
             plan: None,
@@ -296,17 +285,7 @@ pub(crate) async fn plan_workload(workload: &Workload, inputs: &Inputs<'_>) -> W
                 plan: Some(plan),
             }
         }
-        Err(e) => WorkloadPlanned {
-            config: workload.clone(),
-            report: WorkloadReport::empty(
-                &workload.name,
-                &workload.path,
-                StackStatus::Error,
-                Some(e.to_string()),
-            ),
-            items: Vec::new(),
-            plan: None,
-        },
+        Err(e) => WorkloadPlanned::failed(workload, &e.to_string()),
     }
 }
 
