@@ -568,7 +568,7 @@ fn bad_manifests_and_references_name_the_file_and_change_nothing() {
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stdout.contains(
-            "k8s/apps/a.yaml (document 1): ${stack.db.endpoint}: there is no stack \"db\""
+            "k8s/apps/a.yaml (document 1): ${stack.db.endpoint}: there is no stack \"db\" with outputs: it is not in strata.hcl, or it has not been applied yet"
         ),
         "{run:?}"
     );

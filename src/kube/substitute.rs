@@ -144,11 +144,11 @@ fn lookup(path: &str, outputs: &Outputs, secret: bool, used: &mut Used) -> Resul
     let Some(stack_outputs) = outputs.get(stack) else {
         let known: Vec<&str> = outputs.keys().map(String::as_str).collect();
         return Err(format!(
-            "${{stack.{path}}}: there is no stack {stack:?}{}",
+            "${{stack.{path}}}: there is no stack {stack:?} with outputs: it is not in strata.hcl, or it has not been applied yet (run `strata apply --stack {stack}`){}",
             if known.is_empty() {
                 String::new()
             } else {
-                format!("; the stacks are: {}", known.join(", "))
+                format!("; the stacks with outputs are: {}", known.join(", "))
             }
         ));
     };
@@ -297,7 +297,8 @@ mod tests {
         let mut m = manifest("ConfigMap", json!({"a": "${stack.web.url}"}));
         let err = substitute(&mut m, &outputs()).expect_err("no stack");
         assert!(
-            err.to_string().contains("there is no stack \"web\""),
+            err.to_string()
+                .contains("there is no stack \"web\" with outputs"),
             "{err}"
         );
     }
