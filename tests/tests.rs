@@ -12,6 +12,8 @@ mod config;
 mod drift;
 /// Bad input: each gets exit 1 and a message naming the problem.
 mod errors;
+/// Both layers in one pipeline: outputs into the cluster, one gate.
+mod pipeline;
 /// `strata plan` and `strata inspect` on real Terraform plans.
 mod plan;
 /// Ctrl-C, stack ordering and parallelism.

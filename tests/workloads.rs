@@ -123,15 +123,27 @@ fn the_example_repository_converges_in_one_run_and_then_has_no_changes() {
     assert_eq!(widget["spec"]["size"], 3);
     let deployment = cluster.get(&["deployment", "web", "-n", "apps"]);
     assert_eq!(deployment["status"]["availableReplicas"], 2);
+    // The outputs block: plain outputs in a ConfigMap, sensitive ones in a
+    // Secret, carried by the workload that creates their namespace.
+    let outputs = cluster.get(&["configmap", "database-outputs", "-n", "apps"]);
+    assert_eq!(outputs["data"]["endpoint"].as_str(), Some(endpoint));
+    assert_eq!(outputs["data"]["engine_version"], "16.4");
+    assert!(outputs["data"].get("password").is_none(), "{outputs}");
+    assert_eq!(
+        outputs["metadata"]["annotations"]["strata.dev/outputs-of"],
+        "database"
+    );
+    let secret = cluster.get(&["secret", "database-secrets", "-n", "apps"]);
+    assert!(secret["data"]["password"].is_string(), "{secret}");
 
     let again = strata.kube(&repo, &cluster, &["plan", "--format", "json"]);
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(workload(&again.json())["status"], "in_sync");
-    assert_eq!(workload(&again.json())["unchanged"], 6);
+    assert_eq!(workload(&again.json())["unchanged"], 8);
     let second = strata.kube(&repo, &cluster, &["apply"]);
     assert_eq!(second.code, 0, "{second:?}");
     assert!(
-        second.stdout.contains("No changes (6 object(s) in sync)."),
+        second.stdout.contains("No changes (8 object(s) in sync)."),
         "{second:?}"
     );
 }

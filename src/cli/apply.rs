@@ -49,7 +49,16 @@ pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
     let mut report = ops::apply(&opts, &ctx.ui, &ctx.interrupt).await?;
     report.notifications = strata::notify::send(&report.notify, &report, &ctx.env).await;
     ctx.emit_report(&report)?;
-    if let Some(id) = &report.run_id
+    if let Some(id) = &report.pending_run {
+        ctx.ui.notice(&format!(
+            "The rest was applied, but {} {}: diffed again with the outputs of the stacks just applied, {} approval that this run did not have, and there is no terminal to ask at. {} saved as run {id}. To approve and apply {}:\n  strata approve {id}\n  strata apply --run {id}",
+            report.held.join(", "),
+            if report.held.len() == 1 { "was held" } else { "were held" },
+            if report.held.len() == 1 { "it needs" } else { "they need" },
+            if report.held.len() == 1 { "It is" } else { "They are" },
+            if report.held.len() == 1 { "it" } else { "them" },
+        ));
+    } else if let Some(id) = &report.run_id
         && report.result == Outcome::ApprovalRequired
     {
         let why = if ctx.ui.can_prompt() {

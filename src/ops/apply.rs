@@ -17,6 +17,7 @@ use super::dag::{self, NodeResult};
 use super::plan::{
     DENIED, PlanOptions, Planned, Shared as PlanShared, finish, locate, plan_stack_into,
 };
+use super::publish::{self, Layout};
 use super::workloads::{self, Converge, KubeOptions, WorkloadPlanned};
 use super::{Environment, Error, SourceOptions, export, open_state};
 use crate::approval::{self, Item, Verdict};
@@ -106,7 +107,7 @@ async fn apply_fresh(opts: &ApplyOptions, ui: &Ui, interrupt: &Interrupt) -> Res
         reports,
         cluster,
         workloads,
-        claims,
+        layout,
     } = planned;
     let target = Target {
         root: snapshot.root.clone(),
@@ -119,7 +120,7 @@ async fn apply_fresh(opts: &ApplyOptions, ui: &Ui, interrupt: &Interrupt) -> Res
         workloads,
         kube: opts.plan.kube.clone(),
         tools: workloads::tools(&opts.plan.env),
-        claims,
+        layout,
     };
     let report = apply_run(
         target,
@@ -174,17 +175,17 @@ async fn apply_saved(
     let reports = saved_reports(&runs, &run)?;
     // Workloads are diffed again: the cluster may have moved since. What
     // they need approval for must still be what the run's approval covers.
-    let (cluster, planned_workloads, claims) = if run.workloads.is_empty() {
-        (None, Vec::new(), Vec::new())
+    let (cluster, planned_workloads, layout) = if run.workloads.is_empty() {
+        (None, Vec::new(), Layout::default())
     } else {
         let cluster = workloads::connect(&opts.plan.kube, &opts.plan.env).await?;
-        let names: Vec<String> = run.workloads.iter().map(|w| w.name.clone()).collect();
-        let (_, selected) = super::plan::select(&config, &[], &names)?;
-        let outputs = workloads::applied_outputs(&runs);
         let tools = workloads::tools(&opts.plan.env);
-        let claims = workloads::claims(&config.workloads, &snapshot.root, &tools);
+        let layout = publish::layout(&config, &snapshot.root, &tools);
+        let names: Vec<String> = run.workloads.iter().map(|w| w.name.clone()).collect();
+        let selected = layout.select(&names, false);
+        let outputs = workloads::applied_outputs(&runs);
         let inputs = workloads::Inputs {
-            claims: &claims,
+            layout: &layout,
             cluster: &cluster,
             root: &snapshot.root,
             outputs: &outputs,
@@ -197,7 +198,7 @@ async fn apply_saved(
         for w in &selected {
             planned.push(workloads::plan_workload(w, &inputs).await);
         }
-        (Some(cluster), planned, claims)
+        (Some(cluster), planned, layout)
     };
     let mut preview = Report::new("plan", Some((&snapshot).into()), reports.clone())
         .with_workloads(planned_workloads.iter().map(|w| w.report.clone()).collect());
@@ -242,7 +243,7 @@ async fn apply_saved(
         workloads: planned_workloads,
         kube: opts.plan.kube.clone(),
         tools: workloads::tools(&opts.plan.env),
-        claims,
+        layout,
     };
     let report = apply_run(
         target,
@@ -568,8 +569,8 @@ struct Target {
     workloads: Vec<WorkloadPlanned>,
     kube: KubeOptions,
     tools: Tools,
-    /// What every configured workload defines, read once at planning.
-    claims: Vec<workloads::Claim>,
+    /// The workloads as laid out at planning.
+    layout: Layout,
 }
 
 struct Shared {
@@ -640,22 +641,66 @@ async fn apply_run(
         stale,
         blocked,
     } = stacks;
+    let mut held = Hold::None;
     let workloads = match target.cluster {
         Some(cluster) if !interrupt.is_requested() => {
-            let converge = Arc::new(Converge {
-                cluster,
-                root: target.root.clone(),
-                runs: runs.clone(),
-                commit: run.source.commit.clone(),
-                policy: run.policy.clone(),
-                options: target.kube.clone(),
-                tools: target.tools.clone(),
-                approved: run.items.clone(),
-                auto_approve: target.auto_approve,
-                interrupt: interrupt.clone(),
-                claims: target.claims,
-            });
-            workloads::apply_workloads(converge, target.workloads, &reports, ui).await
+            let (commit, policy) = (run.source.commit.clone(), run.policy.clone());
+            let converge = |approved: Vec<Item>| {
+                Arc::new(Converge {
+                    cluster: cluster.clone(),
+                    root: target.root.clone(),
+                    runs: runs.clone(),
+                    commit: commit.clone(),
+                    policy: policy.clone(),
+                    options: target.kube.clone(),
+                    tools: target.tools.clone(),
+                    approved,
+                    auto_approve: target.auto_approve,
+                    interrupt: interrupt.clone(),
+                    layout: target.layout.clone(),
+                })
+            };
+            let first = workloads::apply_workloads(
+                converge(run.items.clone()),
+                target.workloads,
+                &reports,
+                ui,
+            )
+            .await;
+            let mut out = first.reports;
+            if !first.held.is_empty() && !interrupt.is_requested() {
+                held = hold(
+                    &runs,
+                    &mut run,
+                    &first.held,
+                    &source,
+                    &target.who,
+                    ui,
+                    interrupt,
+                )
+                .await?;
+                if let Hold::Approved = &held {
+                    let again = workloads::apply_workloads(
+                        converge(run.items.clone()),
+                        first.held.iter().map(|h| h.workload.clone()).collect(),
+                        &reports,
+                        ui,
+                    )
+                    .await;
+                    for mut r in again.reports {
+                        if again.held.iter().any(|h| h.workload.config.name == r.name) {
+                            r.status = StackStatus::Error;
+                            r.error = Some(
+                                "its diff changed again while it was being approved; run `strata apply` again to review it".to_owned(),
+                            );
+                        }
+                        if let Some(slot) = out.iter_mut().find(|o| o.name == r.name) {
+                            *slot = r;
+                        }
+                    }
+                }
+            }
+            out
         }
         _ => target.workloads.iter().map(|w| w.report.clone()).collect(),
     };
@@ -684,6 +729,23 @@ async fn apply_run(
     } else {
         Outcome::InSync
     };
+    match &held {
+        Hold::None | Hold::Approved => {}
+        Hold::Saved { run: id, names } => {
+            report.held = names.clone();
+            report.pending_run = Some(id.clone());
+            if !failed {
+                report.result = Outcome::ApprovalRequired;
+            }
+        }
+        Hold::Refused { why, names } => {
+            report.held = names.clone();
+            report.message = Some(why.clone());
+            if !failed {
+                report.result = Outcome::Denied;
+            }
+        }
+    }
     if stale {
         report.errors.push(
             "stale: a saved plan no longer matches the state; re-plan with strata plan".to_owned(),
@@ -696,10 +758,20 @@ async fn apply_run(
     }
     let final_run = runs.update(&run.id, |r| {
         r.status = status;
+        r.items = run.items.clone();
         r.note = match status {
             RunStatus::Interrupted => Some("interrupted during apply".to_owned()),
             RunStatus::Stale => Some("Terraform refused a saved plan as stale".to_owned()),
             _ if blocked => report.errors.last().cloned(),
+            _ if !report.held.is_empty() => Some(format!(
+                "workloads held for approval: {}{}",
+                report.held.join(", "),
+                report
+                    .pending_run
+                    .as_deref()
+                    .map(|id| format!(" (saved as run {id})"))
+                    .unwrap_or_default()
+            )),
             _ => r.note.take(),
         };
         Ok::<_, Error>(r.clone())
@@ -709,6 +781,136 @@ async fn apply_run(
         return Err(Error::Interrupted);
     }
     Ok(report)
+}
+
+/// What became of workloads held for an approval during apply.
+enum Hold {
+    /// Nothing was held.
+    None,
+    /// A person approved them at the prompt.
+    Approved,
+    /// Saved as a run of their own, waiting for `strata approve`.
+    Saved { run: String, names: Vec<String> },
+    /// A person refused them at the prompt.
+    Refused { why: String, names: Vec<String> },
+}
+
+/// Workloads that, diffed again with the outputs of the stacks just
+/// applied, need an approval the run does not have: on a terminal the
+/// person is asked now (and the decision recorded on this run); otherwise
+/// they are saved as a new run, pending approval, that `strata approve`
+/// and `strata apply --run` take like any other.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; a struct would only rename them"
+)]
+async fn hold(
+    runs: &Runs,
+    run: &mut Run,
+    held: &[workloads::Held],
+    source: &report::Source,
+    who: &Who,
+    ui: &Ui,
+    interrupt: &Interrupt,
+) -> Result<Hold, Error> {
+    let names: Vec<String> = held
+        .iter()
+        .map(|h| h.workload.config.name.clone())
+        .collect();
+    let uncovered: Vec<Item> = held.iter().flat_map(|h| h.uncovered.clone()).collect();
+    if ui.can_prompt() {
+        let mut preview = Report::new("plan", Some(source.clone()), Vec::new())
+            .with_workloads(held.iter().map(|h| h.workload.report.clone()).collect());
+        preview.approvals = uncovered.clone();
+        preview.run_id = Some(run.id.clone());
+        let asking: Vec<&str> = held
+            .iter()
+            .filter(|h| !h.uncovered.is_empty())
+            .map(|h| h.workload.config.name.as_str())
+            .collect();
+        let waiting: Vec<&str> = held
+            .iter()
+            .filter(|h| h.uncovered.is_empty())
+            .map(|h| h.workload.config.name.as_str())
+            .collect();
+        ui.notice(&format!(
+            "The stacks were applied. Diffed again with their new outputs, {} now {} approval{}:",
+            asking.join(", "),
+            if asking.len() == 1 { "needs" } else { "need" },
+            if waiting.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} {} for it)",
+                    waiting.join(", "),
+                    if waiting.len() == 1 { "waits" } else { "wait" }
+                )
+            }
+        ));
+        let text = report::text::prompt(&preview, ui.color_stderr());
+        let answer = ui.confirm(&text, "yes", interrupt).await;
+        let yes = answer == Answer::Yes;
+        let kind = if yes {
+            DecisionKind::Approved
+        } else {
+            DecisionKind::Refused
+        };
+        let mut decision =
+            who.decide_on(&run.id, run.source.commit.clone(), kind, DecidedBy::Prompt);
+        decision.items = uncovered.len();
+        runs.record(&decision)?;
+        if yes {
+            run.items.extend(uncovered.iter().cloned());
+            return Ok(Hold::Approved);
+        }
+        return Ok(Hold::Refused {
+            why: format!("refused at the prompt: {}", answer.describe()),
+            names,
+        });
+    }
+    let now = Timestamp::now();
+    let pending = Run {
+        id: Runs::new_id(),
+        command: "apply".to_owned(),
+        created: now,
+        updated: now,
+        status: RunStatus::ApprovalRequired,
+        saved: true,
+        source: run.source.clone(),
+        policy: run.policy.clone(),
+        stacks: Vec::new(),
+        workloads: held
+            .iter()
+            .map(|h| runs::WorkloadRun {
+                name: h.workload.config.name.clone(),
+                path: h.workload.config.path.clone(),
+                depends_on: h.workload.config.depends_on.clone(),
+                changes: true,
+            })
+            .collect(),
+        items: held.iter().flat_map(|h| h.workload.items.clone()).collect(),
+        approval: None,
+        note: Some(format!(
+            "held by run {}: diffed again after its stacks were applied, {} needs approval for: {}",
+            run.id,
+            names.join(", "),
+            uncovered
+                .iter()
+                .map(|i| format!("{} {}", i.action, i.address))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+    };
+    runs.create(&pending)?;
+    let mut report = Report::new("plan", Some(source.clone()), Vec::new())
+        .with_workloads(held.iter().map(|h| h.workload.report.clone()).collect());
+    report.run_id = Some(pending.id.clone());
+    report.approvals = pending.items.clone();
+    finish(runs, &pending, &report)?;
+    Ok(Hold::Saved {
+        run: pending.id,
+        names,
+    })
 }
 
 /// Applies the run's stacks in dependency order.

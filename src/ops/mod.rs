@@ -12,6 +12,7 @@ pub mod graph;
 pub mod init;
 pub mod inspect;
 pub mod plan;
+mod publish;
 pub mod validate;
 pub mod workloads;
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use super::dag::{self, NodeResult};
+use super::publish::{self, Layout};
 use super::workloads::{self, Inputs, KubeOptions, WorkloadPlanned};
 use super::{Environment, Error, SourceOptions, checkout};
 use crate::approval::{self, Item, Verdict};
@@ -97,9 +98,9 @@ pub(crate) struct Planned {
     /// `None` when no workload is selected.
     pub cluster: Option<Cluster>,
     pub workloads: Vec<WorkloadPlanned>,
-    /// The objects every configured workload defines (see
-    /// [`workloads::claims`]), read once for the whole run.
-    pub claims: Vec<workloads::Claim>,
+    /// The workloads as laid out for the run (see [`publish::layout`]),
+    /// read once for the whole run.
+    pub layout: Layout,
 }
 
 impl Planned {
@@ -114,6 +115,15 @@ impl Planned {
         let (state, snapshot) = checkout(&opts.source, &opts.env, command, ui, interrupt).await?;
         let config = config::load(&snapshot.root)?;
         let (selected, selected_workloads) = select(&config, &opts.stacks, &opts.workloads)?;
+        // The `outputs` blocks add workloads and dependencies.
+        let layout = if selected_workloads.is_empty() {
+            Layout::default()
+        } else {
+            publish::layout(&config, &snapshot.root, &workloads::tools(&opts.env))
+        };
+        let names: Vec<String> = selected_workloads.into_iter().map(|w| w.name).collect();
+        let selected_workloads =
+            layout.select(&names, opts.stacks.is_empty() && opts.workloads.is_empty());
         let mut terraform_error = None;
         let terraform = if selected.is_empty() {
             None
@@ -213,20 +223,11 @@ impl Planned {
             run.items.extend(outcome.items);
             reports.push(outcome.report);
         }
-        let claims = if selected_workloads.is_empty() {
-            Vec::new()
-        } else {
-            workloads::claims(
-                &config.workloads,
-                &snapshot.root,
-                &workloads::tools(&opts.env),
-            )
-        };
         let workloads = match (&cluster, &cluster_error) {
             (Some(cluster), _) => {
                 plan_workloads(
                     &selected_workloads,
-                    &claims,
+                    &layout,
                     cluster,
                     &snapshot,
                     &runs,
@@ -265,7 +266,7 @@ impl Planned {
             reports,
             cluster,
             workloads,
-            claims,
+            layout,
         })
     }
 
@@ -459,7 +460,7 @@ pub(crate) fn select(
 )]
 async fn plan_workloads(
     selected: &[Workload],
-    claims: &[workloads::Claim],
+    layout: &Layout,
     cluster: &Cluster,
     snapshot: &Snapshot,
     runs: &Runs,
@@ -478,7 +479,7 @@ async fn plan_workloads(
         policy,
         options: &opts.kube,
         tools: &tools,
-        claims,
+        layout,
     };
     let progress = ui.progress();
     let mut out = Vec::new();

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::dag::{self, NodeResult};
+use super::publish::Layout;
 use super::{Environment, Error};
 use crate::approval::{self, Item, Verdict};
 use crate::config::{Approval, Workload};
@@ -152,8 +153,9 @@ pub(crate) struct Inputs<'a> {
     pub policy: &'a Approval,
     pub options: &'a KubeOptions,
     pub tools: &'a Tools,
-    /// The objects every configured workload defines.
-    pub claims: &'a [Claim],
+    /// The workloads as laid out for the run: what each claims, and the
+    /// published outputs each carries.
+    pub layout: &'a Layout,
 }
 
 /// An object a workload's manifests define, as read without the cluster
@@ -290,15 +292,19 @@ pub(crate) async fn plan_workload(workload: &Workload, inputs: &Inputs<'_>) -> W
 }
 
 async fn try_plan(workload: &Workload, inputs: &Inputs<'_>) -> Result<converge::Plan, KubeError> {
-    let root = inputs.root.to_owned();
-    let path = workload.path.clone();
-    let tools = inputs.tools.clone();
-    let manifests = tokio::task::spawn_blocking(move || manifest::load(&root, &path, &tools))
-        .await
-        .map_err(|e| KubeError::Render {
-            dir: workload.path.clone(),
-            message: e.to_string(),
-        })??;
+    let manifests = if Layout::is_own_carrier(workload) {
+        Vec::new()
+    } else {
+        let root = inputs.root.to_owned();
+        let path = workload.path.clone();
+        let tools = inputs.tools.clone();
+        tokio::task::spawn_blocking(move || manifest::load(&root, &path, &tools))
+            .await
+            .map_err(|e| KubeError::Render {
+                dir: workload.path.clone(),
+                message: e.to_string(),
+            })??
+    };
     let mut substituted = Vec::with_capacity(manifests.len());
     let mut problems = Vec::new();
     for mut m in manifests {
@@ -307,15 +313,19 @@ async fn try_plan(workload: &Workload, inputs: &Inputs<'_>) -> Result<converge::
             Err(e) => problems.push(e),
         }
     }
+    match inputs.layout.manifests(&workload.name, inputs.outputs) {
+        Ok(published) => substituted.extend(published),
+        Err(e) => problems.push(e),
+    }
     if !problems.is_empty() {
         return Err(KubeError::Invalid(problems));
     }
+    let claims = &inputs.layout.claims;
     let ctx = Context {
         workload: &workload.name,
         namespace: workload.namespace.as_deref(),
         commit: inputs.commit,
-        namespaces_elsewhere: inputs
-            .claims
+        namespaces_elsewhere: claims
             .iter()
             .filter(|c| c.workload != workload.name && c.group.is_empty() && c.kind == "Namespace")
             .map(|c| c.name.clone())
@@ -323,7 +333,7 @@ async fn try_plan(workload: &Workload, inputs: &Inputs<'_>) -> Result<converge::
     };
     let set = set::validate(substituted, &ctx, inputs.cluster).await?;
     let mut plan = converge::plan(inputs.cluster, &settings(workload, inputs.options), set).await?;
-    settle_claims(&mut plan, &workload.name, inputs.claims)?;
+    settle_claims(&mut plan, &workload.name, claims)?;
     Ok(plan)
 }
 
@@ -340,19 +350,40 @@ pub(crate) struct Converge {
     pub approved: Vec<Item>,
     pub auto_approve: bool,
     pub interrupt: Interrupt,
-    pub claims: Vec<Claim>,
+    pub layout: Layout,
+}
+
+/// A workload not converged because, diffed again with the new outputs,
+/// it needs an approval the run did not get; or one that depends on such a
+/// workload (with nothing `uncovered` of its own).
+#[derive(Debug, Clone)]
+pub(crate) struct Held {
+    pub workload: WorkloadPlanned,
+    /// What it needs approval for that was not approved.
+    pub uncovered: Vec<Item>,
+}
+
+/// How converging the run's workloads went.
+pub(crate) struct WorkloadsApplied {
+    /// Every workload, in the order given.
+    pub reports: Vec<WorkloadReport>,
+    /// The workloads held for an approval (their reports show what they
+    /// would change).
+    pub held: Vec<Held>,
 }
 
 /// Converges `planned` in dependency order after the stacks: a workload
 /// whose stack dependency failed is skipped; one planned before a stack
 /// was applied in this run is diffed again with the new outputs, and
-/// converged only if what it now needs approval for was approved.
+/// converged only if what it now needs approval for was approved — else
+/// it is held, with everything that depends on it.
 pub(crate) async fn apply_workloads(
     ctx: Arc<Converge>,
     planned: Vec<WorkloadPlanned>,
     stacks: &[StackReport],
     ui: &Ui,
-) -> Vec<WorkloadReport> {
+) -> WorkloadsApplied {
+    let held: Arc<std::sync::Mutex<Vec<Held>>> = Arc::default();
     let failed_stacks: BTreeSet<String> = stacks
         .iter()
         .filter(|s| matches!(s.status, StackStatus::Error | StackStatus::Skipped))
@@ -384,6 +415,7 @@ pub(crate) async fn apply_workloads(
     let failed_stacks = Arc::new(failed_stacks);
     let results = {
         let by_name = by_name.clone();
+        let held = held.clone();
         dag::run(
             nodes,
             4,
@@ -395,6 +427,7 @@ pub(crate) async fn apply_workloads(
                     .cloned()
                     .expect("every node is a workload");
                 let failed_stacks = failed_stacks.clone();
+                let held = held.clone();
                 let task = progress.task(&name);
                 async move {
                     let blocked = w
@@ -411,7 +444,15 @@ pub(crate) async fn apply_workloads(
                         )
                         .report);
                     }
-                    let report = apply_workload(&ctx, w, any_applied, &task).await;
+                    let report = match apply_workload(&ctx, w, any_applied, &task).await {
+                        Converged::Done(report) => report,
+                        Converged::Held(h) => {
+                            // Its dependents wait with it.
+                            let report = h.workload.report.clone();
+                            held.lock().expect("not poisoned").push(*h);
+                            return Err(report);
+                        }
+                    };
                     if matches!(report.status, StackStatus::Error | StackStatus::Skipped) {
                         Err(report)
                     } else {
@@ -422,16 +463,51 @@ pub(crate) async fn apply_workloads(
         )
         .await
     };
-    planned
+    let mut held = std::mem::take(&mut *held.lock().expect("not poisoned"));
+    // What depends on a held workload (in config order, so dependencies
+    // come first) is held with it, not failed.
+    let mut waiting: BTreeSet<String> = held
         .iter()
-        .map(|w| match results.get(&w.config.name) {
-            Some(NodeResult::Done(r) | NodeResult::Failed(r)) => r.clone(),
-            Some(NodeResult::Skipped { because }) => {
-                WorkloadPlanned::skipped(&w.config, because).report
+        .map(|h| h.workload.config.name.clone())
+        .collect();
+    for w in &planned {
+        let skipped = matches!(
+            results.get(&w.config.name),
+            Some(NodeResult::Skipped { .. })
+        );
+        if skipped && w.config.depends_on.iter().any(|d| waiting.contains(d)) {
+            waiting.insert(w.config.name.clone());
+            held.push(Held {
+                workload: w.clone(),
+                uncovered: Vec::new(),
+            });
+        }
+    }
+    let reports = planned
+        .iter()
+        .map(|w| {
+            if let Some(h) = held
+                .iter()
+                .find(|h| h.workload.config.name == w.config.name)
+            {
+                return h.workload.report.clone();
             }
-            None => WorkloadPlanned::skipped(&w.config, "not scheduled").report,
+            match results.get(&w.config.name) {
+                Some(NodeResult::Done(r) | NodeResult::Failed(r)) => r.clone(),
+                Some(NodeResult::Skipped { because }) => {
+                    WorkloadPlanned::skipped(&w.config, because).report
+                }
+                None => WorkloadPlanned::skipped(&w.config, "not scheduled").report,
+            }
         })
-        .collect()
+        .collect();
+    WorkloadsApplied { reports, held }
+}
+
+/// How one workload's turn ended.
+enum Converged {
+    Done(WorkloadReport),
+    Held(Box<Held>),
 }
 
 async fn apply_workload(
@@ -439,7 +515,7 @@ async fn apply_workload(
     mut w: WorkloadPlanned,
     outputs_changed: bool,
     task: &Task,
-) -> WorkloadReport {
+) -> Converged {
     let unknown = w
         .plan
         .as_ref()
@@ -455,25 +531,35 @@ async fn apply_workload(
             policy: &ctx.policy,
             options: &ctx.options,
             tools: &ctx.tools,
-            claims: &ctx.claims,
+            layout: &ctx.layout,
         };
         w = plan_workload(&w.config, &inputs).await;
     }
-    if let Err(report) = check_covered(ctx, &w) {
-        task.finish("failed");
-        return *report;
+    match check_covered(ctx, &w) {
+        Covered::Yes => {}
+        Covered::Denied(report) => {
+            task.finish("failed");
+            return Converged::Done(*report);
+        }
+        Covered::No(uncovered) => {
+            task.finish("held for approval");
+            return Converged::Held(Box::new(Held {
+                workload: w,
+                uncovered,
+            }));
+        }
     }
     let Some(plan) = w.plan else {
         task.finish("failed");
-        return w.report;
+        return Converged::Done(w.report);
     };
     if w.report.status == StackStatus::Error {
         task.finish("failed");
-        return w.report;
+        return Converged::Done(w.report);
     }
     if !plan.has_changes() {
         task.finish("no changes");
-        return w.report;
+        return Converged::Done(w.report);
     }
     task.step("apply");
     let settings = settings(&w.config, &ctx.options);
@@ -494,13 +580,21 @@ async fn apply_workload(
     } else {
         "failed"
     });
-    report
+    Converged::Done(report)
+}
+
+enum Covered {
+    Yes,
+    /// `approval.destructive = "deny"`: the report says so.
+    Denied(Box<WorkloadReport>),
+    /// These items need an approval nobody gave yet.
+    No(Vec<Item>),
 }
 
 /// A workload diffed again during apply may only go ahead if what it now
 /// needs approval for was approved, or is covered by the policy or
 /// `--auto-approve`.
-fn check_covered(ctx: &Converge, w: &WorkloadPlanned) -> Result<(), Box<WorkloadReport>> {
+fn check_covered(ctx: &Converge, w: &WorkloadPlanned) -> Covered {
     let uncovered: Vec<Item> = w
         .items
         .iter()
@@ -512,8 +606,8 @@ fn check_covered(ctx: &Converge, w: &WorkloadPlanned) -> Result<(), Box<Workload
         .cloned()
         .collect();
     match approval::decide(&ctx.policy, &uncovered, ctx.auto_approve, false) {
-        Verdict::Proceed | Verdict::AutoApproved(_) => Ok(()),
-        _ => {
+        Verdict::Proceed | Verdict::AutoApproved(_) => Covered::Yes,
+        Verdict::Denied => {
             let list: Vec<String> = uncovered
                 .iter()
                 .map(|i| format!("{} {} ({})", i.action, i.address, i.why()))
@@ -521,11 +615,12 @@ fn check_covered(ctx: &Converge, w: &WorkloadPlanned) -> Result<(), Box<Workload
             let mut report = w.report.clone();
             report.status = StackStatus::Error;
             report.error = Some(format!(
-                "not applied: diffed again before applying, it now needs approval for: {}. Run `strata apply` again to review it",
+                "not applied: diffed again before applying, it now has {}, which approval.destructive = \"deny\" refuses",
                 list.join("; ")
             ));
-            Err(Box::new(report))
+            Covered::Denied(Box::new(report))
         }
+        Verdict::Pending | Verdict::Ask => Covered::No(uncovered),
     }
 }
 

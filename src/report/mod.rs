@@ -60,6 +60,13 @@ pub struct Report {
     /// What happened to the notifications sent about this report.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notifications: Vec<crate::notify::Delivery>,
+    /// Workloads `apply` held back because, diffed again with the new
+    /// outputs, they needed an approval the run did not have.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<String>,
+    /// The run they were saved as, to approve and apply later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_run: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -488,6 +495,8 @@ impl Report {
             verdict: None,
             notify: Vec::new(),
             notifications: Vec::new(),
+            held: Vec::new(),
+            pending_run: None,
         }
     }
 

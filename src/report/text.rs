@@ -625,20 +625,33 @@ fn total(out: &mut String, report: &Report, color: bool) {
             }
         }
     }
+    let held = (!report.held.is_empty()).then(|| {
+        format!(
+            "{} {} not applied, the rest was",
+            if report.held.len() == 1 {
+                "workload"
+            } else {
+                "workloads"
+            },
+            report.held.join(", ")
+        )
+    });
     match report.result {
         Outcome::ApprovalRequired => {
             let _ = writeln!(
                 out,
-                "{} nothing was applied.",
-                p(style::UPDATE, "Approval required:")
+                "{} {}.",
+                p(style::UPDATE, "Approval required:"),
+                held.as_deref().unwrap_or("nothing was applied")
             );
         }
         Outcome::Denied => {
             let why = report.message.as_deref().unwrap_or("refused");
             let _ = writeln!(
                 out,
-                "{} {why}; nothing was applied.",
-                p(style::DESTROY, "Denied:")
+                "{} {why}; {}.",
+                p(style::DESTROY, "Denied:"),
+                held.as_deref().unwrap_or("nothing was applied")
             );
         }
         _ => {}
