@@ -129,18 +129,7 @@ fn graph_draws_the_example_with_the_outputs_that_flow() {
     s1 -- "endpoint" --> w0
 "#
     );
-    let mut nodes = std::collections::BTreeSet::new();
-    for line in run.stdout.lines().skip(1) {
-        let line = line.trim();
-        if let Some((from, _)) = line.split_once(" --") {
-            let to = line.rsplit(' ').next().unwrap();
-            assert!(nodes.contains(from) && nodes.contains(to), "{line}");
-        } else {
-            let id = line.split(['[', '(']).next().unwrap();
-            assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{line}");
-            nodes.insert(id.to_owned());
-        }
-    }
+    crate::support::check_mermaid(&run.stdout);
     let dot = strata.run(&["graph", "--repo", path, "--worktree", "--dot"]);
     assert_eq!(dot.code, 0, "{dot:?}");
     assert!(dot.stdout.starts_with("digraph strata {"), "{dot:?}");

@@ -55,6 +55,22 @@ fn drift_tells_edits_in_the_cluster_from_git_ahead_and_writes_nothing() {
     let scaled = cluster.kubectl(&["scale", "deployment", "web", "-n", "apps", "--replicas=5"]);
     assert_eq!(scaled.code, 0, "{scaled:?}");
     let inventory = cluster.get(&["configmap", "workload-apps", "-n", "strata-system"]);
+    // Everything strata could write: the cluster's objects, Terraform's
+    // state, the recorded outputs.
+    let snapshot = || {
+        let objects = cluster.kubectl(&[
+            "get",
+            "namespaces,configmaps,deployments",
+            "-A",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}",
+        ]);
+        assert_eq!(objects.code, 0, "{objects:?}");
+        let state = crate::support::sha256sum(&strata.tree().join("infra/net/terraform.tfstate"));
+        let outputs = std::fs::read(strata.state.path().join("outputs/net.json")).unwrap();
+        (objects.stdout, state, outputs)
+    };
+    let before = snapshot();
     for format in ["text", "json", "markdown"] {
         let run = strata.kube(&repo, &cluster, &["drift", "--format", format]);
         assert_eq!(run.code, 2, "{format}: {run:?}");
@@ -73,6 +89,7 @@ fn drift_tells_edits_in_the_cluster_from_git_ahead_and_writes_nothing() {
     }
     // Still as the person left it, and strata's records in the cluster
     // untouched.
+    assert!(before == snapshot(), "drift wrote something");
     let live = cluster.get(&["deployment", "web", "-n", "apps"]);
     assert_eq!(live["spec"]["replicas"], 5);
     let after = cluster.get(&["configmap", "workload-apps", "-n", "strata-system"]);
@@ -134,7 +151,7 @@ fn drift_and_apply_notify_the_webhooks_that_asked() {
     repo.write(
         "strata.hcl",
         &format!(
-            "{hcl}\nnotify \"ops\" {{\n  webhook = \"{}\"\n  on = [\"drift\", \"converged\"]\n}}\n\nnotify \"team\" {{\n  webhook = \"env:STRATA_TEST_HOOK\"\n  on = [\"drift\"]\n}}\n",
+            "{hcl}\nnotify \"ops\" {{\n  webhook = \"{}\"\n  on = [\"drift\", \"in_sync\", \"converged\"]\n}}\n\nnotify \"team\" {{\n  webhook = \"env:STRATA_TEST_HOOK\"\n  on = [\"drift\"]\n}}\n",
             hook.url
         ),
     );
@@ -179,9 +196,105 @@ fn drift_and_apply_notify_the_webhooks_that_asked() {
 
     let quiet = strata.kube(&repo, &cluster, &["drift"]);
     assert_eq!(quiet.code, 0, "{quiet:?}");
-    assert_eq!(
-        hook.bodies().len(),
-        2,
-        "in sync pages nobody who asked for drift"
+    let bodies = hook.bodies();
+    let events: Vec<&str> = bodies
+        .iter()
+        .map(|b| b["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["drift", "converged", "in_sync"]);
+    assert_eq!(bodies[2]["result"], "in_sync", "{:#}", bodies[2]);
+}
+
+/// The Markdown drift report, pasted into an issue: tables, the pending
+/// Terraform change, the live edit flagged as drift, and the graph
+/// coloured by state. Commit and path are the only parts that vary.
+#[test]
+fn the_markdown_drift_report_is_stable_and_colours_the_graph() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = Repo::new();
+    let stack = |input: &str| {
+        format!(
+            "resource \"terraform_data\" \"vpc\" {{\n  input = \"{input}\"\n}}\n\noutput \"cidr\" {{\n  value = \"10.0.0.0/16\"\n}}\n"
+        )
+    };
+    repo.write(
+        "strata.hcl",
+        "stack \"net\" {\n  path = \"infra/net\"\n}\n\nworkload \"apps\" {\n  path = \"k8s/apps\"\n  namespace = \"apps\"\n  depends_on = [\"net\"]\n  timeout = \"20s\"\n}\n",
+    )
+    .write("infra/net/main.tf", &stack("a"))
+    .write(
+        "k8s/apps/namespace.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n",
+    )
+    .write(
+        "k8s/apps/config.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: net\ndata:\n  cidr: \"${stack.net.cidr}\"\n",
     );
+    repo.commit("net and apps");
+    assert_eq!(strata.kube(&repo, &cluster, &["apply"]).code, 0);
+    repo.write("infra/net/main.tf", &stack("b"));
+    let commit = repo.commit("net b");
+    let patched = cluster.kubectl(&[
+        "patch",
+        "configmap",
+        "net",
+        "-n",
+        "apps",
+        "-p",
+        r#"{"data":{"cidr":"10.9.0.0/16"}}"#,
+    ]);
+    assert_eq!(patched.code, 0, "{patched:?}");
+
+    let run = strata.kube(&repo, &cluster, &["drift", "--format", "markdown"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let markdown = run
+        .stdout
+        .replace(&commit, "COMMIT")
+        .replace(repo.path().to_str().unwrap(), "REPO");
+    let expected = r#"## strata drift: drift
+
+Source: `REPO` at `main` (`COMMIT`)
+
+| Stack | Status | Summary |
+|---|---|---|
+| `net` | changes | Plan: 0 to add, 1 to change, 0 to destroy. |
+
+| Workload | Status | Summary |
+|---|---|---|
+| `apps` | changes | Plan: 0 to create, 1 to update, 0 to prune. 1 unchanged. |
+
+```mermaid
+flowchart LR
+    s0["net<br/><small>infra/net</small>"]
+    w0[/"apps<br/><small>k8s/apps</small>"/]
+    s0 -- "cidr" --> w0
+    classDef changes fill:#fff4c2,stroke:#b58900
+    class s0 changes
+    classDef drift fill:#ffd8b0,stroke:#d9480f,stroke-width:3px
+    class w0 drift
+```
+
+Green: in sync. Yellow: changes pending from Git. Orange: drift (changed outside Git). Red: failed or not checked.
+
+### Stack `net` (`infra/net`)
+
+| Action | Address | Destructive | Details |
+|---|---|---|---|
+| `~` update | `terraform_data.vpc` |  | `input`: `"a"` → `"b"`<br>`output`: `"a"` → `(known after apply)` |
+
+### Workload `apps` (`k8s/apps`)
+
+| Action | Object | Destructive | Details |
+|---|---|---|---|
+| `~` update | `ConfigMap/apps/net` |  | **drift**<br>changed outside strata<br>`data.cidr`: `"10.9.0.0/16"` → `"10.0.0.0/16"` |
+
+"#;
+    assert_eq!(markdown, expected, "{markdown}");
+    let graph = markdown
+        .split("```mermaid\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a mermaid block");
+    crate::support::check_mermaid(graph);
 }

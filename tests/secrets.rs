@@ -176,12 +176,16 @@ fn kubernetes_secret_values_appear_in_no_output_or_log() {
             base64(git_value)
         )
     };
+    let hook = crate::support::Webhook::start(0);
     let repo = Repo::new();
     repo.write(
         "strata.hcl",
         &format!(
-            "{}workload \"apps\" {{\n  path = \"k8s\"\n  depends_on = [\"db\"]\n}}\n",
-            stacks_hcl(&[("db", "infra/db", &[])])
+            "{}workload \"apps\" {{\n  path = \"k8s\"\n  depends_on = [\"db\"]\n}}\n\n\
+             outputs \"db\" {{\n  config_map = \"apps/db-outputs\"\n  secret = \"apps/db-secrets\"\n}}\n\n\
+             notify \"ops\" {{\n  webhook = \"{}\"\n  on = [\"drift\", \"in_sync\", \"converged\", \"failed\"]\n}}\n",
+            stacks_hcl(&[("db", "infra/db", &[])]),
+            hook.url
         ),
     )
     .write("infra/db/main.tf", &stack(SECRET))
@@ -194,6 +198,16 @@ fn kubernetes_secret_values_appear_in_no_output_or_log() {
     runs.push(first);
     let live = cluster.get(&["secret", "db", "-n", "apps"]);
     assert_eq!(live["data"]["password"], base64(SECRET));
+    // The outputs block: the sensitive output in the Secret only.
+    let published = cluster.get(&["secret", "db-secrets", "-n", "apps"]);
+    assert_eq!(published["data"]["password"], base64(SECRET));
+    let plain = cluster.get(&["configmap", "db-outputs", "-n", "apps"]);
+    assert_eq!(plain["data"], serde_json::json!({"user": "admin"}));
+    for format in ["text", "json", "markdown"] {
+        let run = strata.kube(&repo, &cluster, &["drift", "-vv", "--format", format]);
+        assert_eq!(run.code, 0, "{run:?}");
+        runs.push(run);
+    }
 
     // Rotate both; every format and verbosity of plan and apply.
     let rotated = "rotated-Qp2-never-print-me";
@@ -219,6 +233,24 @@ fn kubernetes_secret_values_appear_in_no_output_or_log() {
     }
     let live = cluster.get(&["secret", "db", "-n", "apps"]);
     assert_eq!(live["data"]["password"], base64(NEW_SECRET));
+    let published = cluster.get(&["secret", "db-secrets", "-n", "apps"]);
+    assert_eq!(published["data"]["password"], base64(NEW_SECRET));
+    // Someone edits the published Secret: drift, reported without values.
+    let patched = cluster.kubectl(&[
+        "patch",
+        "secret",
+        "db-secrets",
+        "-n",
+        "apps",
+        "-p",
+        r#"{"stringData":{"password":"edited-Jh5-never-print-me"}}"#,
+    ]);
+    assert_eq!(patched.code, 0, "{patched:?}");
+    for format in ["text", "json", "markdown"] {
+        let run = strata.kube(&repo, &cluster, &["drift", "-vv", "--format", format]);
+        assert_eq!(run.code, 2, "{run:?}");
+        runs.push(run);
+    }
 
     // A sensitive output outside a Secret is refused without its value.
     repo.write(
@@ -234,7 +266,11 @@ fn kubernetes_secret_values_appear_in_no_output_or_log() {
     );
     runs.push(refused);
 
+    let notifications = hook.bodies();
+    assert!(notifications.len() >= 6, "{notifications:#?}");
     let secrets = [
+        "edited-Jh5-never-print-me".to_owned(),
+        base64("edited-Jh5-never-print-me"),
         SECRET.to_owned(),
         NEW_SECRET.to_owned(),
         literal.to_owned(),
@@ -249,6 +285,15 @@ fn kubernetes_secret_values_appear_in_no_output_or_log() {
             assert!(
                 !run.stdout.contains(secret.as_str()) && !run.stderr.contains(secret.as_str()),
                 "{secret} leaked: {run:?}"
+            );
+        }
+    }
+    for body in &notifications {
+        let text = body.to_string();
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{secret} leaked in {body:#}"
             );
         }
     }

@@ -34,8 +34,32 @@ pub async fn drift(opts: &DriftOptions, ui: &Ui, interrupt: &Interrupt) -> Resul
     };
     let mut report = planned.report("drift");
     report.result = outcome(&report);
+    let graph = super::graph::of(
+        &planned.config,
+        &planned.snapshot.root,
+        &super::workloads::tools(&opts.plan.env),
+    );
+    report.graph = Some(graph.mermaid_with(|node| state(&report, node)));
     planned.finish(&report)?;
     Ok(report)
+}
+
+/// How a node of the graph stands in the report: `failed`, `drift`,
+/// `changes` or `in_sync`; `None` when the run did not check it.
+fn state(report: &Report, node: &super::graph::Node) -> Option<&'static str> {
+    let (status, drifted) = if node.workload {
+        let w = report.workloads.iter().find(|w| w.name == node.name)?;
+        (w.status, w.changes.iter().any(|c| c.drift))
+    } else {
+        let s = report.stacks.iter().find(|s| s.name == node.name)?;
+        (s.status, !s.drift.is_empty())
+    };
+    Some(match status {
+        StackStatus::Error | StackStatus::Skipped => "failed",
+        _ if drifted => "drift",
+        StackStatus::Changes => "changes",
+        _ => "in_sync",
+    })
 }
 
 /// What the nightly run says.

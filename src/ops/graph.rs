@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
 
 use super::{Environment, Error, SourceOptions, checkout};
 use crate::config::{self, Config};
 use crate::interrupt::Interrupt;
-use crate::kube::manifest;
+use crate::kube::manifest::{self, Tools};
 use crate::kube::substitute::references;
 
 #[derive(Debug, Clone)]
@@ -45,18 +46,24 @@ pub async fn graph(
     let (_state, snapshot) = checkout(&opts.source, &opts.env, "graph", ui, interrupt).await?;
     let config = config::load(&snapshot.root)?;
     let tools = super::workloads::tools(&opts.env);
+    Ok(of(&config, &snapshot.root, &tools))
+}
+
+/// The graph of `config` in the tree at `root`, reading the manifests for
+/// the outputs they use.
+pub(crate) fn of(config: &Config, root: &Path, tools: &Tools) -> Graph {
     let mut refs: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for w in &config.workloads {
         // Manifests that cannot be read only lose their output labels here;
         // `strata validate` says what is wrong with them.
-        if let Ok((manifests, _)) = manifest::load_all(&snapshot.root, &w.path, &tools) {
+        if let Ok((manifests, _)) = manifest::load_all(root, &w.path, tools) {
             let found = refs.entry(w.name.clone()).or_default();
             for m in &manifests {
                 found.extend(references(&m.value));
             }
         }
     }
-    Ok(build(&config, &refs))
+    build(config, &refs)
 }
 
 /// The graph of `config`, given the `(stack, output)` references of each
@@ -124,6 +131,12 @@ pub fn build(config: &Config, refs: &BTreeMap<String, Vec<(String, String)>>) ->
 impl Graph {
     /// Mermaid `flowchart LR`: stacks as boxes, workloads as parallelograms.
     pub fn mermaid(&self) -> String {
+        self.mermaid_with(|_| None)
+    }
+
+    /// The Mermaid graph with each node coloured by what `state` says of
+    /// it: `in_sync`, `changes`, `drift` or `failed` (`None`: uncoloured).
+    pub fn mermaid_with(&self, state: impl Fn(&Node) -> Option<&'static str>) -> String {
         let mut out = String::from("flowchart LR\n");
         for n in &self.nodes {
             let label = format!("{}<br/><small>{}</small>", n.name, n.path);
@@ -139,6 +152,22 @@ impl Graph {
             } else {
                 let _ = writeln!(out, "    {from} -- \"{}\" --> {to}", outputs.join(", "));
             }
+        }
+        let mut classes: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for n in &self.nodes {
+            if let Some(class) = state(n) {
+                classes.entry(class).or_default().push(&n.id);
+            }
+        }
+        for (class, ids) in &classes {
+            let style = match *class {
+                "in_sync" => "fill:#d4f7d4,stroke:#2e7d32",
+                "changes" => "fill:#fff4c2,stroke:#b58900",
+                "drift" => "fill:#ffd8b0,stroke:#d9480f,stroke-width:3px",
+                _ => "fill:#ffc9c9,stroke:#c92a2a,stroke-width:3px",
+            };
+            let _ = writeln!(out, "    classDef {class} {style}");
+            let _ = writeln!(out, "    class {} {class}", ids.join(","));
         }
         out
     }

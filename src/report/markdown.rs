@@ -84,6 +84,12 @@ pub fn render(report: &Report) -> String {
         }
     }
     out.push('\n');
+    if let Some(graph) = &report.graph {
+        let _ = writeln!(
+            out,
+            "```mermaid\n{graph}```\n\nGreen: in sync. Yellow: changes pending from Git. Orange: drift (changed outside Git). Red: failed or not checked.\n"
+        );
+    }
     for s in &report.stacks {
         stack_section(&mut out, s);
     }
@@ -174,7 +180,7 @@ fn workload_section(out: &mut String, w: &WorkloadReport) {
         for c in &w.changes {
             let mut details = Vec::new();
             if c.drift {
-                details.push("changed outside strata (drift)".to_owned());
+                details.push("**drift**".to_owned());
             }
             if let Some(reason) = &c.reason {
                 details.push(cell(reason));

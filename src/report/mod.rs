@@ -67,6 +67,10 @@ pub struct Report {
     /// The run they were saved as, to approve and apply later.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_run: Option<String>,
+    /// A Mermaid picture of the stacks and workloads, coloured by state,
+    /// for the Markdown report.
+    #[serde(skip)]
+    pub graph: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -497,6 +501,7 @@ impl Report {
             notifications: Vec::new(),
             held: Vec::new(),
             pending_run: None,
+            graph: None,
         }
     }
 

@@ -584,3 +584,39 @@ pub fn read_until(stderr: &mut impl std::io::BufRead, wanted: &str) -> String {
     }
     panic!("never saw {wanted:?} in:\n{seen}");
 }
+
+/// A structural check of a Mermaid flowchart as strata writes it: a
+/// `flowchart` header; nodes with plain ids, declared once, before use;
+/// edges, `classDef` and `class` lines that only name declared nodes.
+#[track_caller]
+pub fn check_mermaid(text: &str) {
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("flowchart LR"), "{text}");
+    let mut nodes = std::collections::BTreeSet::new();
+    let mut classes = std::collections::BTreeSet::new();
+    for line in lines {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("classDef ") {
+            let (name, style) = rest.split_once(' ').expect("classDef NAME STYLE");
+            assert!(style.contains("fill:"), "{line}");
+            classes.insert(name.to_owned());
+        } else if let Some(rest) = line.strip_prefix("class ") {
+            let (ids, name) = rest.split_once(' ').expect("class IDS NAME");
+            assert!(classes.contains(name), "class before its classDef: {line}");
+            for id in ids.split(',') {
+                assert!(nodes.contains(id), "class of an unknown node: {line}");
+            }
+        } else if let Some((from, _)) = line.split_once(" --") {
+            let to = line.rsplit(' ').next().unwrap();
+            assert!(nodes.contains(from) && nodes.contains(to), "{line}");
+        } else {
+            let id = line.split(['[', '(']).next().unwrap();
+            assert!(
+                !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{line}"
+            );
+            assert!(nodes.insert(id.to_owned()), "declared twice: {line}");
+        }
+    }
+    assert!(!nodes.is_empty(), "{text}");
+}
