@@ -262,7 +262,7 @@ Source: `REPO` at `main` (`COMMIT`)
 
 | Workload | Status | Summary |
 |---|---|---|
-| `apps` | changes | Plan: 0 to create, 1 to update, 0 to prune. 1 unchanged. |
+| `apps` | **drift** | Plan: 0 to create, 1 to update, 0 to prune. 1 unchanged. |
 
 ```mermaid
 flowchart LR

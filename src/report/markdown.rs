@@ -60,7 +60,11 @@ pub fn render(report: &Report) -> String {
             out,
             "| {} | {} | {} |",
             code(&s.name),
-            status(s.status),
+            if s.drift.is_empty() {
+                status(s.status)
+            } else {
+                "**drift**"
+            },
             cell(summary.lines().next().unwrap_or_default())
         );
     }
@@ -74,11 +78,16 @@ pub fn render(report: &Report) -> String {
                 StackStatus::Applied => workload_applied_line(&w.summary()),
                 _ => w.error.clone().unwrap_or_default(),
             };
+            let drifted = w.status == StackStatus::Changes && w.changes.iter().any(|c| c.drift);
             let _ = writeln!(
                 out,
                 "| {} | {} | {} |",
                 code(&w.name),
-                status(w.status),
+                if drifted {
+                    "**drift**"
+                } else {
+                    status(w.status)
+                },
                 cell(summary.lines().next().unwrap_or_default())
             );
         }
