@@ -58,17 +58,24 @@ fn drift_tells_edits_in_the_cluster_from_git_ahead_and_writes_nothing() {
     // Everything strata could write: the cluster's objects, Terraform's
     // state, the recorded outputs.
     let snapshot = || {
-        let objects = cluster.kubectl(&[
-            "get",
-            "namespaces,configmaps,deployments",
-            "-A",
-            "-o",
-            "jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}",
-        ]);
-        assert_eq!(objects.code, 0, "{objects:?}");
+        // Any write changes a ConfigMap's or Namespace's resourceVersion,
+        // and a Deployment's generation (its status moves on its own).
+        let list = |kinds: &str, field: &str| {
+            let run = cluster.kubectl(&[
+                "get",
+                kinds,
+                "-A",
+                "-o",
+                &format!("jsonpath={{range .items[*]}}{{.metadata.name}}={{{field}}} {{end}}"),
+            ]);
+            assert_eq!(run.code, 0, "{run:?}");
+            run.stdout
+        };
+        let objects = list("namespaces,configmaps", ".metadata.resourceVersion")
+            + &list("deployments", ".metadata.generation");
         let state = crate::support::sha256sum(&strata.tree().join("infra/net/terraform.tfstate"));
         let outputs = std::fs::read(strata.state.path().join("outputs/net.json")).unwrap();
-        (objects.stdout, state, outputs)
+        (objects, state, outputs)
     };
     let before = snapshot();
     for format in ["text", "json", "markdown"] {
@@ -89,7 +96,11 @@ fn drift_tells_edits_in_the_cluster_from_git_ahead_and_writes_nothing() {
     }
     // Still as the person left it, and strata's records in the cluster
     // untouched.
-    assert!(before == snapshot(), "drift wrote something");
+    let after = snapshot();
+    assert!(
+        before == after,
+        "drift wrote something: {before:?} != {after:?}"
+    );
     let live = cluster.get(&["deployment", "web", "-n", "apps"]);
     assert_eq!(live["spec"]["replicas"], 5);
     let after = cluster.get(&["configmap", "workload-apps", "-n", "strata-system"]);

@@ -384,3 +384,60 @@ fn on_a_terminal_a_held_workload_is_asked_for_after_the_stacks() {
         "{audit:?}"
     );
 }
+
+#[test]
+fn a_stack_that_fails_to_apply_skips_the_workloads_that_depend_on_it() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = Repo::new();
+    let config_map = |name: &str, value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  v: \"{value}\"\n"
+        )
+    };
+    repo.write(
+        "strata.hcl",
+        "stack \"app\" {\n  path = \"infra/app\"\n}\n\nworkload \"web\" {\n  path = \"k8s/web\"\n  depends_on = [\"app\"]\n}\n\nworkload \"other\" {\n  path = \"k8s/other\"\n}\n",
+    )
+    .write("infra/app/main.tf", &app_stack("1"))
+    .write("k8s/web/config.yaml", &config_map("web", "${stack.app.version}"))
+    .write("k8s/other/config.yaml", &config_map("other", "1"));
+    repo.commit("app");
+    assert_eq!(strata.kube(&repo, &cluster, &["apply"]).code, 0);
+
+    // The next release fails while Terraform applies it.
+    repo.write(
+        "infra/app/main.tf",
+        &format!(
+            "{}\nresource \"terraform_data\" \"migration\" {{\n  provisioner \"local-exec\" {{\n    command = \"echo migration failed >&2; exit 1\"\n  }}\n}}\n",
+            app_stack("2")
+        ),
+    )
+    .write("k8s/other/config.yaml", &config_map("other", "2"));
+    repo.commit("app 2, broken");
+    let apply = strata.kube(&repo, &cluster, &["apply", "--format", "json"]);
+    assert_eq!(apply.code, 1, "{apply:?}");
+    let report = apply.json();
+    assert_eq!(report["stacks"][0]["status"], "error", "{report:#}");
+    let status = |name: &str| {
+        report["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == name)
+            .map(|w| (w["status"].clone(), w["error"].clone()))
+            .unwrap()
+    };
+    let (web, why) = status("web");
+    assert_eq!(web, "skipped");
+    assert_eq!(why, "skipped: stack app failed");
+    assert_eq!(status("other").0, "applied");
+    assert_eq!(
+        cluster.get(&["configmap", "web", "-n", "default"])["data"]["v"],
+        "1"
+    );
+    assert_eq!(
+        cluster.get(&["configmap", "other", "-n", "default"])["data"]["v"],
+        "2"
+    );
+}
