@@ -124,8 +124,11 @@ fn graph_draws_the_example_with_the_outputs_that_flow() {
     s1["database<br/><small>infra/database</small>"]
     s2["edge<br/><small>infra/edge</small>"]
     w0[/"apps<br/><small>k8s/apps</small>"/]
+    o0(["database outputs<br/><small>ConfigMap apps/database-outputs, Secret apps/database-secrets</small>"])
+    o0 --> w0
     s0 --> s1
     s0 --> s2
+    s1 --> o0
     s1 -- "endpoint" --> w0
 "#
     );

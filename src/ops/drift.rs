@@ -47,12 +47,17 @@ pub async fn drift(opts: &DriftOptions, ui: &Ui, interrupt: &Interrupt) -> Resul
 /// How a node of the graph stands in the report: `failed`, `drift`,
 /// `changes` or `in_sync`; `None` when the run did not check it.
 fn state(report: &Report, node: &super::graph::Node) -> Option<&'static str> {
-    let (status, drifted) = if node.workload {
-        let w = report.workloads.iter().find(|w| w.name == node.name)?;
-        (w.status, w.changes.iter().any(|c| c.drift))
-    } else {
-        let s = report.stacks.iter().find(|s| s.name == node.name)?;
-        (s.status, !s.drift.is_empty())
+    use super::graph::NodeKind;
+    let (status, drifted) = match node.kind {
+        NodeKind::Workload => {
+            let w = report.workloads.iter().find(|w| w.name == node.name)?;
+            (w.status, w.changes.iter().any(|c| c.drift))
+        }
+        NodeKind::Stack => {
+            let s = report.stacks.iter().find(|s| s.name == node.name)?;
+            (s.status, !s.drift.is_empty())
+        }
+        NodeKind::Outputs => return None,
     };
     Some(match status {
         StackStatus::Error | StackStatus::Skipped => "failed",

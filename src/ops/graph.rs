@@ -18,13 +18,22 @@ pub struct GraphOptions {
     pub env: Environment,
 }
 
-/// A node: a stack or a workload.
+/// A node: a stack, a workload, or the objects an `outputs` block writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     pub id: String,
     pub name: String,
+    /// The directory; for outputs, the objects written.
     pub path: String,
-    pub workload: bool,
+    pub kind: NodeKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    Stack,
+    Workload,
+    /// A stack's outputs published into the cluster.
+    Outputs,
 }
 
 /// The graph: nodes in config order, edges from a dependency to what
@@ -49,6 +58,46 @@ pub async fn graph(
     Ok(of(&config, &snapshot.root, &tools))
 }
 
+/// Adds a node per `outputs` block: from its stack to the workloads that
+/// wait for the objects (their carrier and whatever depends on it).
+fn add_outputs(g: &mut Graph, config: &Config, layout: &super::publish::Layout) {
+    let id_of = |g: &Graph, kind: NodeKind, name: &str| {
+        g.nodes
+            .iter()
+            .find(|n| n.kind == kind && n.name == name)
+            .map(|n| n.id.clone())
+    };
+    for (i, block) in config.outputs.iter().enumerate() {
+        let id = format!("o{i}");
+        let objects: Vec<String> = [("ConfigMap", &block.config_map), ("Secret", &block.secret)]
+            .into_iter()
+            .filter_map(|(kind, o)| o.as_ref().map(|o| format!("{kind} {o}")))
+            .collect();
+        g.nodes.push(Node {
+            id: id.clone(),
+            name: format!("{} outputs", block.stack),
+            path: objects.join(", "),
+            kind: NodeKind::Outputs,
+        });
+        if let Some(stack) = id_of(g, NodeKind::Stack, &block.stack) {
+            g.edges.entry((stack, id.clone())).or_default();
+        }
+        let carriers: Vec<&str> = layout
+            .published
+            .iter()
+            .filter(|p| p.stack == block.stack)
+            .map(|p| p.carrier.as_str())
+            .collect();
+        for w in &layout.workloads {
+            let waits = carriers.contains(&w.name.as_str())
+                || w.depends_on.iter().any(|d| carriers.contains(&d.as_str()));
+            if let Some(to) = id_of(g, NodeKind::Workload, &w.name).filter(|_| waits) {
+                g.edges.entry((id.clone(), to)).or_default();
+            }
+        }
+    }
+}
+
 /// The graph of `config` in the tree at `root`, reading the manifests for
 /// the outputs they use.
 pub(crate) fn of(config: &Config, root: &Path, tools: &Tools) -> Graph {
@@ -63,7 +112,9 @@ pub(crate) fn of(config: &Config, root: &Path, tools: &Tools) -> Graph {
             }
         }
     }
-    build(config, &refs)
+    let mut g = build(config, &refs);
+    add_outputs(&mut g, config, &super::publish::layout(config, root, tools));
+    g
 }
 
 /// The graph of `config`, given the `(stack, output)` references of each
@@ -91,7 +142,7 @@ pub fn build(config: &Config, refs: &BTreeMap<String, Vec<(String, String)>>) ->
             id: id(false, &s.name),
             name: s.name.clone(),
             path: s.path.clone(),
-            workload: false,
+            kind: NodeKind::Stack,
         });
         for d in &s.depends_on {
             g.edges
@@ -104,7 +155,7 @@ pub fn build(config: &Config, refs: &BTreeMap<String, Vec<(String, String)>>) ->
             id: id(true, &w.name),
             name: w.name.clone(),
             path: w.path.clone(),
-            workload: true,
+            kind: NodeKind::Workload,
         });
         for d in &w.depends_on {
             let is_workload = config.workload(d).is_some();
@@ -140,10 +191,16 @@ impl Graph {
         let mut out = String::from("flowchart LR\n");
         for n in &self.nodes {
             let label = format!("{}<br/><small>{}</small>", n.name, n.path);
-            if n.workload {
-                let _ = writeln!(out, "    {}[/\"{label}\"/]", n.id);
-            } else {
-                let _ = writeln!(out, "    {}[\"{label}\"]", n.id);
+            match n.kind {
+                NodeKind::Workload => {
+                    let _ = writeln!(out, "    {}[/\"{label}\"/]", n.id);
+                }
+                NodeKind::Stack => {
+                    let _ = writeln!(out, "    {}[\"{label}\"]", n.id);
+                }
+                NodeKind::Outputs => {
+                    let _ = writeln!(out, "    {}([\"{label}\"])", n.id);
+                }
             }
         }
         for ((from, to), outputs) in &self.edges {
@@ -176,7 +233,11 @@ impl Graph {
     pub fn dot(&self) -> String {
         let mut out = String::from("digraph strata {\n    rankdir=LR;\n");
         for n in &self.nodes {
-            let shape = if n.workload { "parallelogram" } else { "box" };
+            let shape = match n.kind {
+                NodeKind::Workload => "parallelogram",
+                NodeKind::Stack => "box",
+                NodeKind::Outputs => "note",
+            };
             let _ = writeln!(
                 out,
                 "    {} [label=\"{}\\n{}\", shape={shape}];",
