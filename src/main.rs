@@ -17,15 +17,24 @@ fn main() -> ExitCode {
         vars: std::env::vars_os().collect(),
     };
     let no_color = global.no_color || env.get("NO_COLOR").is_some_and(|v| !v.is_empty());
+    // The loop's progress is its log (info by default), not the terminal's
+    // live progress.
+    let watching = matches!(command, cli::Command::Watch(_));
     let ui = Ui::new(
         if no_color {
             ColorChoice::Never
         } else {
             ColorChoice::Auto
         },
-        global.quiet,
+        global.quiet || watching,
     );
-    init_logging(&env, global.verbose, global.quiet, ui.color_stderr());
+    init_logging(
+        &env,
+        global.verbose + u8::from(watching),
+        global.quiet,
+        ui.color_stderr(),
+        global.log_format == cli::LogFormat::Json,
+    );
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -65,7 +74,7 @@ fn main() -> ExitCode {
 
 /// Logs go to stderr. `STRATA_LOG` (an EnvFilter directive) wins over
 /// `-v`/`-q`.
-fn init_logging(env: &Environment, verbose: u8, quiet: bool, color: bool) {
+fn init_logging(env: &Environment, verbose: u8, quiet: bool, color: bool, json: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -78,10 +87,13 @@ fn init_logging(env: &Environment, verbose: u8, quiet: bool, color: bool) {
         .and_then(|v| v.to_str())
         .and_then(|v| EnvFilter::try_new(v).ok())
         .unwrap_or_else(|| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(color)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if json {
+        logs.json().with_current_span(false).init();
+    } else {
+        logs.with_ansi(color).init();
+    }
 }

@@ -447,7 +447,7 @@ resource "terraform_data" "fails" {
 }
 
 /// A stack whose apply takes `seconds`.
-fn slow_repo(seconds: u32) -> Repo {
+pub(crate) fn slow_repo(seconds: u32) -> Repo {
     let repo = Repo::new();
     repo.write("strata.hcl", &stacks_hcl(&[("slow", "infra/slow", &[])]))
         .write(

@@ -24,5 +24,7 @@ mod prompt;
 mod secrets;
 /// Git sources: refs, tags, old commits, --worktree, and their errors.
 mod source;
+/// `strata watch`, the reconcile loop.
+mod watch;
 /// The Kubernetes layer against kube-sim and the real kubectl.
 mod workloads;

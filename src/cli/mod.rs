@@ -11,6 +11,7 @@ mod inspect;
 mod plan;
 mod runs;
 mod validate;
+mod watch;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -98,6 +99,10 @@ pub struct Global {
     /// Only errors on stderr
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Log lines as text, or as JSON objects (one per line, for log
+    /// collectors)
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Approve destructive and protected changes in advance (never overrides
     /// approval.destructive = "deny")
     #[arg(long, global = true)]
@@ -118,6 +123,12 @@ pub struct Global {
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     strata::config::parse_duration(text)
         .ok_or_else(|| format!("{text:?} is not a duration such as 30s, 5m or 1h30m"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -148,6 +159,7 @@ pub enum Command {
     Validate(validate::Args),
     Graph(graph::Args),
     Init(init::Args),
+    Watch(watch::Args),
 }
 
 /// What every command gets besides its own arguments.
@@ -225,6 +237,7 @@ pub async fn run(command: Command, ctx: Context) -> ExitCode {
         Command::Validate(args) => validate::exec(args, &ctx).await,
         Command::Graph(args) => graph::exec(args, &ctx).await,
         Command::Init(args) => init::exec(args, &ctx),
+        Command::Watch(args) => watch::exec(args, &ctx).await,
     };
     match result {
         Ok(code) => ExitCode::from(code),

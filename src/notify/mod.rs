@@ -94,9 +94,19 @@ pub fn body(event: NotifyEvent, report: &Report) -> serde_json::Value {
 
 /// Sends `report`'s event to every block that asked for it.
 pub async fn send(blocks: &[Notify], report: &Report, env: &Environment) -> Vec<Delivery> {
-    let Some(event) = event_of(report) else {
-        return Vec::new();
-    };
+    match event_of(report) {
+        Some(event) => send_event(blocks, event, report, env).await,
+        None => Vec::new(),
+    }
+}
+
+/// Sends `event`, about `report`, to every block that asked for it.
+pub async fn send_event(
+    blocks: &[Notify],
+    event: NotifyEvent,
+    report: &Report,
+    env: &Environment,
+) -> Vec<Delivery> {
     let wanted: Vec<&Notify> = blocks.iter().filter(|n| n.on.contains(&event)).collect();
     if wanted.is_empty() {
         return Vec::new();

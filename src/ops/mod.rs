@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod plan;
 mod publish;
 pub mod validate;
+pub mod watch;
 pub mod workloads;
 
 use std::ffi::{OsStr, OsString};
@@ -37,6 +38,7 @@ pub use init::{InitOptions, init};
 pub use inspect::{InspectOptions, inspect};
 pub use plan::{PlanOptions, plan};
 pub use validate::{ValidateOptions, ValidateReport, validate};
+pub use watch::{WatchOptions, watch};
 pub use workloads::KubeOptions;
 
 /// Everything an operation can fail with before it has a report to show.
@@ -213,7 +215,7 @@ async fn export(
                 path: PathBuf::from(&source.repo),
                 source: std::io::Error::other(e),
             })??;
-    tracing::info!(commit = ?snapshot.commit, root = %snapshot.root.display(), "source ready");
+    tracing::debug!(commit = ?snapshot.commit, root = %snapshot.root.display(), "source ready");
     Ok(snapshot)
 }
 

@@ -279,7 +279,7 @@ pub fn checkout(
         repo_display: &source.display,
     };
     export::export(&target, entries, should_interrupt)?;
-    tracing::info!(repo = %source.display, reference = %resolved.reference, commit = %resolved.commit, root = %tree_dir.display(), "exported commit");
+    tracing::debug!(repo = %source.display, reference = %resolved.reference, commit = %resolved.commit, root = %tree_dir.display(), "exported commit");
     let root = project_root(&source, &tree_dir, &resolved.reference)?;
     Ok(Snapshot {
         repo: source.display.clone(),

@@ -1,0 +1,514 @@
+//! `strata watch`: the reconcile loop. Every `--interval` it looks at Git;
+//! a new commit, or `--resync` elapsed, runs the whole pipeline.
+//!
+//! What needs no approval is converged at once. What needs approval is
+//! *held*: the stacks and workloads with items, and everything that
+//! depends on them, are saved as a run pending approval (one
+//! `approval_required` notification), while the rest still converges.
+//! Once a person approves that run (`strata approve RUN`), the next loop
+//! applies it. A failing reconcile backs off exponentially with jitter;
+//! the loop never exits on an error, only on SIGTERM or Ctrl-C, after the
+//! current step stopped gracefully (Terraform releases its lock).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use super::apply::{ApplyOptions, apply};
+use super::plan::{PlanOptions, plan};
+use super::{Error, checkout};
+use crate::config::{Config, Notify, NotifyEvent};
+use crate::interrupt::{Interrupt, Level};
+use crate::report::{Outcome, Report};
+use crate::runs::{RunStatus, Runs};
+use crate::ui::Ui;
+
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// The source, the state directory and the cluster; `stacks` and
+    /// `workloads` are chosen by the loop.
+    pub plan: PlanOptions,
+    /// How often Git is looked at.
+    pub interval: Duration,
+    /// How often the world is re-planned without a new commit.
+    pub resync: Duration,
+    /// The longest wait after failures.
+    pub max_backoff: Duration,
+    /// `--auto-approve`: approve destructive changes in advance.
+    pub auto_approve: bool,
+}
+
+/// How the last reconcile left things, to notify only on a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Health {
+    Unknown,
+    InSync,
+    Failed(String),
+}
+
+/// What the loop remembers between reconciles.
+struct Loop {
+    /// The commit last reconciled.
+    commit: Option<String>,
+    last: Option<Instant>,
+    health: Health,
+    failures: u32,
+    /// The run holding what waits for approval, and what it holds.
+    pending: Option<Pending>,
+    /// The `notify` blocks of the commit last read.
+    notify: Vec<Notify>,
+}
+
+#[derive(Debug, Clone)]
+struct Pending {
+    run: String,
+    commit: Option<String>,
+    /// Stack and workload names held back from the loop's applies.
+    held: BTreeSet<String>,
+}
+
+/// Runs the loop until a stop is asked for.
+///
+/// # Errors
+/// Only what makes running the loop impossible: a state directory that
+/// cannot be found. Everything else is logged, backed off and retried.
+pub async fn watch(opts: &WatchOptions, ui: &Ui, interrupt: &Interrupt) -> Result<(), Error> {
+    let runs = Runs::at(&opts.plan.source.state_dir(&opts.plan.env)?);
+    let mut state = Loop {
+        commit: None,
+        last: None,
+        health: Health::Unknown,
+        failures: 0,
+        pending: None,
+        notify: Vec::new(),
+    };
+    tracing::info!(
+        repo = %opts.plan.source.repo,
+        interval = %crate::config::format_duration(opts.interval),
+        resync = %crate::config::format_duration(opts.resync),
+        "watching"
+    );
+    loop {
+        let wait = match tick(opts, &runs, &mut state, ui, interrupt).await {
+            _ if interrupt.is_requested() => break,
+            Ok(()) => {
+                state.failures = 0;
+                opts.interval
+            }
+            Err(e) => {
+                state.failures += 1;
+                let message = crate::error_chain(&e);
+                let wait = backoff(state.failures, opts.interval, opts.max_backoff);
+                tracing::error!(
+                    error = %message,
+                    failures = state.failures,
+                    retry_in = %crate::config::format_duration(wait),
+                    "reconcile failed"
+                );
+                state.last = Some(Instant::now());
+                let failed = Health::Failed(message.clone());
+                if state.health != failed {
+                    state.health = failed;
+                    let mut report = Report::new("watch", None, Vec::new());
+                    report.result = Outcome::Error;
+                    report.errors.push(message);
+                    notify(opts, &state.notify, NotifyEvent::Failed, &report).await;
+                }
+                wait
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = interrupt.reached(Level::Graceful) => break,
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `interval × 2^(failures-1)`, capped, with full jitter on the upper
+/// half so that replicas do not retry in step.
+fn backoff(failures: u32, interval: Duration, cap: Duration) -> Duration {
+    let exp = interval.saturating_mul(1 << failures.saturating_sub(1).min(16));
+    let top = exp.min(cap).max(Duration::from_millis(100));
+    top.mul_f64(0.5 + fastrand::f64() / 2.0)
+}
+
+async fn tick(
+    opts: &WatchOptions,
+    runs: &Runs,
+    state: &mut Loop,
+    ui: &Ui,
+    interrupt: &Interrupt,
+) -> Result<(), Error> {
+    // What Git says now (fetched for a remote repository).
+    let (lock, snapshot) =
+        checkout(&opts.plan.source, &opts.plan.env, "watch", ui, interrupt).await?;
+    drop(lock);
+    let config = crate::config::load(&snapshot.root)?;
+    state.notify = config.notify.clone();
+    let commit = snapshot.commit.clone();
+
+    if state.commit.is_none() && state.pending.is_none() {
+        state.pending = adopt(runs, &snapshot.spec, commit.as_deref())?;
+    }
+    let mut forced = false;
+    if let Some(p) = state.pending.clone() {
+        match runs.load(&p.run)?.status {
+            RunStatus::Approved => {
+                tracing::info!(run = %p.run, "applying the approved run");
+                let report = apply(
+                    &ApplyOptions {
+                        plan: opts.plan.clone(),
+                        auto_approve: false,
+                        run: Some(p.run.clone()),
+                    },
+                    ui,
+                    interrupt,
+                )
+                .await?;
+                state.pending = None;
+                settle(opts, state, &report, commit.clone()).await?;
+                forced = true;
+            }
+            RunStatus::ApprovalRequired if p.commit == commit => {}
+            RunStatus::ApprovalRequired => {
+                supersede(runs, &p.run, commit.as_deref())?;
+                state.pending = None;
+            }
+            // Applied, denied or found stale by someone else.
+            _ => state.pending = None,
+        }
+    }
+    let due = forced
+        || state.commit != commit
+        || state.last.is_none_or(|t| t.elapsed() >= opts.resync)
+        || matches!(state.health, Health::Failed(_));
+    if !due {
+        return Ok(());
+    }
+    if state.commit != commit {
+        tracing::info!(
+            commit = commit.as_deref().unwrap_or("(working tree)"),
+            "new commit"
+        );
+    }
+    reconcile(opts, &config, state, commit, ui, interrupt).await
+}
+
+/// Runs the pipeline on everything not held; what needs approval is
+/// split off into a pending run.
+async fn reconcile(
+    opts: &WatchOptions,
+    config: &Config,
+    state: &mut Loop,
+    commit: Option<String>,
+    ui: &Ui,
+    interrupt: &Interrupt,
+) -> Result<(), Error> {
+    let held = state
+        .pending
+        .as_ref()
+        .map(|p| p.held.clone())
+        .unwrap_or_default();
+    let Some(selection) = select(config, &held, &opts.plan) else {
+        // Everything waits for the pending run.
+        state.last = Some(Instant::now());
+        state.commit = commit;
+        return Ok(());
+    };
+    let report = apply(
+        &ApplyOptions {
+            plan: selection.clone(),
+            auto_approve: opts.auto_approve,
+            run: None,
+        },
+        ui,
+        interrupt,
+    )
+    .await?;
+    if let Some(run) = &report.pending_run {
+        // Workloads held during the apply, already saved as a run.
+        return hold(
+            opts,
+            state,
+            &report,
+            Pending {
+                run: run.clone(),
+                commit,
+                held: report.held.iter().cloned().collect(),
+            },
+        )
+        .await;
+    }
+    if report.result != Outcome::ApprovalRequired {
+        return settle(opts, state, &report, commit).await;
+    }
+    // Something needs approval: hold it and what depends on it, converge
+    // the rest, and save what is held as a run of its own.
+    let Some(id) = report.run_id.clone() else {
+        return settle(opts, state, &report, commit).await;
+    };
+    let names: BTreeSet<String> = report
+        .approvals
+        .iter()
+        .map(|i| {
+            if i.stack.is_empty() {
+                i.workload.clone()
+            } else {
+                i.stack.clone()
+            }
+        })
+        .collect();
+    let held: BTreeSet<String> = dependents(config, &names).union(&held).cloned().collect();
+    let rest = select(config, &held, &opts.plan);
+    let pending_id = if let Some(rest) = rest {
+        // The first run planned everything; its plans of what now
+        // converges would go stale, so it gives way to a run of the held
+        // part, planned after the rest is applied.
+        supersede(
+            &Runs::at(&opts.plan.source.state_dir(&opts.plan.env)?),
+            &id,
+            None,
+        )?;
+        let converged = apply(
+            &ApplyOptions {
+                plan: rest,
+                auto_approve: opts.auto_approve,
+                run: None,
+            },
+            ui,
+            interrupt,
+        )
+        .await?;
+        settle(opts, state, &converged, commit.clone()).await?;
+        let mut only = selection.clone();
+        only.save = true;
+        (only.stacks, only.workloads) = split(config, &held);
+        let saved = plan(&only, ui, interrupt).await?;
+        match saved.run_id {
+            Some(run) if saved.result == Outcome::Changes => run,
+            _ => return Ok(()),
+        }
+    } else {
+        id
+    };
+    let runs = Runs::at(&opts.plan.source.state_dir(&opts.plan.env)?);
+    let run = runs.load(&pending_id)?;
+    if run.status != RunStatus::ApprovalRequired {
+        // Nothing needs approval any more: apply it now.
+        let report = apply(
+            &ApplyOptions {
+                plan: opts.plan.clone(),
+                auto_approve: opts.auto_approve,
+                run: Some(pending_id),
+            },
+            ui,
+            interrupt,
+        )
+        .await?;
+        return settle(opts, state, &report, commit).await;
+    }
+    let mut report = report;
+    report.run_id = Some(pending_id.clone());
+    report.approvals = run.items.clone();
+    hold(
+        opts,
+        state,
+        &report,
+        Pending {
+            run: pending_id,
+            commit,
+            held,
+        },
+    )
+    .await
+}
+
+/// Remembers the pending run and says so, once.
+async fn hold(
+    opts: &WatchOptions,
+    state: &mut Loop,
+    report: &Report,
+    pending: Pending,
+) -> Result<(), Error> {
+    tracing::warn!(
+        run = %pending.run,
+        held = %pending.held.iter().cloned().collect::<Vec<_>>().join(", "),
+        "approval required: approve it with `strata approve {}`; the next loop applies it",
+        pending.run
+    );
+    let mut report = report.clone();
+    report.result = Outcome::ApprovalRequired;
+    notify(opts, &state.notify, NotifyEvent::ApprovalRequired, &report).await;
+    state.last = Some(Instant::now());
+    state.commit = pending.commit.clone();
+    state.health = Health::InSync;
+    state.pending = Some(pending);
+    Ok(())
+}
+
+/// Records how a reconcile ended and notifies on a change: `converged`
+/// when something was applied, or when a failure is over.
+async fn settle(
+    opts: &WatchOptions,
+    state: &mut Loop,
+    report: &Report,
+    commit: Option<String>,
+) -> Result<(), Error> {
+    state.last = Some(Instant::now());
+    if matches!(report.result, Outcome::Error | Outcome::Denied) {
+        let why = report
+            .errors
+            .first()
+            .cloned()
+            .or_else(|| {
+                report
+                    .stacks
+                    .iter()
+                    .filter_map(|s| s.error.clone())
+                    .chain(report.workloads.iter().filter_map(|w| w.error.clone()))
+                    .next()
+            })
+            .or_else(|| report.message.clone())
+            .unwrap_or_else(|| "the reconcile failed".to_owned());
+        return Err(Error::RunRefused {
+            message: why,
+            hint: String::new(),
+        });
+    }
+    state.commit = commit;
+    let recovered = state.health != Health::InSync;
+    state.health = Health::InSync;
+    if report.result == Outcome::Applied || (recovered && state.failures > 0) {
+        tracing::info!(run = ?report.run_id, "converged");
+        notify(opts, &state.notify, NotifyEvent::Converged, report).await;
+    } else {
+        tracing::info!("in sync");
+    }
+    Ok(())
+}
+
+/// The newest run of this repository and commit still waiting for (or
+/// holding) an approval, from before the loop started: a restarted loop
+/// goes on waiting for it rather than asking again.
+fn adopt(runs: &Runs, spec: &str, commit: Option<&str>) -> Result<Option<Pending>, Error> {
+    let found = runs.list()?.into_iter().rev().find(|r| {
+        r.status.is_pending()
+            && r.saved
+            && r.source.spec == spec
+            && r.source.commit.as_deref() == commit
+    });
+    Ok(found.map(|r| {
+        tracing::info!(run = %r.id, status = r.status.as_str(), "waiting for the approval of an earlier run");
+        Pending {
+            held: r
+                .stacks
+                .iter()
+                .map(|s| s.name.clone())
+                .chain(r.workloads.iter().map(|w| w.name.clone()))
+                .collect(),
+            run: r.id,
+            commit: r.source.commit,
+        }
+    }))
+}
+
+/// Marks a pending run as no longer the one to apply.
+fn supersede(runs: &Runs, id: &str, commit: Option<&str>) -> Result<(), Error> {
+    runs.update(id, |r| {
+        if r.status.is_pending() {
+            r.status = RunStatus::Stale;
+            r.note = Some(match commit {
+                Some(c) => format!("superseded by commit {}", &c[..c.len().min(12)]),
+                None => "split by watch: what needs approval is in a run of its own".to_owned(),
+            });
+        }
+        Ok::<_, Error>(())
+    })?;
+    runs.drop_plans(id);
+    Ok(())
+}
+
+/// `names` and every stack and workload that depends on one of them,
+/// directly or not.
+fn dependents(config: &Config, names: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut out = names.clone();
+    loop {
+        let before = out.len();
+        let nodes = config
+            .stacks
+            .iter()
+            .map(|s| (&s.name, &s.depends_on))
+            .chain(config.workloads.iter().map(|w| (&w.name, &w.depends_on)));
+        for (name, deps) in nodes {
+            if deps.iter().any(|d| out.contains(d)) {
+                out.insert(name.clone());
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+/// The stacks and the workloads of the configuration not in `held`.
+fn split(config: &Config, keep: &BTreeSet<String>) -> (Vec<String>, Vec<String>) {
+    (
+        config
+            .stacks
+            .iter()
+            .filter(|s| keep.contains(&s.name))
+            .map(|s| s.name.clone())
+            .collect(),
+        config
+            .workloads
+            .iter()
+            .filter(|w| keep.contains(&w.name))
+            .map(|w| w.name.clone())
+            .collect(),
+    )
+}
+
+/// The plan options of everything not `held`; `None` when nothing is
+/// left.
+fn select(config: &Config, held: &BTreeSet<String>, base: &PlanOptions) -> Option<PlanOptions> {
+    let mut opts = base.clone();
+    if held.is_empty() {
+        return Some(opts);
+    }
+    let all: BTreeSet<String> = config
+        .stacks
+        .iter()
+        .map(|s| s.name.clone())
+        .chain(config.workloads.iter().map(|w| w.name.clone()))
+        .collect();
+    let rest: BTreeSet<String> = all.difference(held).cloned().collect();
+    (opts.stacks, opts.workloads) = split(config, &rest);
+    (!opts.stacks.is_empty() || !opts.workloads.is_empty()).then_some(opts)
+}
+
+async fn notify(opts: &WatchOptions, blocks: &[Notify], event: NotifyEvent, report: &Report) {
+    for d in crate::notify::send_event(blocks, event, report, &opts.plan.env).await {
+        if d.delivered {
+            tracing::info!(notify = %d.name, event = d.event, "notified");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter() {
+        let second = Duration::from_secs(1);
+        for _ in 0..50 {
+            let one = backoff(1, second, Duration::from_secs(60));
+            assert!(one >= second / 2 && one <= second, "{one:?}");
+            let four = backoff(4, second, Duration::from_secs(60));
+            assert!(four >= second * 4 && four <= second * 8, "{four:?}");
+            let capped = backoff(30, second, Duration::from_secs(60));
+            assert!(capped >= Duration::from_secs(30) && capped <= Duration::from_secs(60));
+        }
+    }
+}

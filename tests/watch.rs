@@ -1,0 +1,311 @@
+//! `strata watch`: the reconcile loop against real Terraform and kube-sim.
+
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Cluster, Repo, Strata, Webhook};
+
+/// A running `strata watch`, its log in a file.
+struct Watch {
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Watch {
+    fn start(strata: &Strata, repo: &Repo, cluster: &Cluster, args: &[&str]) -> Watch {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("watch.log");
+        let kubeconfig = cluster.kubeconfig();
+        let mut all = vec![
+            "watch",
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ];
+        all.extend(args);
+        let child = strata
+            .command(&all)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("strata watch starts");
+        Watch {
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM; the exit code.
+    fn stop(mut self) -> (i32, String) {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        kill(pid, Signal::SIGTERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code().unwrap_or(-1), self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "watch did not stop:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits (up to 90 s) until `check` holds.
+#[track_caller]
+fn eventually(watch: &Watch, what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "never happened: {what}\nwatch log:\n{}",
+            watch.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The `v` of ConfigMap `ns/name`, if it exists.
+fn value_of(cluster: &Cluster, ns: &str, name: &str) -> Option<serde_json::Value> {
+    cluster
+        .exists(&["configmap", name, "-n", ns])
+        .then(|| cluster.get(&["configmap", name, "-n", ns])["data"]["v"].clone())
+}
+
+fn config_map(name: &str, value: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: \"{value}\"\n")
+}
+
+#[test]
+fn watch_converges_commits_corrects_drift_and_holds_what_needs_approval() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let hook = Webhook::start(0);
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        &format!(
+            r#"stack "net" {{
+  path = "infra/net"
+}}
+
+workload "apps" {{
+  path       = "k8s/apps"
+  namespace  = "apps"
+  depends_on = ["net"]
+}}
+
+workload "other" {{
+  path      = "k8s/other"
+  namespace = "default"
+}}
+
+notify "ops" {{
+  webhook = "{}"
+  on      = ["converged", "approval_required", "failed"]
+}}
+"#,
+            hook.url
+        ),
+    )
+    .write(
+        "infra/net/main.tf",
+        "resource \"terraform_data\" \"vpc\" {\n  input = \"10.0.0.0/16\"\n}\n\noutput \"cidr\" {\n  value = terraform_data.vpc.output\n}\n",
+    )
+    .write(
+        "k8s/apps/namespace.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n",
+    )
+    .write("k8s/apps/net.yaml", &config_map("net", "${stack.net.cidr}"))
+    .write("k8s/apps/old.yaml", &config_map("old", "1"))
+    .write("k8s/other/other.yaml", &config_map("other", "1"));
+    repo.commit("first");
+    let watch = Watch::start(
+        &strata,
+        &repo,
+        &cluster,
+        &["--interval", "1s", "--resync", "3s"],
+    );
+    let value = |ns: &str, name: &str| value_of(&cluster, ns, name);
+    eventually(&watch, "the first commit converges", || {
+        value("apps", "net") == Some("10.0.0.0/16".into())
+    });
+
+    // A new commit is converged within an interval or so.
+    repo.write("k8s/other/other.yaml", &config_map("other", "2"));
+    repo.commit("other 2");
+    eventually(&watch, "the new commit converges", || {
+        value("default", "other") == Some("2".into())
+    });
+
+    // An edit outside Git is put back at the next resync.
+    let patched = cluster.kubectl(&[
+        "patch",
+        "configmap",
+        "other",
+        "-n",
+        "default",
+        "-p",
+        r#"{"data":{"v":"edited"}}"#,
+    ]);
+    assert_eq!(patched.code, 0, "{patched:?}");
+    eventually(&watch, "the edit is corrected", || {
+        value("default", "other") == Some("2".into())
+    });
+
+    // A prune needs approval: it is held, while the rest converges.
+    repo.remove("k8s/apps/old.yaml");
+    repo.write("k8s/other/other.yaml", &config_map("other", "3"));
+    repo.commit("drop old, other 3");
+    eventually(&watch, "the approval is asked for", || {
+        watch.log().contains("approval required")
+    });
+    eventually(&watch, "what does not depend on it converges", || {
+        value("default", "other") == Some("3".into())
+    });
+    // Several resyncs later: still there, and asked for once.
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(cluster.exists(&["configmap", "old", "-n", "apps"]));
+    let asked: Vec<serde_json::Value> = hook
+        .bodies()
+        .into_iter()
+        .filter(|b| b["event"] == "approval_required")
+        .collect();
+    assert_eq!(asked.len(), 1, "{asked:#?}");
+    let run = asked[0]["run_id"]
+        .as_str()
+        .expect("the pending run")
+        .to_owned();
+    assert_eq!(asked[0]["items"][0]["address"], "ConfigMap/apps/old");
+
+    let approve = strata.run(&["approve", &run]);
+    assert_eq!(approve.code, 0, "{approve:?}");
+    eventually(&watch, "the approved run is applied", || {
+        !cluster.exists(&["configmap", "old", "-n", "apps"])
+    });
+    assert!(cluster.exists(&["configmap", "net", "-n", "apps"]));
+
+    let (code, log) = watch.stop();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("stopped"), "{log}");
+    let events: Vec<String> = hook
+        .bodies()
+        .iter()
+        .map(|b| b["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!events.contains(&"failed".to_owned()), "{events:?}");
+    assert!(events.contains(&"converged".to_owned()), "{events:?}");
+    // The state directory is free again, and nothing is left to do.
+    let plan = strata.kube(&repo, &cluster, &["plan"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+}
+
+#[test]
+fn sigterm_during_a_slow_apply_stops_gracefully_and_the_next_run_is_clean() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = crate::apply::slow_repo(60);
+    let watch = Watch::start(&strata, &repo, &cluster, &["--interval", "1s"]);
+    eventually(&watch, "Terraform applies", || {
+        let runs = strata.run(&["runs", "--format", "json"]);
+        runs.code == 0 && runs.json()["runs"][0]["status"] == "applying"
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let started = Instant::now();
+    let (code, log) = watch.stop();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("stopped"), "{log}");
+    // Terraform finished its step instead of running on for a minute.
+    assert!(started.elapsed() < Duration::from_secs(50), "{log}");
+    let runs = strata.run(&["runs", "--format", "json"]).json();
+    assert_eq!(runs["runs"][0]["status"], "interrupted", "{runs:#}");
+    // No lock is left behind, strata's or Terraform's.
+    let plan = strata.on(&repo, &["plan"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+}
+
+#[test]
+fn with_the_api_server_down_watch_backs_off_alerts_once_and_recovers() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let hook = Webhook::start(0);
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        &format!(
+            "workload \"apps\" {{\n  path = \"k8s\"\n  namespace = \"default\"\n}}\n\nnotify \"ops\" {{\n  webhook = \"{}\"\n  on = [\"converged\", \"failed\"]\n}}\n",
+            hook.url
+        ),
+    )
+    .write("k8s/a.yaml", &config_map("a", "1"));
+    repo.commit("a 1");
+    let watch = Watch::start(
+        &strata,
+        &repo,
+        &cluster,
+        &["--interval", "1s", "--resync", "2s", "--max-backoff", "4s"],
+    );
+    let value = || value_of(&cluster, "default", "a");
+    eventually(&watch, "the first commit converges", || {
+        value() == Some("1".into())
+    });
+
+    cluster.sim.sim().set_faults("rate=1,codes=500").unwrap();
+    repo.write("k8s/a.yaml", &config_map("a", "2"));
+    repo.commit("a 2");
+    eventually(&watch, "three failed reconciles", || {
+        watch.log().matches("reconcile failed").count() >= 3
+    });
+    let log = watch.log();
+    let waits: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("reconcile failed"))
+        .filter_map(|l| l.split("retry_in=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert!(waits.len() >= 3, "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("reconcile failed") && l.contains("failures=3")),
+        "{log}"
+    );
+    cluster.sim.sim().clear_faults();
+    eventually(&watch, "it converges once the API server is back", || {
+        value() == Some("2".into())
+    });
+    eventually(&watch, "the recovery is notified", || {
+        hook.bodies()
+            .iter()
+            .filter(|b| b["event"] == "converged")
+            .count()
+            >= 2
+    });
+    let failed = hook
+        .bodies()
+        .iter()
+        .filter(|b| b["event"] == "failed")
+        .count();
+    assert_eq!(failed, 1, "one alert for one outage: {:#?}", hook.bodies());
+    let (code, log) = watch.stop();
+    assert_eq!(code, 0, "{log}");
+}
