@@ -12,6 +12,7 @@ pub mod approval;
 pub mod config;
 pub mod interrupt;
 pub mod kube;
+pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod process;

@@ -43,6 +43,46 @@ impl Watch {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// `GET path` on the metrics address the log names: status and body.
+    fn get(&self, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let log = self.log();
+        let addr = log
+            .lines()
+            .find(|l| l.contains("serving /metrics"))
+            .and_then(|l| l.split("addr=").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no metrics address in the log:\n{log}"))
+            .to_owned();
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (status, body.to_owned())
+    }
+
+    /// The value of metric `series` (name and labels, as exposed).
+    fn metric(&self, series: &str) -> Option<f64> {
+        let (_, body) = self.get("/metrics");
+        body.lines().find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+    }
+
     /// SIGTERM; the exit code.
     fn stop(mut self) -> (i32, String) {
         use nix::sys::signal::{Signal, kill};
@@ -144,12 +184,26 @@ notify "ops" {{
         &strata,
         &repo,
         &cluster,
-        &["--interval", "1s", "--resync", "3s"],
+        &[
+            "--interval",
+            "1s",
+            "--resync",
+            "3s",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
     );
     let value = |ns: &str, name: &str| value_of(&cluster, ns, name);
     eventually(&watch, "the first commit converges", || {
         value("apps", "net") == Some("10.0.0.0/16".into())
     });
+    assert_eq!(watch.get("/healthz").0, 200);
+    eventually(&watch, "it is ready and says so", || {
+        watch.get("/readyz").0 == 200
+    });
+    assert!(watch.metric("strata_applied_total{layer=\"stack\"}") >= Some(1.0));
+    assert!(watch.metric("strata_reconcile_duration_seconds_count") >= Some(1.0));
+    assert!(watch.metric("strata_reconcile_last_timestamp_seconds") > Some(1.7e9));
 
     // A new commit is converged within an interval or so.
     repo.write("k8s/other/other.yaml", &config_map("other", "2"));
@@ -172,6 +226,7 @@ notify "ops" {{
     eventually(&watch, "the edit is corrected", || {
         value("default", "other") == Some("2".into())
     });
+    assert!(watch.metric("strata_applied_total{layer=\"workload\"}") >= Some(2.0));
 
     // A prune needs approval: it is held, while the rest converges.
     repo.remove("k8s/apps/old.yaml");
@@ -197,6 +252,7 @@ notify "ops" {{
         .expect("the pending run")
         .to_owned();
     assert_eq!(asked[0]["items"][0]["address"], "ConfigMap/apps/old");
+    assert_eq!(watch.metric("strata_pending_approvals"), Some(1.0));
 
     let approve = strata.run(&["approve", &run]);
     assert_eq!(approve.code, 0, "{approve:?}");
@@ -204,6 +260,11 @@ notify "ops" {{
         !cluster.exists(&["configmap", "old", "-n", "apps"])
     });
     assert!(cluster.exists(&["configmap", "net", "-n", "apps"]));
+    eventually(&watch, "nothing waits any more", || {
+        watch.metric("strata_pending_approvals") == Some(0.0)
+    });
+    assert_eq!(watch.metric("strata_pruned_objects_total"), Some(1.0));
+    assert_eq!(watch.get("/nope").0, 404);
 
     let (code, log) = watch.stop();
     assert_eq!(code, 0, "{log}");
@@ -263,7 +324,16 @@ fn with_the_api_server_down_watch_backs_off_alerts_once_and_recovers() {
         &strata,
         &repo,
         &cluster,
-        &["--interval", "1s", "--resync", "2s", "--max-backoff", "4s"],
+        &[
+            "--interval",
+            "1s",
+            "--resync",
+            "2s",
+            "--max-backoff",
+            "4s",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
     );
     let value = || value_of(&cluster, "default", "a");
     eventually(&watch, "the first commit converges", || {
@@ -289,6 +359,13 @@ fn with_the_api_server_down_watch_backs_off_alerts_once_and_recovers() {
             .any(|l| l.contains("reconcile failed") && l.contains("failures=3")),
         "{log}"
     );
+    assert!(watch.metric("strata_errors_total{kind=\"kubernetes\"}") >= Some(3.0));
+    assert!(watch.metric("strata_consecutive_failures") >= Some(3.0));
+    assert!(watch.metric("strata_backoff_seconds") > Some(0.0));
+    assert_eq!(
+        watch.metric("strata_reconcile_last_result{result=\"failed\"}"),
+        Some(1.0)
+    );
     cluster.sim.sim().clear_faults();
     eventually(&watch, "it converges once the API server is back", || {
         value() == Some("2".into())
@@ -306,6 +383,7 @@ fn with_the_api_server_down_watch_backs_off_alerts_once_and_recovers() {
         .filter(|b| b["event"] == "failed")
         .count();
     assert_eq!(failed, 1, "one alert for one outage: {:#?}", hook.bodies());
+    assert_eq!(watch.metric("strata_backoff_seconds"), Some(0.0));
     let (code, log) = watch.stop();
     assert_eq!(code, 0, "{log}");
 }

@@ -1,6 +1,10 @@
 //! `strata watch`
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use strata::metrics::Metrics;
 
 use super::{CliError, Context, exit, parse_duration};
 use strata::ops::{self, WatchOptions};
@@ -27,6 +31,10 @@ pub struct Args {
     /// The longest wait between retries after failures
     #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
     pub max_backoff: Duration,
+    /// Serve Prometheus /metrics, /healthz and /readyz on this address,
+    /// e.g. 0.0.0.0:9090 or 127.0.0.1:0 (a free port, logged)
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
@@ -37,13 +45,40 @@ pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
     if args.interval.is_zero() {
         return Err(CliError::new("--interval must be longer than 0s"));
     }
+    let metrics = Arc::new(Metrics::new());
+    let _server = match args.metrics_addr {
+        Some(addr) => {
+            let listener = strata::metrics::bind(addr).await.map_err(|e| {
+                CliError::new(format!("cannot serve metrics on {addr}"))
+                    .cause(e.to_string())
+                    .hint("choose a free address with --metrics-addr, e.g. 127.0.0.1:9090")
+            })?;
+            let bound = listener.local_addr().map_or(addr, |a| a);
+            tracing::info!(addr = %bound, "serving /metrics, /healthz and /readyz");
+            Some(AbortOnDrop(tokio::spawn(strata::metrics::serve(
+                listener,
+                metrics.clone(),
+            ))))
+        }
+        None => None,
+    };
     let opts = WatchOptions {
         plan: ctx.plan_options(),
         interval: args.interval,
         resync: args.resync,
         max_backoff: args.max_backoff.max(args.interval),
         auto_approve: ctx.global.auto_approve,
+        metrics,
     };
     ops::watch(&opts, &ctx.ui, &ctx.interrupt).await?;
     Ok(exit::OK)
+}
+
+/// Stops the metrics server when the loop ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -11,6 +11,7 @@
 //! current step stopped gracefully (Terraform releases its lock).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::apply::{ApplyOptions, apply};
@@ -18,6 +19,7 @@ use super::plan::{PlanOptions, plan};
 use super::{Error, checkout};
 use crate::config::{Config, Notify, NotifyEvent};
 use crate::interrupt::{Interrupt, Level};
+use crate::metrics::Metrics;
 use crate::report::{Outcome, Report};
 use crate::runs::{RunStatus, Runs};
 use crate::ui::Ui;
@@ -35,6 +37,34 @@ pub struct WatchOptions {
     pub max_backoff: Duration,
     /// `--auto-approve`: approve destructive changes in advance.
     pub auto_approve: bool,
+    /// Where the loop records what it does.
+    pub metrics: Arc<Metrics>,
+}
+
+/// A failed reconcile: what kind of thing failed, and the message.
+#[derive(Debug)]
+struct Failed {
+    /// `git`, `config`, `terraform`, `kubernetes` or `other`.
+    kind: &'static str,
+    message: String,
+}
+
+impl From<Error> for Failed {
+    fn from(e: Error) -> Failed {
+        let kind = match &e {
+            Error::Source(_) => "git",
+            Error::Config(_) | Error::UnknownStack { .. } | Error::UnknownWorkload { .. } => {
+                "config"
+            }
+            Error::Terraform(_) | Error::PlanFile { .. } => "terraform",
+            Error::Kube(_) => "kubernetes",
+            _ => "other",
+        };
+        Failed {
+            kind,
+            message: crate::error_chain(&e),
+        }
+    }
 }
 
 /// How the last reconcile left things, to notify only on a change.
@@ -56,6 +86,8 @@ struct Loop {
     pending: Option<Pending>,
     /// The `notify` blocks of the commit last read.
     notify: Vec<Notify>,
+    /// How the reconcile of this tick ended, if one ran.
+    outcome: Option<&'static str>,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +112,7 @@ pub async fn watch(opts: &WatchOptions, ui: &Ui, interrupt: &Interrupt) -> Resul
         failures: 0,
         pending: None,
         notify: Vec::new(),
+        outcome: None,
     };
     tracing::info!(
         repo = %opts.plan.source.repo,
@@ -87,19 +120,30 @@ pub async fn watch(opts: &WatchOptions, ui: &Ui, interrupt: &Interrupt) -> Resul
         resync = %crate::config::format_duration(opts.resync),
         "watching"
     );
+    let metrics = &opts.metrics;
     loop {
-        let wait = match tick(opts, &runs, &mut state, ui, interrupt).await {
+        let started = Instant::now();
+        state.outcome = None;
+        let result = tick(opts, &runs, &mut state, ui, interrupt).await;
+        let took = started.elapsed().as_secs_f64();
+        let wait = match result {
             _ if interrupt.is_requested() => break,
             Ok(()) => {
+                if let Some(outcome) = state.outcome {
+                    metrics.reconciled(outcome, took);
+                }
+                metrics.recovered();
                 state.failures = 0;
                 opts.interval
             }
-            Err(e) => {
+            Err(Failed { kind, message }) => {
                 state.failures += 1;
-                let message = crate::error_chain(&e);
                 let wait = backoff(state.failures, opts.interval, opts.max_backoff);
+                metrics.reconciled("failed", took);
+                metrics.failed(kind, state.failures, wait.as_secs_f64());
                 tracing::error!(
                     error = %message,
+                    kind,
                     failures = state.failures,
                     retry_in = %crate::config::format_duration(wait),
                     "reconcile failed"
@@ -139,12 +183,12 @@ async fn tick(
     state: &mut Loop,
     ui: &Ui,
     interrupt: &Interrupt,
-) -> Result<(), Error> {
+) -> Result<(), Failed> {
     // What Git says now (fetched for a remote repository).
     let (lock, snapshot) =
         checkout(&opts.plan.source, &opts.plan.env, "watch", ui, interrupt).await?;
     drop(lock);
-    let config = crate::config::load(&snapshot.root)?;
+    let config = crate::config::load(&snapshot.root).map_err(Error::from)?;
     state.notify = config.notify.clone();
     let commit = snapshot.commit.clone();
 
@@ -153,7 +197,7 @@ async fn tick(
     }
     let mut forced = false;
     if let Some(p) = state.pending.clone() {
-        match runs.load(&p.run)?.status {
+        match runs.load(&p.run).map_err(Error::from)?.status {
             RunStatus::Approved => {
                 tracing::info!(run = %p.run, "applying the approved run");
                 let report = apply(
@@ -167,6 +211,7 @@ async fn tick(
                 )
                 .await?;
                 state.pending = None;
+                opts.metrics.pending(0);
                 settle(opts, state, &report, commit.clone()).await?;
                 forced = true;
             }
@@ -174,9 +219,13 @@ async fn tick(
             RunStatus::ApprovalRequired => {
                 supersede(runs, &p.run, commit.as_deref())?;
                 state.pending = None;
+                opts.metrics.pending(0);
             }
             // Applied, denied or found stale by someone else.
-            _ => state.pending = None,
+            _ => {
+                state.pending = None;
+                opts.metrics.pending(0);
+            }
         }
     }
     let due = forced
@@ -204,7 +253,7 @@ async fn reconcile(
     commit: Option<String>,
     ui: &Ui,
     interrupt: &Interrupt,
-) -> Result<(), Error> {
+) -> Result<(), Failed> {
     let held = state
         .pending
         .as_ref()
@@ -266,7 +315,13 @@ async fn reconcile(
         // converges would go stale, so it gives way to a run of the held
         // part, planned after the rest is applied.
         supersede(
-            &Runs::at(&opts.plan.source.state_dir(&opts.plan.env)?),
+            &Runs::at(
+                &opts
+                    .plan
+                    .source
+                    .state_dir(&opts.plan.env)
+                    .map_err(Error::from)?,
+            ),
             &id,
             None,
         )?;
@@ -292,8 +347,14 @@ async fn reconcile(
     } else {
         id
     };
-    let runs = Runs::at(&opts.plan.source.state_dir(&opts.plan.env)?);
-    let run = runs.load(&pending_id)?;
+    let runs = Runs::at(
+        &opts
+            .plan
+            .source
+            .state_dir(&opts.plan.env)
+            .map_err(Error::from)?,
+    );
+    let run = runs.load(&pending_id).map_err(Error::from)?;
     if run.status != RunStatus::ApprovalRequired {
         // Nothing needs approval any more: apply it now.
         let report = apply(
@@ -330,7 +391,7 @@ async fn hold(
     state: &mut Loop,
     report: &Report,
     pending: Pending,
-) -> Result<(), Error> {
+) -> Result<(), Failed> {
     tracing::warn!(
         run = %pending.run,
         held = %pending.held.iter().cloned().collect::<Vec<_>>().join(", "),
@@ -339,6 +400,9 @@ async fn hold(
     );
     let mut report = report.clone();
     report.result = Outcome::ApprovalRequired;
+    record(&opts.metrics, &report);
+    opts.metrics.pending(report.approvals.len());
+    state.outcome = Some("approval_required");
     notify(opts, &state.notify, NotifyEvent::ApprovalRequired, &report).await;
     state.last = Some(Instant::now());
     state.commit = pending.commit.clone();
@@ -354,7 +418,7 @@ async fn settle(
     state: &mut Loop,
     report: &Report,
     commit: Option<String>,
-) -> Result<(), Error> {
+) -> Result<(), Failed> {
     state.last = Some(Instant::now());
     if matches!(report.result, Outcome::Error | Outcome::Denied) {
         let why = report
@@ -371,14 +435,24 @@ async fn settle(
             })
             .or_else(|| report.message.clone())
             .unwrap_or_else(|| "the reconcile failed".to_owned());
-        return Err(Error::RunRefused {
-            message: why,
-            hint: String::new(),
-        });
+        let kind = if report.stacks.iter().any(|s| s.error.is_some()) {
+            "terraform"
+        } else if report.workloads.iter().any(|w| w.error.is_some()) {
+            "kubernetes"
+        } else {
+            "other"
+        };
+        return Err(Failed { kind, message: why });
     }
+    record(&opts.metrics, report);
     state.commit = commit;
     let recovered = state.health != Health::InSync;
     state.health = Health::InSync;
+    state.outcome = Some(if report.result == Outcome::Applied {
+        "applied"
+    } else {
+        "in_sync"
+    });
     if report.result == Outcome::Applied || (recovered && state.failures > 0) {
         tracing::info!(run = ?report.run_id, "converged");
         notify(opts, &state.notify, NotifyEvent::Converged, report).await;
@@ -411,6 +485,52 @@ fn adopt(runs: &Runs, spec: &str, commit: Option<&str>) -> Result<Option<Pending
             commit: r.source.commit,
         }
     }))
+}
+
+/// What a reconcile's report says for the metrics: applies and prunes
+/// done, drift found per stack and workload.
+fn record(metrics: &Metrics, report: &Report) {
+    use crate::report::StackStatus;
+    let applied = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    metrics.applied(
+        "stack",
+        applied(
+            report
+                .stacks
+                .iter()
+                .filter(|s| s.status == StackStatus::Applied)
+                .count(),
+        ),
+    );
+    metrics.applied(
+        "workload",
+        applied(
+            report
+                .workloads
+                .iter()
+                .filter(|w| w.status == StackStatus::Applied)
+                .count(),
+        ),
+    );
+    metrics.pruned(applied(
+        report
+            .workloads
+            .iter()
+            .filter(|w| w.status == StackStatus::Applied)
+            .flat_map(|w| &w.changes)
+            .filter(|c| c.action == "prune" && c.error.is_none())
+            .count(),
+    ));
+    for s in &report.stacks {
+        metrics.drift("stack", &s.name, s.drift.len());
+    }
+    for w in &report.workloads {
+        metrics.drift(
+            "workload",
+            &w.name,
+            w.changes.iter().filter(|c| c.drift).count(),
+        );
+    }
 }
 
 /// Marks a pending run as no longer the one to apply.
