@@ -45,6 +45,7 @@ pub struct Metrics {
     errors: Family<Labels, Counter>,
     failures: Gauge,
     backoff: Gauge<f64, AtomicU64>,
+    leader: Gauge,
     ready: AtomicBool,
 }
 
@@ -72,6 +73,7 @@ impl Metrics {
             errors: Family::default(),
             failures: Gauge::default(),
             backoff: Gauge::default(),
+            leader: Gauge::default(),
             ready: AtomicBool::new(false),
             registry: Registry::default(),
         };
@@ -130,6 +132,11 @@ impl Metrics {
             "The wait before the next attempt after a failure (0 when healthy)",
             m.backoff.clone(),
         );
+        registry.register(
+            "leader",
+            "1 while this replica holds the Lease (with --leader-elect), else 0",
+            m.leader.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -183,6 +190,10 @@ impl Metrics {
     pub fn recovered(&self) {
         self.failures.set(0);
         self.backoff.set(0.0);
+    }
+
+    pub fn leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     /// The Prometheus text exposition.

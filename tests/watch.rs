@@ -387,3 +387,85 @@ fn with_the_api_server_down_watch_backs_off_alerts_once_and_recovers() {
     let (code, log) = watch.stop();
     assert_eq!(code, 0, "{log}");
 }
+
+/// Two replicas with leader election against one cluster: exactly one
+/// reconciles; when it dies, the other takes over once the Lease expires;
+/// a replica that stops gracefully hands the Lease over at once.
+#[test]
+fn with_leader_election_exactly_one_replica_reconciles_and_another_takes_over() {
+    let cluster = Cluster::start();
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        "workload \"apps\" {\n  path = \"k8s\"\n  namespace = \"default\"\n}\n",
+    )
+    .write("k8s/a.yaml", &config_map("a", "1"));
+    repo.commit("a 1");
+    let elect = [
+        "--interval",
+        "1s",
+        "--leader-elect",
+        "--lease-duration",
+        "3s",
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ];
+    // Each replica has its own state directory, as pods with their own
+    // volume would.
+    let (one, two) = (Strata::new(), Strata::new());
+    let first = Watch::start(&one, &repo, &cluster, &elect);
+    let second = Watch::start(&two, &repo, &cluster, &elect);
+    eventually(&first, "one of them leads", || {
+        first.log().contains("leading") || second.log().contains("leading")
+    });
+    eventually(&first, "the commit converges", || {
+        value_of(&cluster, "default", "a") == Some("1".into())
+    });
+    let (leader, follower) = if first.log().contains("leading") {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        follower.log().contains("waiting to lead"),
+        "{}",
+        follower.log()
+    );
+    assert!(!follower.log().contains("leading"), "{}", follower.log());
+    assert!(
+        !follower.log().contains("in sync"),
+        "the follower reconciled:\n{}",
+        follower.log()
+    );
+    assert_eq!(leader.metric("strata_leader"), Some(1.0));
+    assert_eq!(follower.metric("strata_leader"), Some(0.0));
+    let lease = cluster.get(&["lease", "strata-watch", "-n", "default"]);
+    let holder = lease["spec"]["holderIdentity"].as_str().unwrap().to_owned();
+    assert!(leader.log().contains(&holder), "{holder}\n{}", leader.log());
+
+    // The leader dies without a word: the Lease expires, the other takes
+    // over and reconciles the next commit.
+    let mut leader = leader;
+    leader.child.kill().unwrap();
+    leader.child.wait().unwrap();
+    let died = Instant::now();
+    eventually(&follower, "the follower takes over", || {
+        follower.log().contains("leading")
+    });
+    let took = died.elapsed();
+    // The Lease lasts 3 s and is polled every second.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    repo.write("k8s/a.yaml", &config_map("a", "2"));
+    repo.commit("a 2");
+    eventually(
+        &follower,
+        "the new leader converges the next commit",
+        || value_of(&cluster, "default", "a") == Some("2".into()),
+    );
+    let (code, log) = follower.stop();
+    assert_eq!(code, 0, "{log}");
+    // Stopping gracefully released the Lease.
+    let lease = cluster.get(&["lease", "strata-watch", "-n", "default"]);
+    assert!(lease["spec"].get("holderIdentity").is_none(), "{lease:#}");
+}

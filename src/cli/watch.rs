@@ -7,7 +7,7 @@ use std::time::Duration;
 use strata::metrics::Metrics;
 
 use super::{CliError, Context, exit, parse_duration};
-use strata::ops::{self, WatchOptions};
+use strata::ops::{self, LeaderOptions, WatchOptions};
 
 /// Reconcile continuously: converge every new commit, correct drift
 ///
@@ -35,6 +35,21 @@ pub struct Args {
     /// e.g. 0.0.0.0:9090 or 127.0.0.1:0 (a free port, logged)
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// Reconcile only while holding a coordination.k8s.io/v1 Lease, so
+    /// that of several replicas exactly one reconciles
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// The Lease's name
+    #[arg(long, default_value = "strata-watch", value_name = "NAME")]
+    pub lease_name: String,
+    /// The Lease's namespace (default: POD_NAMESPACE, else the service
+    /// account's namespace, else default)
+    #[arg(long, value_name = "NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// How long a Lease that is not renewed stays with its holder; another
+    /// replica takes over after that
+    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    pub lease_duration: Duration,
 }
 
 pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
@@ -69,6 +84,15 @@ pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
         max_backoff: args.max_backoff.max(args.interval),
         auto_approve: ctx.global.auto_approve,
         metrics,
+        leader: args.leader_elect.then(|| LeaderOptions {
+            namespace: args
+                .lease_namespace
+                .clone()
+                .unwrap_or_else(|| lease_namespace(ctx)),
+            name: args.lease_name.clone(),
+            identity: identity(ctx),
+            duration: args.lease_duration.max(Duration::from_secs(1)),
+        }),
     };
     ops::watch(&opts, &ctx.ui, &ctx.interrupt).await?;
     Ok(exit::OK)
@@ -81,4 +105,39 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// POD_NAMESPACE (from the downward API), else the service account's
+/// namespace, else `default`.
+fn lease_namespace(ctx: &Context) -> String {
+    ctx.env
+        .get("POD_NAMESPACE")
+        .and_then(|v| v.to_str())
+        .filter(|v| !v.is_empty())
+        .map(ToOwned::to_owned)
+        .or_else(|| {
+            std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+                .ok()
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty())
+        })
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+/// This replica: POD_NAME, else the host name, with a random suffix so
+/// that two processes on one host differ.
+fn identity(ctx: &Context) -> String {
+    let base = ctx
+        .env
+        .get("POD_NAME")
+        .and_then(|v| v.to_str())
+        .filter(|v| !v.is_empty())
+        .map(ToOwned::to_owned)
+        .or_else(|| {
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+        })
+        .unwrap_or_else(|| "strata".to_owned());
+    format!("{base}-{:04x}", fastrand::u16(..))
 }

@@ -14,6 +14,7 @@ pub mod converge;
 pub mod diff;
 pub mod health;
 pub mod inventory;
+pub mod lease;
 pub mod manifest;
 pub mod set;
 pub mod substitute;

@@ -38,7 +38,7 @@ pub use init::{InitOptions, init};
 pub use inspect::{InspectOptions, inspect};
 pub use plan::{PlanOptions, plan};
 pub use validate::{ValidateOptions, ValidateReport, validate};
-pub use watch::{WatchOptions, watch};
+pub use watch::{LeaderOptions, WatchOptions, watch};
 pub use workloads::KubeOptions;
 
 /// Everything an operation can fail with before it has a report to show.

@@ -18,7 +18,8 @@ use super::apply::{ApplyOptions, apply};
 use super::plan::{PlanOptions, plan};
 use super::{Error, checkout};
 use crate::config::{Config, Notify, NotifyEvent};
-use crate::interrupt::{Interrupt, Level};
+use crate::interrupt::{Interrupt, Level, Trigger};
+use crate::kube::lease::{Holder, LeaseLock};
 use crate::metrics::Metrics;
 use crate::report::{Outcome, Report};
 use crate::runs::{RunStatus, Runs};
@@ -39,6 +40,19 @@ pub struct WatchOptions {
     pub auto_approve: bool,
     /// Where the loop records what it does.
     pub metrics: Arc<Metrics>,
+    /// Reconcile only while holding this Lease (`--leader-elect`).
+    pub leader: Option<LeaderOptions>,
+}
+
+/// The Lease the replicas of `strata watch` compete for.
+#[derive(Debug, Clone)]
+pub struct LeaderOptions {
+    pub namespace: String,
+    pub name: String,
+    /// This replica (pod name and a random suffix).
+    pub identity: String,
+    /// How long a Lease not renewed stays with its holder.
+    pub duration: Duration,
 }
 
 /// A failed reconcile: what kind of thing failed, and the message.
@@ -105,6 +119,119 @@ struct Pending {
 /// cannot be found. Everything else is logged, backed off and retried.
 pub async fn watch(opts: &WatchOptions, ui: &Ui, interrupt: &Interrupt) -> Result<(), Error> {
     let runs = Runs::at(&opts.plan.source.state_dir(&opts.plan.env)?);
+    tracing::info!(
+        repo = %opts.plan.source.repo,
+        interval = %crate::config::format_duration(opts.interval),
+        resync = %crate::config::format_duration(opts.resync),
+        "watching"
+    );
+    match &opts.leader {
+        None => reconcile_loop(opts, &runs, ui, interrupt).await,
+        Some(leader) => lead(opts, leader, &runs, ui, interrupt).await,
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Competes for the Lease; reconciles while holding it. A Lease that is
+/// taken over, or cannot be renewed in time, stops the reconcile at once
+/// (gracefully: Terraform finishes its step) and the replica is a
+/// candidate again. On a stop the Lease is released, so another replica
+/// takes over without waiting for it to expire.
+async fn lead(
+    opts: &WatchOptions,
+    leader: &LeaderOptions,
+    runs: &Runs,
+    ui: &Ui,
+    interrupt: &Interrupt,
+) {
+    let retry = (leader.duration / 3).max(Duration::from_millis(200));
+    let mut waiting_for = None;
+    while !interrupt.is_requested() {
+        match super::workloads::connect(&opts.plan.kube, &opts.plan.env).await {
+            Err(e) => {
+                tracing::warn!(error = %crate::error_chain(&e), "cannot reach the cluster to compete for the lease")
+            }
+            Ok(cluster) => {
+                let lock = LeaseLock::new(
+                    &cluster,
+                    &leader.namespace,
+                    &leader.name,
+                    &leader.identity,
+                    leader.duration,
+                );
+                match lock.try_acquire_or_renew().await {
+                    Ok(Holder::Me) => {
+                        tracing::info!(
+                            lease = %format!("{}/{}", leader.namespace, leader.name),
+                            identity = %leader.identity,
+                            "leading"
+                        );
+                        waiting_for = None;
+                        opts.metrics.leader(true);
+                        let (trigger, inner) = Interrupt::new();
+                        let renewer =
+                            tokio::spawn(renew(lock.clone(), trigger, interrupt.clone(), retry));
+                        reconcile_loop(opts, runs, ui, &inner).await;
+                        renewer.abort();
+                        opts.metrics.leader(false);
+                        if interrupt.is_requested() {
+                            lock.release().await;
+                            return;
+                        }
+                        tracing::warn!("no longer the leader: reconciling stopped");
+                    }
+                    Ok(Holder::Other(holder)) => {
+                        if waiting_for.as_ref() != Some(&holder) {
+                            tracing::info!(holder = %holder, "waiting to lead");
+                            waiting_for = Some(holder);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot read or write the lease"),
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(retry) => {}
+            () = interrupt.reached(Level::Graceful) => return,
+        }
+    }
+}
+
+/// Renews the Lease every `every`; stops the reconcile (through
+/// `trigger`) when it is taken over or not renewed within two thirds of
+/// its duration, and passes a stop from `outer` on.
+async fn renew(lock: LeaseLock, trigger: Trigger, outer: Interrupt, every: Duration) {
+    let mut renewed = Instant::now();
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = outer.reached(Level::Graceful) => {
+                trigger.escalate();
+                outer.reached(Level::Hard).await;
+                trigger.escalate();
+                return;
+            }
+        }
+        match lock.try_acquire_or_renew().await {
+            Ok(Holder::Me) => renewed = Instant::now(),
+            Ok(Holder::Other(holder)) => {
+                tracing::warn!(holder = %holder, "the lease was taken over");
+                trigger.escalate();
+                return;
+            }
+            Err(e) if renewed.elapsed() >= lock.duration * 2 / 3 => {
+                tracing::warn!(error = %e, "the lease could not be renewed in time");
+                trigger.escalate();
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "renewing the lease failed; retrying"),
+        }
+    }
+}
+
+/// Reconciles every interval until `interrupt`.
+async fn reconcile_loop(opts: &WatchOptions, runs: &Runs, ui: &Ui, interrupt: &Interrupt) {
     let mut state = Loop {
         commit: None,
         last: None,
@@ -114,17 +241,11 @@ pub async fn watch(opts: &WatchOptions, ui: &Ui, interrupt: &Interrupt) -> Resul
         notify: Vec::new(),
         outcome: None,
     };
-    tracing::info!(
-        repo = %opts.plan.source.repo,
-        interval = %crate::config::format_duration(opts.interval),
-        resync = %crate::config::format_duration(opts.resync),
-        "watching"
-    );
     let metrics = &opts.metrics;
     loop {
         let started = Instant::now();
         state.outcome = None;
-        let result = tick(opts, &runs, &mut state, ui, interrupt).await;
+        let result = tick(opts, runs, &mut state, ui, interrupt).await;
         let took = started.elapsed().as_secs_f64();
         let wait = match result {
             _ if interrupt.is_requested() => break,
@@ -165,8 +286,6 @@ pub async fn watch(opts: &WatchOptions, ui: &Ui, interrupt: &Interrupt) -> Resul
             () = interrupt.reached(Level::Graceful) => break,
         }
     }
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// `interval × 2^(failures-1)`, capped, with full jitter on the upper
