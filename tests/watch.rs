@@ -227,6 +227,9 @@ notify "ops" {{
         value("default", "other") == Some("2".into())
     });
     assert!(watch.metric("strata_applied_total{layer=\"workload\"}") >= Some(2.0));
+    eventually(&watch, "the next resync finds it in sync", || {
+        watch.metric("strata_reconcile_last_result{result=\"in_sync\"}") == Some(1.0)
+    });
 
     // A prune needs approval: it is held, while the rest converges.
     repo.remove("k8s/apps/old.yaml");
@@ -468,4 +471,64 @@ fn with_leader_election_exactly_one_replica_reconciles_and_another_takes_over() 
     // Stopping gracefully released the Lease.
     let lease = cluster.get(&["lease", "strata-watch", "-n", "default"]);
     assert!(lease["spec"].get("holderIdentity").is_none(), "{lease:#}");
+}
+
+/// deploy/ (the Deployment, CronJob, RBAC and volume that run strata in a
+/// cluster) passes `strata validate` and applies cleanly.
+#[test]
+fn the_deploy_manifests_validate_and_apply_cleanly() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = Repo::new();
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    for entry in std::fs::read_dir(&deploy).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        repo.write(
+            &format!("deploy/{name}"),
+            &std::fs::read_to_string(&path).unwrap(),
+        );
+    }
+    repo.write(
+        "strata.hcl",
+        "workload \"strata\" {\n  path = \"deploy\"\n  timeout = \"30s\"\n}\n",
+    );
+    repo.commit("strata in the cluster");
+    let validate = strata.on(&repo, &["validate"]);
+    assert_eq!(validate.code, 0, "{validate:?}");
+    let apply = strata.kube(&repo, &cluster, &["apply", "--format", "json"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    let report = apply.json();
+    let created: Vec<String> = report["workloads"][0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c["kind"].as_str().unwrap(),
+                c["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for object in [
+        "Namespace/strata-system",
+        "Deployment/strata-watch",
+        "CronJob/strata-drift",
+        "PersistentVolumeClaim/strata-state",
+        "ClusterRole/strata-converge",
+        "Role/strata-state",
+    ] {
+        assert!(
+            created.contains(&object.to_owned()),
+            "{object} not in {created:?}"
+        );
+    }
+    let deployment = cluster.get(&["deployment", "strata-watch", "-n", "strata-system"]);
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["serviceAccountName"],
+        "strata-watch"
+    );
+    let again = strata.kube(&repo, &cluster, &["plan"]);
+    assert_eq!(again.code, 0, "{again:?}");
 }

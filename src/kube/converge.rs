@@ -553,6 +553,12 @@ fn why_keep(live: &DynamicObject, entry: &Entry) -> Option<String> {
                 .to_owned(),
         );
     }
+    if entry.id.group.is_empty()
+        && entry.id.kind == "Namespace"
+        && entry.id.name == super::inventory::NAMESPACE
+    {
+        return Some("it holds strata's inventories, so strata never deletes it".to_owned());
+    }
     let annotations = live.metadata.annotations.as_ref();
     if annotations
         .and_then(|a| a.get(PRUNE_ANNOTATION))

@@ -128,18 +128,37 @@ pub async fn read(cluster: &Cluster, workload: &str) -> Result<Option<Inventory>
 pub async fn write(cluster: &Cluster, inventory: &Inventory) -> Result<(), KubeError> {
     let params = kube::api::PatchParams::apply(FIELD_MANAGER).force();
     if let Some(ns) = cluster.resource("", "v1", "Namespace") {
+        // Created when missing, never applied: a workload may define the
+        // namespace itself (deploy/ does), and an apply here would take
+        // its fields away.
         let api = cluster.api(ns, "");
-        let body = json!({
-            "apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": NAMESPACE, "labels": {"app.kubernetes.io/managed-by": "strata"}},
-        });
-        let patch = kube::api::Patch::Apply(&body);
-        retry(|| api.patch(NAMESPACE, &params, &patch))
+        let missing = retry(|| api.get_opt(NAMESPACE))
             .await
             .map_err(|e| KubeError::Object {
                 object: format!("Namespace/{NAMESPACE}"),
                 message: chain(&e),
+            })?
+            .is_none();
+        if missing {
+            let body: kube::api::DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": NAMESPACE, "labels": {"app.kubernetes.io/managed-by": "strata"}},
+            }))
+            .map_err(|e| KubeError::Object {
+                object: format!("Namespace/{NAMESPACE}"),
+                message: e.to_string(),
             })?;
+            match api.create(&kube::api::PostParams::default(), &body).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) => {
+                    return Err(KubeError::Object {
+                        object: format!("Namespace/{NAMESPACE}"),
+                        message: chain(&e),
+                    });
+                }
+            }
+        }
     }
     let api = configmaps(cluster)?;
     let name = name(&inventory.workload);
