@@ -573,7 +573,7 @@ async fn settle(
         "in_sync"
     });
     if report.result == Outcome::Applied || (recovered && state.failures > 0) {
-        tracing::info!(run = ?report.run_id, "converged");
+        tracing::info!(run = report.run_id.as_deref().unwrap_or(""), "converged");
         notify(opts, &state.notify, NotifyEvent::Converged, report).await;
     } else {
         tracing::info!("in sync");
