@@ -19,15 +19,20 @@ fn main() -> ExitCode {
     let no_color = global.no_color || env.get("NO_COLOR").is_some_and(|v| !v.is_empty());
     // The loop's progress is its log (info by default), not the terminal's
     // live progress.
+    // A loop never stops to ask: approvals come from `strata approve`.
     let watching = matches!(command, cli::Command::Watch(_));
-    let ui = Ui::new(
-        if no_color {
-            ColorChoice::Never
-        } else {
-            ColorChoice::Auto
-        },
-        global.quiet || watching,
-    );
+    let ui = if watching {
+        Ui::plain()
+    } else {
+        Ui::new(
+            if no_color {
+                ColorChoice::Never
+            } else {
+                ColorChoice::Auto
+            },
+            global.quiet,
+        )
+    };
     init_logging(
         &env,
         global.verbose + u8::from(watching),

@@ -132,6 +132,18 @@ fn value_of(cluster: &Cluster, ns: &str, name: &str) -> Option<serde_json::Value
         .then(|| cluster.get(&["configmap", name, "-n", ns])["data"]["v"].clone())
 }
 
+/// One workload in `default` with ConfigMap `a` at 1.
+fn config_map_repo() -> Repo {
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        "workload \"apps\" {\n  path = \"k8s\"\n  namespace = \"default\"\n}\n",
+    )
+    .write("k8s/a.yaml", &config_map("a", "1"));
+    repo.commit("a 1");
+    repo
+}
+
 fn config_map(name: &str, value: &str) -> String {
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: \"{value}\"\n")
 }
@@ -397,13 +409,7 @@ fn with_the_api_server_down_watch_backs_off_alerts_once_and_recovers() {
 #[test]
 fn with_leader_election_exactly_one_replica_reconciles_and_another_takes_over() {
     let cluster = Cluster::start();
-    let repo = Repo::new();
-    repo.write(
-        "strata.hcl",
-        "workload \"apps\" {\n  path = \"k8s\"\n  namespace = \"default\"\n}\n",
-    )
-    .write("k8s/a.yaml", &config_map("a", "1"));
-    repo.commit("a 1");
+    let repo = config_map_repo();
     let elect = [
         "--interval",
         "1s",
@@ -457,6 +463,7 @@ fn with_leader_election_exactly_one_replica_reconciles_and_another_takes_over() 
         follower.log().contains("leading")
     });
     let took = died.elapsed();
+    eprintln!("the follower took over {took:?} after the leader died (lease 3 s)");
     // The Lease lasts 3 s and is polled every second.
     assert!(took < Duration::from_secs(15), "took {took:?}");
     repo.write("k8s/a.yaml", &config_map("a", "2"));
@@ -531,4 +538,59 @@ fn the_deploy_manifests_validate_and_apply_cleanly() {
     );
     let again = strata.kube(&repo, &cluster, &["plan"]);
     assert_eq!(again.code, 0, "{again:?}");
+}
+
+/// A Lease taken over by someone else stops the reconcile at once; the
+/// replica waits, and leads again when that holder stops renewing.
+#[test]
+fn a_lease_taken_over_stops_the_reconcile_and_the_replica_waits_its_turn() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = config_map_repo();
+    let watch = Watch::start(
+        &strata,
+        &repo,
+        &cluster,
+        &[
+            "--interval",
+            "1s",
+            "--leader-elect",
+            "--lease-duration",
+            "3s",
+        ],
+    );
+    eventually(&watch, "it leads", || watch.log().contains("leading"));
+    let now = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%S.000000Z"])
+        .output()
+        .unwrap();
+    let now = String::from_utf8(now.stdout).unwrap();
+    let stolen = cluster.kubectl(&[
+        "patch",
+        "lease",
+        "strata-watch",
+        "-n",
+        "default",
+        "--type",
+        "merge",
+        "-p",
+        &format!(
+            r#"{{"spec":{{"holderIdentity":"intruder","renewTime":"{}"}}}}"#,
+            now.trim()
+        ),
+    ]);
+    assert_eq!(stolen.code, 0, "{stolen:?}");
+    eventually(&watch, "it notices and stops reconciling", || {
+        watch.log().contains("the lease was taken over")
+            && watch.log().contains("no longer the leader")
+    });
+    eventually(&watch, "it waits for the intruder", || {
+        watch.log().contains("waiting to lead holder=intruder")
+    });
+    // The intruder never renews: after 3 s the replica leads again.
+    eventually(&watch, "it leads again", || {
+        watch.log().matches("leading").count() >= 2
+    });
+    let (code, log) = watch.stop();
+    assert_eq!(code, 0, "{log}");
 }

@@ -567,11 +567,13 @@ async fn settle(
     state.commit = commit;
     let recovered = state.health != Health::InSync;
     state.health = Health::InSync;
-    state.outcome = Some(if report.result == Outcome::Applied {
-        "applied"
-    } else {
-        "in_sync"
-    });
+    // One tick may apply an approved run and then find the rest in sync:
+    // it applied.
+    if report.result == Outcome::Applied {
+        state.outcome = Some("applied");
+    } else if state.outcome.is_none() {
+        state.outcome = Some("in_sync");
+    }
     if report.result == Outcome::Applied || (recovered && state.failures > 0) {
         tracing::info!(run = report.run_id.as_deref().unwrap_or(""), "converged");
         notify(opts, &state.notify, NotifyEvent::Converged, report).await;
