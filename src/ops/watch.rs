@@ -459,8 +459,11 @@ async fn reconcile(
         only.save = true;
         (only.stacks, only.workloads) = split(config, &held);
         let saved = plan(&only, ui, interrupt).await?;
-        match saved.run_id {
-            Some(run) if saved.result == Outcome::Changes => run,
+        match (saved.run_id.clone(), saved.result) {
+            (Some(run), Outcome::Changes) => run,
+            // Planning the held part failed: a failed reconcile.
+            (_, Outcome::Error) => return settle(opts, state, &saved, commit).await,
+            // Nothing is left to do there any more.
             _ => return Ok(()),
         }
     } else {
@@ -739,6 +742,86 @@ async fn notify(opts: &WatchOptions, blocks: &[Notify], event: NotifyEvent, repo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config() -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        for d in [
+            "infra/net",
+            "infra/db",
+            "infra/edge",
+            "k8s/apps",
+            "k8s/other",
+        ] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        for d in ["infra/net", "infra/db", "infra/edge"] {
+            std::fs::write(dir.path().join(d).join("main.tf"), "").unwrap();
+        }
+        let hcl = r#"
+stack "net" { path = "infra/net" }
+stack "db" {
+  path = "infra/db"
+  depends_on = ["net"]
+}
+stack "edge" {
+  path = "infra/edge"
+  depends_on = ["net"]
+}
+workload "apps" {
+  path = "k8s/apps"
+  depends_on = ["db"]
+}
+workload "other" { path = "k8s/other" }
+"#;
+        let config = crate::config::parse_str(hcl, dir.path()).unwrap();
+        (dir, config)
+    }
+
+    #[test]
+    fn what_depends_on_a_held_stack_is_held_and_the_rest_is_selected() {
+        let (_dir, config) = config();
+        let held = dependents(&config, &BTreeSet::from(["db".to_owned()]));
+        assert_eq!(held, BTreeSet::from(["db".to_owned(), "apps".to_owned()]));
+        let held = dependents(&config, &BTreeSet::from(["net".to_owned()]));
+        assert_eq!(held.len(), 4, "{held:?}");
+        assert!(!held.contains("other"));
+
+        let base = PlanOptions {
+            source: super::super::SourceOptions {
+                repo: ".".to_owned(),
+                reference: None,
+                worktree: false,
+                state_dir: None,
+                lock_timeout: Duration::ZERO,
+            },
+            stacks: Vec::new(),
+            env: super::super::Environment::default(),
+            cwd: std::path::PathBuf::from("."),
+            save: false,
+            ask_always: false,
+            workloads: Vec::new(),
+            kube: super::super::KubeOptions::default(),
+            continue_on_error: false,
+        };
+        let rest = select(
+            &config,
+            &BTreeSet::from(["db".to_owned(), "apps".to_owned()]),
+            &base,
+        )
+        .unwrap();
+        assert_eq!(rest.stacks, ["net", "edge"]);
+        assert_eq!(rest.workloads, ["other"]);
+        let everything: BTreeSet<String> = ["net", "db", "edge", "apps", "other"]
+            .into_iter()
+            .map(ToOwned::to_owned)
+            .collect();
+        assert!(select(&config, &everything, &base).is_none());
+        let all = select(&config, &BTreeSet::new(), &base).unwrap();
+        assert!(
+            all.stacks.is_empty() && all.workloads.is_empty(),
+            "no filter: everything"
+        );
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_with_jitter() {
