@@ -275,3 +275,17 @@ notify "ops" {
         assert_eq!(config, empty_config());
     }
 }
+
+/// A configuration parsed in a fresh directory holding `files` (path and
+/// text; a stack needs a `.tf` file, a workload its directory), for tests.
+#[cfg(test)]
+pub(crate) fn parse_in_tempdir(hcl: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, Config) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    let config = parse_str(hcl, dir.path()).expect("a valid configuration");
+    (dir, config)
+}

@@ -322,16 +322,6 @@ mod tests {
 
     #[test]
     fn the_namespace_creator_carries_and_other_dependents_wait_for_it() {
-        let dir = tempfile::tempdir().unwrap();
-        for d in ["infra/db", "k8s/ns", "k8s/apps", "k8s/web"] {
-            std::fs::create_dir_all(dir.path().join(d)).unwrap();
-        }
-        std::fs::write(dir.path().join("infra/db/main.tf"), "").unwrap();
-        std::fs::write(
-            dir.path().join("k8s/ns/ns.yaml"),
-            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n",
-        )
-        .unwrap();
         let hcl = r#"
 stack "db" { path = "infra/db" }
 workload "apps" {
@@ -348,7 +338,18 @@ outputs "db" {
   secret     = "other/db-secrets"
 }
 "#;
-        let config = crate::config::parse_str(hcl, dir.path()).unwrap();
+        let (dir, config) = crate::config::parse_in_tempdir(
+            hcl,
+            &[
+                ("infra/db/main.tf", ""),
+                (
+                    "k8s/ns/ns.yaml",
+                    "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n",
+                ),
+                ("k8s/apps/.keep", ""),
+                ("k8s/web/.keep", ""),
+            ],
+        );
         let layout = layout(&config, dir.path(), &Tools::default());
         let carriers: Vec<&str> = layout
             .published

@@ -744,19 +744,6 @@ mod tests {
     use super::*;
 
     fn config() -> (tempfile::TempDir, Config) {
-        let dir = tempfile::tempdir().unwrap();
-        for d in [
-            "infra/net",
-            "infra/db",
-            "infra/edge",
-            "k8s/apps",
-            "k8s/other",
-        ] {
-            std::fs::create_dir_all(dir.path().join(d)).unwrap();
-        }
-        for d in ["infra/net", "infra/db", "infra/edge"] {
-            std::fs::write(dir.path().join(d).join("main.tf"), "").unwrap();
-        }
         let hcl = r#"
 stack "net" { path = "infra/net" }
 stack "db" {
@@ -773,8 +760,16 @@ workload "apps" {
 }
 workload "other" { path = "k8s/other" }
 "#;
-        let config = crate::config::parse_str(hcl, dir.path()).unwrap();
-        (dir, config)
+        crate::config::parse_in_tempdir(
+            hcl,
+            &[
+                ("infra/net/main.tf", ""),
+                ("infra/db/main.tf", ""),
+                ("infra/edge/main.tf", ""),
+                ("k8s/apps/.keep", ""),
+                ("k8s/other/.keep", ""),
+            ],
+        )
     }
 
     #[test]
