@@ -103,6 +103,20 @@ pub fn parse_str(text: &str, root: &Path) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
+/// A configuration parsed in a fresh directory holding `files` (path and
+/// text; a stack needs a `.tf` file, a workload its directory), for tests.
+#[cfg(test)]
+pub(crate) fn parse_in_tempdir(hcl: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, Config) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    let config = parse_str(hcl, dir.path()).expect("a valid configuration");
+    (dir, config)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,18 +288,4 @@ notify "ops" {
         let config = parse_str("# nothing yet\n", root.path()).expect("parses");
         assert_eq!(config, empty_config());
     }
-}
-
-/// A configuration parsed in a fresh directory holding `files` (path and
-/// text; a stack needs a `.tf` file, a workload its directory), for tests.
-#[cfg(test)]
-pub(crate) fn parse_in_tempdir(hcl: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, Config) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (path, text) in files {
-        let path = dir.path().join(path);
-        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
-        std::fs::write(path, text).expect("write");
-    }
-    let config = parse_str(hcl, dir.path()).expect("a valid configuration");
-    (dir, config)
 }
