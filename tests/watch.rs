@@ -487,15 +487,10 @@ fn the_deploy_manifests_validate_and_apply_cleanly() {
     let cluster = Cluster::start();
     let strata = Strata::new();
     let repo = Repo::new();
-    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
-    for entry in std::fs::read_dir(&deploy).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-        repo.write(
-            &format!("deploy/{name}"),
-            &std::fs::read_to_string(&path).unwrap(),
-        );
-    }
+    crate::support::copy_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy"),
+        &repo.path().join("deploy"),
+    );
     repo.write(
         "strata.hcl",
         "workload \"strata\" {\n  path = \"deploy\"\n  timeout = \"30s\"\n}\n",

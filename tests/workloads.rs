@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::support::{Cluster, Repo, Strata};
+use crate::support::{Cluster, Repo, Strata, copy_dir};
 
 const HCL: &str = r#"workload "apps" {
   path      = "k8s/apps"
@@ -48,19 +48,6 @@ fn repo(files: &[(&str, &str)]) -> Repo {
     }
     repo.commit("manifests");
     repo
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
 }
 
 fn fixtures() -> std::path::PathBuf {

@@ -819,10 +819,7 @@ async fn hold(
         .collect();
     let uncovered: Vec<Item> = held.iter().flat_map(|h| h.uncovered.clone()).collect();
     if ui.can_prompt() {
-        let mut preview = Report::new("plan", Some(source.clone()), Vec::new())
-            .with_workloads(held.iter().map(|h| h.workload.report.clone()).collect());
-        preview.approvals = uncovered.clone();
-        preview.run_id = Some(run.id.clone());
+        let preview = held_report(held, source, &run.id, uncovered.clone());
         let asking: Vec<&str> = held
             .iter()
             .filter(|h| !h.uncovered.is_empty())
@@ -902,15 +899,27 @@ async fn hold(
         )),
     };
     runs.create(&pending)?;
-    let mut report = Report::new("plan", Some(source.clone()), Vec::new())
-        .with_workloads(held.iter().map(|h| h.workload.report.clone()).collect());
-    report.run_id = Some(pending.id.clone());
-    report.approvals = pending.items.clone();
+    let report = held_report(held, source, &pending.id, pending.items.clone());
     finish(runs, &pending, &report)?;
     Ok(Hold::Saved {
         run: pending.id,
         names,
     })
+}
+
+/// What the held workloads would do, as a plan of run `id` with
+/// `approvals`.
+fn held_report(
+    held: &[workloads::Held],
+    source: &report::Source,
+    id: &str,
+    approvals: Vec<Item>,
+) -> Report {
+    let mut report = Report::new("plan", Some(source.clone()), Vec::new())
+        .with_workloads(held.iter().map(|h| h.workload.report.clone()).collect());
+    report.run_id = Some(id.to_owned());
+    report.approvals = approvals;
+    report
 }
 
 /// Applies the run's stacks in dependency order.

@@ -34,11 +34,19 @@ pub async fn drift(opts: &DriftOptions, ui: &Ui, interrupt: &Interrupt) -> Resul
     };
     let mut report = planned.report("drift");
     report.result = outcome(&report);
-    let graph = super::graph::of(
-        &planned.config,
-        &planned.snapshot.root,
-        &super::workloads::tools(&opts.plan.env),
-    );
+    // The run's layout, unless it selected no workload and so read none.
+    let read;
+    let layout = if planned.layout.workloads.is_empty() {
+        read = super::publish::layout(
+            &planned.config,
+            &planned.snapshot.root,
+            &super::workloads::tools(&opts.plan.env),
+        );
+        &read
+    } else {
+        &planned.layout
+    };
+    let graph = super::graph::of(&planned.config, layout);
     report.graph = Some(graph.mermaid_with(|node| state(&report, node)));
     planned.finish(&report)?;
     Ok(report)

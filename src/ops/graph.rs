@@ -4,13 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 
 use super::{Environment, Error, SourceOptions, checkout};
 use crate::config::{self, Config};
 use crate::interrupt::Interrupt;
-use crate::kube::manifest::{self, Tools};
-use crate::kube::substitute::references;
 
 #[derive(Debug, Clone)]
 pub struct GraphOptions {
@@ -55,7 +52,10 @@ pub async fn graph(
     let (_state, snapshot) = checkout(&opts.source, &opts.env, "graph", ui, interrupt).await?;
     let config = config::load(&snapshot.root)?;
     let tools = super::workloads::tools(&opts.env);
-    Ok(of(&config, &snapshot.root, &tools))
+    Ok(of(
+        &config,
+        &super::publish::layout(&config, &snapshot.root, &tools),
+    ))
 }
 
 /// Adds a node per `outputs` block: from its stack to the workloads that
@@ -98,22 +98,11 @@ fn add_outputs(g: &mut Graph, config: &Config, layout: &super::publish::Layout) 
     }
 }
 
-/// The graph of `config` in the tree at `root`, reading the manifests for
-/// the outputs they use.
-pub(crate) fn of(config: &Config, root: &Path, tools: &Tools) -> Graph {
-    let mut refs: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for w in &config.workloads {
-        // Manifests that cannot be read only lose their output labels here;
-        // `strata validate` says what is wrong with them.
-        if let Ok((manifests, _)) = manifest::load_all(root, &w.path, tools) {
-            let found = refs.entry(w.name.clone()).or_default();
-            for m in &manifests {
-                found.extend(references(&m.value));
-            }
-        }
-    }
-    let mut g = build(config, &refs);
-    add_outputs(&mut g, config, &super::publish::layout(config, root, tools));
+/// The graph of `config` as `layout` (which read the manifests) lays it
+/// out.
+pub(crate) fn of(config: &Config, layout: &super::publish::Layout) -> Graph {
+    let mut g = build(config, &layout.references);
+    add_outputs(&mut g, config, layout);
     g
 }
 

@@ -14,7 +14,7 @@ use std::path::Path;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::workloads::Claim;
+use super::workloads::{Claim, References};
 use crate::config::{Config, ObjectRef, Workload};
 use crate::kube::KubeError;
 use crate::kube::manifest::{Manifest, Tools};
@@ -57,6 +57,8 @@ pub(crate) struct Layout {
     pub workloads: Vec<Workload>,
     pub published: Vec<Published>,
     pub claims: Vec<Claim>,
+    /// The outputs each configured workload's manifests reference.
+    pub references: References,
 }
 
 /// The name of the workload that carries a stack's outputs when no
@@ -69,7 +71,8 @@ pub(crate) fn own_carrier(stack: &str) -> String {
 /// Lays the configured workloads and `outputs` blocks out (see the module
 /// documentation). Reads the manifests statically, without a cluster.
 pub(crate) fn layout(config: &Config, root: &Path, tools: &Tools) -> Layout {
-    let mut claims = super::workloads::claims(&config.workloads, root, tools);
+    let (mut claims, references) =
+        super::workloads::read_statically(&config.workloads, root, tools);
     let mut workloads = config.workloads.clone();
     let mut published = Vec::new();
     for block in &config.outputs {
@@ -124,6 +127,7 @@ pub(crate) fn layout(config: &Config, root: &Path, tools: &Tools) -> Layout {
         workloads,
         published,
         claims,
+        references,
     }
 }
 

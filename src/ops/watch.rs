@@ -360,13 +360,18 @@ async fn tick(
             "new commit"
         );
     }
-    reconcile(opts, &config, state, commit, ui, interrupt).await
+    reconcile(opts, runs, &config, state, commit, ui, interrupt).await
 }
 
 /// Runs the pipeline on everything not held; what needs approval is
 /// split off into a pending run.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; a struct would only rename them"
+)]
 async fn reconcile(
     opts: &WatchOptions,
+    runs: &Runs,
     config: &Config,
     state: &mut Loop,
     commit: Option<String>,
@@ -433,17 +438,7 @@ async fn reconcile(
         // The first run planned everything; its plans of what now
         // converges would go stale, so it gives way to a run of the held
         // part, planned after the rest is applied.
-        supersede(
-            &Runs::at(
-                &opts
-                    .plan
-                    .source
-                    .state_dir(&opts.plan.env)
-                    .map_err(Error::from)?,
-            ),
-            &id,
-            None,
-        )?;
+        supersede(runs, &id, None)?;
         let converged = apply(
             &ApplyOptions {
                 plan: rest,
@@ -469,13 +464,6 @@ async fn reconcile(
     } else {
         id
     };
-    let runs = Runs::at(
-        &opts
-            .plan
-            .source
-            .state_dir(&opts.plan.env)
-            .map_err(Error::from)?,
-    );
     let run = runs.load(&pending_id).map_err(Error::from)?;
     if run.status != RunStatus::ApprovalRequired {
         // Nothing needs approval any more: apply it now.

@@ -181,16 +181,27 @@ impl Claim {
     }
 }
 
-/// The objects of every configured workload, read statically. Workloads
-/// whose manifests cannot be read claim nothing here (they fail on their
-/// own).
-pub(crate) fn claims(workloads: &[Workload], root: &Path, tools: &Tools) -> Vec<Claim> {
+/// `(stack, output)` references of each workload's manifests.
+pub(crate) type References = BTreeMap<String, Vec<(String, String)>>;
+
+/// The objects of every configured workload and the outputs their
+/// manifests reference, read statically, once. Workloads whose manifests
+/// cannot be read claim and reference nothing here (they fail on their
+/// own, and `strata validate` says what is wrong with them).
+pub(crate) fn read_statically(
+    workloads: &[Workload],
+    root: &Path,
+    tools: &Tools,
+) -> (Vec<Claim>, References) {
     let mut out = Vec::new();
+    let mut refs = References::new();
     for w in workloads {
         let Ok((manifests, _)) = manifest::load_all(root, &w.path, tools) else {
             continue;
         };
+        let found = refs.entry(w.name.clone()).or_default();
         for m in manifests {
+            found.extend(substitute::references(&m.value));
             let v = &m.value;
             let (group, _) = crate::kube::split_api_version(v["apiVersion"].as_str().unwrap_or(""));
             out.push(Claim {
@@ -209,7 +220,7 @@ pub(crate) fn claims(workloads: &[Workload], root: &Path, tools: &Tools) -> Vec<
             });
         }
     }
-    out
+    (out, refs)
 }
 
 /// An object belongs to one workload: one defined by another workload too
