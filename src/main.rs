@@ -12,7 +12,18 @@ use strata::ui::{ColorChoice, Ui};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli::Cli { global, command } = cli::Cli::parse();
+    // A bad flag is bad input: exit 1 (clap's own 2 means "changes" here).
+    let cli::Cli { global, command } = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                cli::exit::ERROR
+            } else {
+                cli::exit::OK
+            });
+        }
+    };
     let env = Environment {
         vars: std::env::vars_os().collect(),
     };

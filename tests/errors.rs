@@ -309,3 +309,20 @@ fn failed_checks_are_shown_without_failing_the_plan() {
             .contains("health")
     );
 }
+
+/// A flag clap cannot read is bad input like any other: exit 1, not 2
+/// (which means "changes"); `--help` is not an error.
+#[test]
+fn a_bad_flag_value_exits_1_and_help_exits_0() {
+    let strata = Strata::new();
+    let bad = strata.run(&["watch", "--metrics-addr", "nowhere"]);
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(
+        bad.stderr
+            .contains("invalid value 'nowhere' for '--metrics-addr <ADDR>'"),
+        "{bad:?}"
+    );
+    let help = strata.run(&["watch", "--help"]);
+    assert_eq!(help.code, 0, "{help:?}");
+    assert!(help.stdout.contains("--leader-elect"), "{help:?}");
+}
