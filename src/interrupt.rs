@@ -5,10 +5,19 @@
 //! lock. The second signal asks for a hard stop: children are killed. Nothing
 //! below the binary reads signals itself; it receives an [`Interrupt`].
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::watch;
+
+/// The process's own interrupt, once [`Interrupt::install`] ran.
+static INSTALLED: OnceLock<Interrupt> = OnceLock::new();
+
+/// The interrupt the signal handler feeds, if one was installed (the
+/// binary installs it first thing; library callers may not).
+pub fn installed() -> Option<&'static Interrupt> {
+    INSTALLED.get()
+}
 
 /// How far a stop has been asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,30 +71,51 @@ impl Interrupt {
         )
     }
 
-    /// Listens for SIGINT and SIGTERM on the current tokio runtime. Each
-    /// signal escalates by one level.
+    /// Listens for SIGINT and SIGTERM on a thread of its own. Each signal
+    /// escalates by one level and is acknowledged on stderr at once.
+    ///
+    /// Call it first, before any other thread exists (the async runtime's
+    /// included): the two signals are blocked in the calling thread, every
+    /// thread started later inherits that mask, and the listening thread
+    /// takes them with `sigwait`. So no signal is ever handled by a
+    /// thread that is busy, blocked in a system call, or waiting for the
+    /// runtime to poll it; the acknowledgement does not depend on the
+    /// runtime at all. Children get an empty mask (the standard library
+    /// resets it before `exec`).
     ///
     /// # Errors
-    /// When the signal handlers cannot be registered.
+    /// When the mask cannot be set or the thread cannot be started.
     pub fn install() -> std::io::Result<Interrupt> {
-        use tokio::signal::unix::{SignalKind, signal};
+        use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
         let (trigger, interrupt) = Interrupt::new();
-        let mut sigint = signal(SignalKind::interrupt())?;
-        let mut sigterm = signal(SignalKind::terminate())?;
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = sigint.recv() => {}
-                    _ = sigterm.recv() => {}
+        let _ = INSTALLED.set(interrupt.clone());
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGINT);
+        set.add(Signal::SIGTERM);
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(std::io::Error::from)?;
+        std::thread::Builder::new()
+            .name("strata-signals".to_owned())
+            .spawn(move || {
+                loop {
+                    let signal = match set.wait() {
+                        Ok(signal) => signal,
+                        Err(e) => {
+                            tracing::error!("cannot wait for signals: {e}");
+                            return;
+                        }
+                    };
+                    let name = match signal {
+                        Signal::SIGTERM => "SIGTERM",
+                        _ => "interrupt",
+                    };
+                    match trigger.escalate() {
+                        Level::Hard => tracing::warn!("second {name}: stopping now"),
+                        _ => tracing::warn!(
+                            "{name} received: stopping gracefully; nothing new starts (press Ctrl-C again to stop at once)"
+                        ),
+                    }
                 }
-                match trigger.escalate() {
-                    Level::Hard => tracing::warn!("second interrupt: stopping now"),
-                    _ => tracing::warn!(
-                        "interrupt received: stopping gracefully (press Ctrl-C again to stop at once)"
-                    ),
-                }
-            }
-        });
+            })?;
         Ok(interrupt)
     }
 

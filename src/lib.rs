@@ -10,6 +10,7 @@
 
 pub mod approval;
 pub mod config;
+pub mod failpoint;
 pub mod interrupt;
 pub mod kube;
 pub mod metrics;
@@ -33,4 +34,16 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     out
+}
+
+/// Runs blocking work (files, a child waited for, a pause) from async code
+/// without holding up the runtime's other tasks.
+pub fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
 }

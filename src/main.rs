@@ -52,6 +52,15 @@ fn main() -> ExitCode {
         global.log_format == cli::LogFormat::Json,
     );
 
+    // Before the runtime: the runtime's threads inherit the signal mask, and
+    // only the listening thread takes SIGINT and SIGTERM.
+    let interrupt = match Interrupt::install() {
+        Ok(i) => i,
+        Err(e) => {
+            ui.error("cannot install the Ctrl-C handler", &[e.to_string()], &[]);
+            return ExitCode::from(cli::exit::ERROR);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -63,13 +72,6 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let interrupt = match Interrupt::install() {
-            Ok(i) => i,
-            Err(e) => {
-                ui.error("cannot install the Ctrl-C handler", &[e.to_string()], &[]);
-                return ExitCode::from(cli::exit::ERROR);
-            }
-        };
         let cwd = match std::env::current_dir() {
             Ok(d) => d,
             Err(e) => {

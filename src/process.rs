@@ -23,6 +23,10 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
+    /// A stop was asked for before the child started: nothing new starts
+    /// after an interrupt.
+    #[error("{program} was not started: interrupted")]
+    Interrupted { program: String },
     #[error("could not start {program}")]
     Spawn {
         program: String,
@@ -170,10 +174,18 @@ impl Process {
     /// killed at once. Either way this returns the child's [`Output`] with
     /// `interrupted` set, after the child has been reaped.
     ///
+    /// Nothing is started once a stop has been asked for: that is
+    /// [`ProcessError::Interrupted`].
+    ///
     /// # Errors
-    /// When the child cannot be started or its output cannot be read.
+    /// When the child cannot be started (or must not be, after an
+    /// interrupt) or its output cannot be read.
     pub async fn run(&self, interrupt: &Interrupt) -> Result<Output, ProcessError> {
         let program = self.program.display().to_string();
+        if interrupt.is_requested() {
+            tracing::debug!(command = %self.display(), "not started: interrupted");
+            return Err(ProcessError::Interrupted { program });
+        }
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)

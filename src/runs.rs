@@ -7,7 +7,6 @@
 //! <state>/runs/<id>/report.json             the last report of the run
 //! <state>/runs/<id>/stacks/<stack>/tfplan   the binary plan (kept for saved runs only)
 //! <state>/runs/<id>/stacks/<stack>/plan.json  terraform show -json of it
-//! <state>/runs/<id>/outputs/<stack>.json    terraform output -json after apply (mode 0600)
 //! <state>/runs/lock                          held while a record is read-modified-written
 //! <state>/audit.log                          one JSON line per approval decision
 //! ```
@@ -17,10 +16,11 @@
 //! and updates hold `runs/lock`, so `strata approve` can record an approval
 //! while another command works.
 //!
-//! Plan files and `output -json` hold secrets in clear text, as Terraform
-//! writes them: run directories are created with mode 0700.
+//! Plan files hold secrets in clear text, as Terraform writes them: run
+//! directories are created with mode 0700, and plans are deleted once a
+//! run is over. Stack outputs are never copied here: they are read from
+//! Terraform's state each time they are needed.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -288,53 +288,27 @@ impl Runs {
         }
     }
 
-    /// `<state>/outputs/`: the outputs of each stack's last apply
-    /// (`terraform output -json`), which manifests reference.
-    fn outputs_dir(&self) -> PathBuf {
-        self.dir.with_file_name("outputs")
-    }
-
-    /// Records `stack`'s outputs as its latest.
-    ///
-    /// # Errors
-    /// I/O errors.
-    pub fn write_latest_outputs(&self, stack: &str, bytes: &[u8]) -> Result<(), RunError> {
-        let dir = self.outputs_dir();
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(io("create", &dir))?;
-        write_atomic(&dir.join(format!("{stack}.json")), bytes)
-    }
-
-    /// The latest outputs of every stack ever applied, by stack name. An
-    /// unreadable file counts as no outputs (with a warning in the log).
-    pub fn latest_outputs(&self) -> BTreeMap<String, serde_json::Value> {
-        let mut out = BTreeMap::new();
-        let Ok(entries) = fs::read_dir(self.outputs_dir()) else {
-            return out;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let path = entry.path();
-            let Some(stack) = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".json"))
-            else {
-                continue;
-            };
-            match fs::read(&path)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-            {
-                Some(value) => {
-                    out.insert(stack.to_owned(), value);
+    /// Removes the copies of stack outputs that strata 0.1 kept
+    /// (`<state>/outputs/` and each run's `outputs/`): outputs are now read
+    /// from Terraform's state, and those files held sensitive values.
+    fn remove_output_copies(&self) {
+        let mut dirs = vec![self.dir.with_file_name("outputs")];
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            dirs.extend(
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path().join("outputs")),
+            );
+        }
+        for dir in dirs {
+            match fs::remove_dir_all(&dir) {
+                Ok(()) => {
+                    tracing::info!(path = %dir.display(), "removed an old copy of stack outputs")
                 }
-                None => tracing::warn!(path = %path.display(), "cannot read stored outputs"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("cannot remove {}: {e}", dir.display()),
             }
         }
-        out
     }
 
     /// A new, time-ordered run id.
@@ -507,8 +481,10 @@ impl Runs {
 
     /// Marks runs left `applying` by a process that died (killed, power
     /// lost) as `interrupted`. Only call it holding the state directory's
-    /// lock: then no other process can be applying.
+    /// lock: then no other process can be applying. Also removes the
+    /// output copies older versions kept.
     pub fn recover_abandoned(&self) {
+        self.remove_output_copies();
         let Ok(runs) = self.list() else { return };
         for run in runs.iter().filter(|r| r.status == RunStatus::Applying) {
             let result = self.update(&run.id, |r| {

@@ -243,6 +243,7 @@ impl Progress {
 impl Task {
     /// The task moved on to a new step ("init", "plan").
     pub fn step(&self, what: &str) {
+        crate::failpoint::reached(&format!("{}/{what}", self.name));
         if self.live {
             self.bar.set_message(what.to_owned());
         } else if !self.quiet {

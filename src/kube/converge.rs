@@ -588,6 +588,9 @@ impl Applied {
     }
 }
 
+/// What an object not written because of a stop reports.
+const NOT_STARTED: &str = "not started: interrupted";
+
 /// Converges the workload as planned: waves in order (objects of a wave
 /// concurrently), the inventory, prunes (namespaces last), health.
 /// `stop` is polled between steps (an interrupt).
@@ -607,6 +610,7 @@ pub async fn apply(
         .filter_map(|c| c.object.map(|i| (i, c)))
         .collect();
     for (wave, indices) in plan.set.waves() {
+        crate::failpoint::reached(&format!("{}/wave-{wave}", settings.name));
         if stop() {
             // The inventory is still written below: what was applied so far
             // must stay prunable.
@@ -626,9 +630,16 @@ pub async fn apply(
             }
             continue;
         }
+        // Each write checks for a stop as it starts: after an interrupt,
+        // only the writes already sent finish.
         let futures: Vec<_> = todo
             .iter()
-            .map(|(o, change)| apply_object(cluster, o, change))
+            .map(|(o, change)| async {
+                if stop() {
+                    return Err(NOT_STARTED.to_owned());
+                }
+                apply_object(cluster, o, change).await
+            })
             .collect();
         let outcomes = bounded(futures, CONCURRENCY).await;
         let results: Vec<(Change, Result<Live, String>)> = todo
@@ -681,6 +692,7 @@ pub async fn apply(
     }
     // Record everything, the objects about to be pruned included, before
     // deleting anything: a prune cut short is finished by the next run.
+    crate::failpoint::reached(&format!("{}/inventory", settings.name));
     let before_prune = inventory_with(&plan, &uids, commit, settings, true);
     if let Err(e) = inventory::write(cluster, &before_prune).await {
         applied.errors.push(e.to_string());
@@ -691,6 +703,9 @@ pub async fn apply(
         .iter()
         .filter(|c| c.action == Action::Prune)
         .collect();
+    if !prunes.is_empty() {
+        crate::failpoint::reached(&format!("{}/prune", settings.name));
+    }
     let mut prune_failed = BTreeSet::new();
     // Namespaces last: deleting one deletes everything in it.
     for namespaces in [false, true] {
@@ -699,7 +714,15 @@ pub async fn apply(
             .copied()
             .filter(|c| (c.id.group.is_empty() && c.id.kind == "Namespace") == namespaces)
             .collect();
-        let futures: Vec<_> = batch.iter().map(|c| prune_object(cluster, c)).collect();
+        let futures: Vec<_> = batch
+            .iter()
+            .map(|c| async {
+                if stop() {
+                    return Err(NOT_STARTED.to_owned());
+                }
+                prune_object(cluster, c).await
+            })
+            .collect();
         let outcomes = bounded(futures, CONCURRENCY).await;
         let results: Vec<(Change, Option<String>)> = batch
             .iter()
@@ -723,6 +746,7 @@ pub async fn apply(
     if let Err(e) = inventory::write(cluster, &after).await {
         applied.errors.push(e.to_string());
     }
+    crate::failpoint::reached(&format!("{}/health", settings.name));
     if settings.wait && !stop() {
         let all: Vec<&Object> = plan.set.objects.iter().collect();
         applied.not_ready = health::wait(cluster, &all, settings.timeout, &stop).await;

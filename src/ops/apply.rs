@@ -167,7 +167,15 @@ async fn apply_saved(
     snapshot.repo = run.source.repo.clone();
     snapshot.reference = run.source.reference.clone();
     let config = config::load(&snapshot.root)?;
-    let terraform = if run.stacks.is_empty() {
+    let tools = workloads::tools(&opts.plan.env);
+    let layout = if run.workloads.is_empty() {
+        Layout::default()
+    } else {
+        publish::layout(&config, &snapshot.root, &tools)
+    };
+    // Workloads read their stacks' outputs from Terraform's state, so a
+    // run of workloads alone needs Terraform too when they use outputs.
+    let terraform = if run.stacks.is_empty() && workloads::needed_stacks(&layout).is_empty() {
         None
     } else {
         Some(locate(&config, &opts.plan.env, &opts.plan.cwd, &state, interrupt).await?)
@@ -175,15 +183,21 @@ async fn apply_saved(
     let reports = saved_reports(&runs, &run)?;
     // Workloads are diffed again: the cluster may have moved since. What
     // they need approval for must still be what the run's approval covers.
-    let (cluster, planned_workloads, layout) = if run.workloads.is_empty() {
-        (None, Vec::new(), Layout::default())
+    let (cluster, planned_workloads) = if run.workloads.is_empty() {
+        (None, Vec::new())
     } else {
         let cluster = workloads::connect(&opts.plan.kube, &opts.plan.env).await?;
-        let tools = workloads::tools(&opts.plan.env);
-        let layout = publish::layout(&config, &snapshot.root, &tools);
         let names: Vec<String> = run.workloads.iter().map(|w| w.name.clone()).collect();
         let selected = layout.select(&names, false);
-        let outputs = workloads::applied_outputs(&runs);
+        let sources = workloads::outputs_sources(
+            &layout,
+            &config,
+            terraform.as_ref(),
+            (&snapshot.root, &runs, &run.id),
+            &BTreeSet::new(),
+        );
+        let current = workloads::state_outputs(sources, interrupt).await;
+        let outputs = workloads::planned_outputs(current, &reports);
         let inputs = workloads::Inputs {
             layout: &layout,
             cluster: &cluster,
@@ -198,7 +212,7 @@ async fn apply_saved(
         for w in &selected {
             planned.push(workloads::plan_workload(w, &inputs).await);
         }
-        (Some(cluster), planned, layout)
+        (Some(cluster), planned)
     };
     let mut preview = Report::new("plan", Some((&snapshot).into()), reports.clone())
         .with_workloads(planned_workloads.iter().map(|w| w.report.clone()).collect());
@@ -645,11 +659,26 @@ async fn apply_run(
     let workloads = match target.cluster {
         Some(cluster) if !interrupt.is_requested() => {
             let (commit, policy) = (run.source.commit.clone(), run.policy.clone());
+            // Read once the stacks are done, from Terraform's state: what
+            // this run applied, and what it left as it was.
+            let applied: BTreeSet<String> = reports
+                .iter()
+                .filter(|r| r.status == StackStatus::Applied)
+                .map(|r| r.name.clone())
+                .collect();
+            let sources = workloads::outputs_sources(
+                &target.layout,
+                &target.config,
+                target.terraform.as_ref(),
+                (&target.root, &runs, &run.id),
+                &applied,
+            );
+            let outputs = workloads::state_outputs(sources, interrupt).await;
             let converge = |approved: Vec<Item>| {
                 Arc::new(Converge {
                     cluster: cluster.clone(),
                     root: target.root.clone(),
-                    runs: runs.clone(),
+                    outputs: outputs.clone(),
                     commit: commit.clone(),
                     policy: policy.clone(),
                     options: target.kube.clone(),
@@ -1033,22 +1062,17 @@ async fn apply_stack(
         }
         apply_saved_plan(shared, stack, task)
             .await
-            .map(|warning| (report.clone(), warning))
+            .map(|()| report.clone())
     } else {
         replan_and_apply(shared, stack, &upstream, task).await
     };
     match result {
-        Ok((mut report, warning)) => {
+        Ok(mut report) => {
             if report.status == StackStatus::InSync {
                 task.finish("no changes");
             } else {
                 report.status = StackStatus::Applied;
-                task.finish(if warning.is_some() {
-                    "applied; reading its outputs failed"
-                } else {
-                    "applied"
-                });
-                report.error = warning;
+                task.finish("applied");
             }
             Ok(report)
         }
@@ -1087,11 +1111,7 @@ impl From<crate::runs::RunError> for Failure {
     }
 }
 
-async fn apply_saved_plan(
-    shared: &Shared,
-    stack: &StackRun,
-    task: &Task,
-) -> Result<Option<String>, Failure> {
+async fn apply_saved_plan(shared: &Shared, stack: &StackRun, task: &Task) -> Result<(), Failure> {
     let runs = &shared.plan.runs;
     let planfile = runs.plan_file(&shared.plan.run_id, &stack.name);
     // Checked for the whole run before the first apply; again here, right
@@ -1113,7 +1133,7 @@ async fn replan_and_apply(
     stack: &StackRun,
     upstream: &[String],
     task: &Task,
-) -> Result<(StackReport, Option<String>), Failure> {
+) -> Result<StackReport, Failure> {
     let Some(config) = shared.stacks.iter().find(|s| s.name == stack.name) else {
         return Err(Error::Invalid {
             path: PathBuf::from(&stack.path),
@@ -1136,7 +1156,7 @@ async fn replan_and_apply(
         return Err(Failure::Report(Box::new(report)));
     }
     if report.status == StackStatus::InSync {
-        return Ok((report, None));
+        return Ok(report);
     }
     let sha = outcome.sha256.clone().unwrap_or_default();
     let uncovered: Vec<Item> = outcome
@@ -1199,20 +1219,19 @@ async fn replan_and_apply(
         }
         Ok::<_, Error>(())
     })?;
-    let warning = apply_planfile(shared, &stack.name, &stack.path, &planfile, task).await?;
-    Ok((report, warning))
+    apply_planfile(shared, &stack.name, &stack.path, &planfile, task).await?;
+    Ok(report)
 }
 
-/// `terraform apply PLANFILE`, then `output -json` into the run. A failure
-/// to read the outputs of an applied stack is a warning (returned), not a
-/// failure: the stack was applied.
+/// `terraform apply PLANFILE`. Its outputs are not copied anywhere: the
+/// workloads read them from Terraform's state once the stacks are done.
 async fn apply_planfile(
     shared: &Shared,
     name: &str,
     path: &str,
     planfile: &Path,
     task: &Task,
-) -> Result<Option<String>, Error> {
+) -> Result<(), Error> {
     let plan = &shared.plan;
     let dir = plan.root.join(path);
     task.step("apply");
@@ -1230,29 +1249,5 @@ async fn apply_planfile(
         }
         Ok::<_, Error>(())
     })?;
-    task.step("output");
-    match store_outputs(shared, name, &dir).await {
-        Ok(()) => Ok(None),
-        Err(e) => {
-            let e = crate::error_chain(&e);
-            tracing::warn!(stack = name, "applied, but reading its outputs failed: {e}");
-            Ok(Some(format!(
-                "applied, but reading its outputs failed: {e}"
-            )))
-        }
-    }
-}
-
-async fn store_outputs(shared: &Shared, name: &str, dir: &Path) -> Result<(), Error> {
-    let plan = &shared.plan;
-    let outputs = plan.terraform.output_json(dir, &plan.interrupt).await?;
-    let bytes = serde_json::to_vec_pretty(&outputs).map_err(|e| Error::Io {
-        what: "writing the outputs of",
-        path: dir.to_owned(),
-        source: e.into(),
-    })?;
-    plan.runs
-        .write_file(&plan.run_id, &format!("outputs/{name}.json"), &bytes)?;
-    plan.runs.write_latest_outputs(name, &bytes)?;
     Ok(())
 }

@@ -20,6 +20,7 @@ pub(crate) const DENIED: &str =
 use crate::config::{self, Approval, Config, Stack, Workload};
 use crate::interrupt::Interrupt;
 use crate::kube::Cluster;
+use crate::kube::substitute::Outputs;
 use crate::report::text::summary_line;
 use crate::report::{Report, StackReport, StackStatus};
 use crate::runs::{self, Run, RunSource, RunStatus, Runs, StackRun, WorkloadRun};
@@ -125,7 +126,10 @@ impl Planned {
         let selected_workloads =
             layout.select(&names, opts.stacks.is_empty() && opts.workloads.is_empty());
         let mut terraform_error = None;
-        let terraform = if selected.is_empty() {
+        // Workloads read their stacks' outputs from Terraform's state.
+        let outputs_needed =
+            !selected_workloads.is_empty() && !workloads::needed_stacks(&layout).is_empty();
+        let terraform = if selected.is_empty() && !outputs_needed {
             None
         } else {
             match locate(&config, &opts.env, &opts.cwd, &state, interrupt).await {
@@ -225,12 +229,20 @@ impl Planned {
         }
         let workloads = match (&cluster, &cluster_error) {
             (Some(cluster), _) => {
+                let sources = workloads::outputs_sources(
+                    &layout,
+                    &config,
+                    terraform.as_ref(),
+                    (&snapshot.root, &runs, &run.id),
+                    &std::collections::BTreeSet::new(),
+                );
+                let current = workloads::state_outputs(sources, interrupt).await;
                 plan_workloads(
                     &selected_workloads,
                     &layout,
                     cluster,
                     &snapshot,
-                    &runs,
+                    workloads::planned_outputs(current, &reports),
                     &reports,
                     &run.policy,
                     opts,
@@ -463,13 +475,12 @@ async fn plan_workloads(
     layout: &Layout,
     cluster: &Cluster,
     snapshot: &Snapshot,
-    runs: &Runs,
+    outputs: Outputs,
     stacks: &[StackReport],
     policy: &Approval,
     opts: &PlanOptions,
     ui: &Ui,
 ) -> Vec<WorkloadPlanned> {
-    let outputs = workloads::planned_outputs(runs, stacks);
     let tools = workloads::tools(&opts.env);
     let inputs = Inputs {
         cluster,

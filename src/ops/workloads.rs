@@ -108,19 +108,132 @@ fn outputs_of(json: &Value) -> BTreeMap<String, Output> {
         .collect()
 }
 
-/// The outputs of each stack's last apply.
-pub(crate) fn applied_outputs(runs: &Runs) -> Outputs {
-    runs.latest_outputs()
-        .iter()
-        .map(|(stack, json)| (stack.clone(), outputs_of(json)))
+/// Where a stack's outputs are read from, Terraform's state in each case.
+pub(crate) enum OutputsFrom<'a> {
+    /// The prior state of this run's plan of it (`plan.json`): the state
+    /// as Terraform's refresh left it when it was planned.
+    Plan(PathBuf),
+    /// `terraform output -json` in its directory: a stack this run applied,
+    /// or one it did not plan.
+    State {
+        terraform: &'a crate::terraform::Terraform,
+        dir: PathBuf,
+    },
+}
+
+/// The stacks whose outputs the workloads of `layout` need: those their
+/// manifests reference and those `outputs` blocks publish.
+pub(crate) fn needed_stacks(layout: &Layout) -> BTreeSet<String> {
+    layout
+        .references
+        .values()
+        .flatten()
+        .map(|(stack, _)| stack.clone())
+        .chain(layout.published.iter().map(|p| p.stack.clone()))
         .collect()
+}
+
+/// Where each stack the workloads of `layout` need reads its outputs
+/// from: a stack `applied` by this run from its state; one this run
+/// planned from its plan's prior state; any other from its state.
+pub(crate) fn outputs_sources<'a>(
+    layout: &Layout,
+    config: &crate::config::Config,
+    terraform: Option<&'a crate::terraform::Terraform>,
+    at: (&Path, &Runs, &str),
+    applied: &BTreeSet<String>,
+) -> Vec<(String, OutputsFrom<'a>)> {
+    let (root, runs, run_id) = at;
+    needed_stacks(layout)
+        .into_iter()
+        .filter_map(|name| {
+            let stack = config.stack(&name)?;
+            let json = runs.plan_json(run_id, &name);
+            let from = match terraform {
+                Some(terraform) if applied.contains(&name) || !json.is_file() => {
+                    OutputsFrom::State {
+                        terraform,
+                        dir: root.join(&stack.path),
+                    }
+                }
+                _ if json.is_file() => OutputsFrom::Plan(json),
+                _ => return None,
+            };
+            Some((name, from))
+        })
+        .collect()
+}
+
+/// The outputs of the given stacks as Terraform's state holds them now.
+/// strata keeps no record of its own that could disagree with the state
+/// (after a crash between `terraform apply` and reading its outputs, say),
+/// and so holds no copy of a sensitive value on disk. A stack with no state
+/// yet has no entry (substitution then says it was never applied); one
+/// whose outputs cannot be read is left out with a warning.
+pub(crate) async fn state_outputs(
+    stacks: Vec<(String, OutputsFrom<'_>)>,
+    interrupt: &Interrupt,
+) -> Outputs {
+    let mut all = Outputs::new();
+    for (stack, from) in stacks {
+        let read = match from {
+            OutputsFrom::Plan(json) => {
+                tokio::task::spawn_blocking(move || crate::terraform::plan::prior_outputs(&json))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+                    .map(|found| {
+                        found.map(|outputs| {
+                            outputs
+                                .into_iter()
+                                .map(|(name, o)| {
+                                    let output = Output {
+                                        value: Some(o.value),
+                                        sensitive: o.sensitive,
+                                    };
+                                    (name, output)
+                                })
+                                .collect()
+                        })
+                    })
+            }
+            OutputsFrom::State { terraform, dir } => {
+                read_state_outputs(terraform, &dir, interrupt).await
+            }
+        };
+        match read {
+            Ok(Some(outputs)) => {
+                all.insert(stack, outputs);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(stack = %stack, "cannot read the stack's outputs from its state: {e}");
+            }
+        }
+    }
+    all
+}
+
+/// `terraform output -json` (after `init`, which a stack never planned on
+/// this machine needs); `None` when the state has no outputs at all.
+async fn read_state_outputs(
+    terraform: &crate::terraform::Terraform,
+    dir: &Path,
+    interrupt: &Interrupt,
+) -> Result<Option<BTreeMap<String, Output>>, String> {
+    let chain = |e: crate::terraform::TerraformError| crate::error_chain(&e);
+    if !dir.join(".terraform").is_dir() {
+        terraform.init(dir, interrupt).await.map_err(chain)?;
+    }
+    let json = terraform.output_json(dir, interrupt).await.map_err(chain)?;
+    let outputs = outputs_of(&json);
+    Ok((!outputs.is_empty()).then_some(outputs))
 }
 
 /// The outputs as they will be after this run's stacks are applied: the
 /// last applied values, except those the plans change, which are only
 /// known after apply.
-pub(crate) fn planned_outputs(runs: &Runs, stacks: &[StackReport]) -> Outputs {
-    let mut all = applied_outputs(runs);
+pub(crate) fn planned_outputs(mut all: Outputs, stacks: &[StackReport]) -> Outputs {
     for stack in stacks {
         let outputs = all.entry(stack.name.clone()).or_default();
         for o in &stack.outputs {
@@ -196,7 +309,11 @@ pub(crate) fn read_statically(
     let mut out = Vec::new();
     let mut refs = References::new();
     for w in workloads {
-        let Ok((manifests, _)) = manifest::load_all(root, &w.path, tools) else {
+        // Rendering a kustomization runs a child and waits: not on a
+        // runtime thread that other tasks need.
+        let Ok((manifests, _)) =
+            crate::off_the_runtime(|| manifest::load_all(root, &w.path, tools))
+        else {
             continue;
         };
         let found = refs.entry(w.name.clone()).or_default();
@@ -352,7 +469,8 @@ async fn try_plan(workload: &Workload, inputs: &Inputs<'_>) -> Result<converge::
 pub(crate) struct Converge {
     pub cluster: Cluster,
     pub root: PathBuf,
-    pub runs: Runs,
+    /// The stacks' outputs once they are applied, read from their state.
+    pub outputs: Outputs,
     pub commit: Option<String>,
     pub policy: Approval,
     pub options: KubeOptions,
@@ -533,11 +651,10 @@ async fn apply_workload(
         .is_some_and(|p| p.set.objects.iter().any(|o| o.used.unknown));
     if outputs_changed || unknown || w.plan.is_none() {
         task.step("diff");
-        let outputs = applied_outputs(&ctx.runs);
         let inputs = Inputs {
             cluster: &ctx.cluster,
             root: &ctx.root,
-            outputs: &outputs,
+            outputs: &ctx.outputs,
             commit: ctx.commit.as_deref(),
             policy: &ctx.policy,
             options: &ctx.options,

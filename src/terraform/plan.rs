@@ -80,6 +80,64 @@ pub fn parse_slice(bytes: &[u8]) -> Result<Plan, PlanError> {
     read::parse(bytes, None)
 }
 
+/// One root-module output as Terraform's state holds it.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct StateOutput {
+    pub value: serde_json::Value,
+    #[serde(default)]
+    pub sensitive: bool,
+}
+
+/// The root module's outputs as the plan's prior state holds them: what
+/// Terraform's state says now (refreshed by the plan), `None` when there is
+/// no state yet (the stack was never applied).
+///
+/// This reads values, sensitive ones included, so it is kept apart from
+/// [`parse_file`], whose results are printed: what it returns goes into
+/// manifests and the cluster, never into a report. The file is streamed;
+/// everything but `prior_state.values.outputs` is skipped unbuilt.
+///
+/// # Errors
+///
+/// Unreadable or invalid JSON.
+pub fn prior_outputs(
+    path: &Path,
+) -> Result<Option<std::collections::BTreeMap<String, StateOutput>>, PlanError> {
+    use std::collections::BTreeMap;
+    #[derive(Deserialize)]
+    struct Top {
+        prior_state: Option<Prior>,
+    }
+    #[derive(Deserialize)]
+    struct Prior {
+        values: Option<Values>,
+    }
+    #[derive(Deserialize)]
+    struct Values {
+        #[serde(default)]
+        outputs: BTreeMap<String, StateOutput>,
+    }
+    let file = File::open(path).map_err(|source| PlanError::Io {
+        path: Some(path.to_path_buf()),
+        source,
+    })?;
+    let top: Top = serde_json::from_reader(std::io::BufReader::with_capacity(1 << 16, file))
+        .map_err(|e| PlanError::Json {
+            line: e.line() as u64,
+            column: e.column() as u64,
+            // Not serde_json's message: it may quote a value.
+            message: match e.classify() {
+                serde_json::error::Category::Eof => "unexpected end of input",
+                serde_json::error::Category::Syntax => "syntax error",
+                _ => "prior_state.values.outputs does not have the shape of an output",
+            }
+            .to_owned(),
+        })?;
+    Ok(top
+        .prior_state
+        .map(|p| p.values.map(|v| v.outputs).unwrap_or_default()))
+}
+
 /// What one Terraform plan would do.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Plan {
