@@ -11,8 +11,9 @@
 //!
 //! The points are `<stack or workload>/<step>`: the steps the progress
 //! shows (`init`, `plan`, `show`, `apply`, `output` for a stack; `diff`,
-//! `apply` for a workload), and inside a workload's apply
-//! `wave-<n>`, `inventory`, `prune` and `health`. Without the variable
+//! `apply` for a workload), `applied` right after a stack's `terraform
+//! apply` returned, and inside a workload's apply `wave-<n>`,
+//! `inventory`, `prune` and `health`. Without the variable
 //! this costs one lookup per step.
 
 use std::sync::OnceLock;

@@ -8,6 +8,8 @@ mod support;
 mod apply;
 /// `strata validate` and `strata init`.
 mod config;
+/// Interrupts and crashes at exact places of `apply`, and the repair.
+mod crash;
 /// `strata drift`, the nightly plan-only run.
 mod drift;
 /// Bad input: each gets exit 1 and a message naming the problem.

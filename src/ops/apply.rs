@@ -1238,6 +1238,7 @@ async fn apply_planfile(
     plan.terraform
         .apply(&dir, planfile, &plan.interrupt)
         .await?;
+    crate::failpoint::reached(&format!("{name}/applied"));
     shared
         .applied
         .lock()

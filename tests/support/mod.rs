@@ -634,3 +634,114 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A strata process stopped at a pause point (`STRATA_PAUSE_AT`), for
+/// tests that interrupt or kill it at an exact place.
+pub struct Paused {
+    child: std::process::Child,
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+    /// stderr up to and including the pause line.
+    pub before: String,
+}
+
+impl Strata {
+    /// Starts `strata <args>` with `STRATA_PAUSE_AT=<point>` and returns
+    /// once it has paused there.
+    pub fn pause_at(&self, args: &[&str], point: &str) -> Paused {
+        let mut child = self
+            .command(args)
+            .env("STRATA_PAUSE_AT", point)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("strata starts");
+        let mut stderr = std::io::BufReader::new(child.stderr.take().expect("piped"));
+        let before = read_until(&mut stderr, &format!("strata: paused at {point}"));
+        Paused {
+            child,
+            stderr,
+            before,
+        }
+    }
+}
+
+impl Paused {
+    /// Sends SIGINT, as Ctrl-C does; returns the exit code and the rest of
+    /// stderr.
+    pub fn interrupt(mut self) -> (Option<i32>, String) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .expect("SIGINT");
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.stderr, &mut rest).expect("stderr");
+        (self.child.wait().expect("waits").code(), rest)
+    }
+
+    /// SIGKILL for strata and every process it started (Terraform, its
+    /// provisioners), as a crash or an OOM kill of the whole tree would.
+    pub fn kill_all(mut self) {
+        kill_tree(self.child.id());
+        let _ = self.child.wait();
+    }
+}
+
+/// SIGKILLs `pid` and all its descendants (found through /proc: children
+/// run in process groups of their own, so a group kill would miss them).
+pub fn kill_tree(pid: u32) {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(p) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces; ppid follows ')'.
+        let Some(after) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+            continue;
+        };
+        if let Some(ppid) = after.split_whitespace().nth(1).and_then(|v| v.parse().ok()) {
+            parents.push((p, ppid));
+        }
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    for p in tree {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// The status of every run in the state directory.
+pub fn run_statuses(state: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(state.join("runs")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let record = e.path().join("run.json");
+        if let Ok(text) = std::fs::read_to_string(&record) {
+            let json: serde_json::Value = serde_json::from_str(&text).expect("a run record");
+            out.push(json["status"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    out
+}
