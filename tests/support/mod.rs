@@ -6,21 +6,43 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// The real tools the suite drives, installed by scripts/setup-tools.sh
+/// into `.tools/`. A checkout without them (a plain `cargo test` on a
+/// fresh clone) gets one line saying what to run, not a panic per test.
+fn tools_dir() -> PathBuf {
+    static CHECKED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools");
+            let needed = [
+                "bin/terraform",
+                "bin/kubectl",
+                "kubernetes-v1.37.0-definitions.json",
+            ];
+            use std::io::Write as _;
+            if let Some(missing) = needed.iter().find(|f| !dir.join(f).exists()) {
+                // Straight to the process's stderr: the harness captures
+                // eprintln! of a test, and this ends the process.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "error: {} is missing: the tests drive the real Terraform and kubectl; run scripts/setup-tools.sh once (scripts/test.sh runs it and then the tests)",
+                    dir.join(missing).display()
+                );
+                std::process::exit(1);
+            }
+            dir
+        })
+        .clone()
+}
+
 /// The Terraform the suite drives, installed by scripts/setup-tools.sh.
 pub fn terraform() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/terraform");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/setup-tools.sh (scripts/test.sh does it for you)",
-        path.display()
-    );
-    path
+    tools_dir().join("bin/terraform")
 }
 
 /// PATH with the suite's real tools (terraform, kubectl) first.
 pub fn tools_path() -> std::ffi::OsString {
-    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin");
-    let mut paths = vec![tools];
+    let mut paths = vec![tools_dir().join("bin")];
     if let Some(path) = std::env::var_os("PATH") {
         paths.extend(std::env::split_paths(&path));
     }
@@ -29,13 +51,7 @@ pub fn tools_path() -> std::ffi::OsString {
 
 /// The kubectl the suite drives, installed by scripts/setup-tools.sh.
 pub fn kubectl_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/kubectl");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/setup-tools.sh (scripts/test.sh does it for you)",
-        path.display()
-    );
-    path
+    tools_dir().join("bin/kubectl")
 }
 
 /// A kube-sim API server (HTTPS, bearer token) for one test, with its
@@ -52,6 +68,7 @@ impl Cluster {
 
     /// An emulator with `change` applied to its options.
     pub fn with(change: impl FnOnce(&mut kube_sim::Options)) -> Cluster {
+        tools_dir();
         let mut options = kube_sim::Options {
             tls: true,
             token: Some("strata-test-token".to_owned()),
