@@ -392,3 +392,30 @@ fn a_crash_of_watch_between_waves_is_repaired_by_the_next_apply() {
     paused.kill_all();
     converges(&cluster, &strata, &repo, 1, "watch killed before wave 2");
 }
+
+/// Killed between two waves of a first apply: the objects the cut wave
+/// created are strata's all the same (the inventory said so before the
+/// wave), so when they later leave Git they are pruned, not kept as if
+/// someone else had made them.
+#[test]
+fn what_a_wave_cut_by_a_crash_created_is_still_pruned_when_it_leaves_git() {
+    let case = Case {
+        version: 1,
+        point: "apps/wave-2",
+    };
+    let (cluster, strata, repo) = set_up(&case, None);
+    let kubeconfig = cluster.kubeconfig();
+    let kubeconfig = kubeconfig.to_str().expect("utf-8");
+    strata
+        .pause_at(&apply_args(&repo, kubeconfig), case.point)
+        .kill_all();
+    converges(&cluster, &strata, &repo, 1, "killed before wave 2");
+    write_repo(&repo, 2, None);
+    converges(
+        &cluster,
+        &strata,
+        &repo,
+        2,
+        "extra left Git after the crash",
+    );
+}

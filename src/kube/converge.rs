@@ -99,6 +99,9 @@ pub struct Change {
 pub struct Live {
     pub uid: String,
     pub resource_version: String,
+    /// Only strata's server-side apply ever wrote it (status written by
+    /// controllers aside): nobody else created or edited it.
+    pub only_strata: bool,
 }
 
 impl Live {
@@ -112,8 +115,28 @@ impl Live {
         Live {
             uid: text("uid"),
             resource_version: text("resourceVersion"),
+            only_strata: only_strata(&object["metadata"]["managedFields"]),
         }
     }
+}
+
+fn managed_only_by_strata(object: &DynamicObject) -> bool {
+    only_strata(&serde_json::to_value(&object.metadata.managed_fields).unwrap_or_default())
+}
+
+/// Whether `managedFields` holds only strata's applies (entries for a
+/// subresource such as `status`, which controllers write, aside).
+fn only_strata(managed: &Value) -> bool {
+    let entries: Vec<&Value> = managed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["subresource"].as_str().is_none_or(str::is_empty))
+        .collect();
+    !entries.is_empty()
+        && entries
+            .iter()
+            .all(|e| e["manager"] == FIELD_MANAGER && e["operation"] == "Apply")
 }
 
 /// The diff of one workload.
@@ -535,13 +558,22 @@ async fn plan_prune(cluster: &Cluster, entry: &Entry) -> Result<PruneDecision, K
     };
     match why_keep(&live, entry) {
         Some(why) => Ok(PruneDecision::Keep(why)),
-        None => Ok(PruneDecision::Delete(entry.uid.clone())),
+        // The very object seen: an intended entry has no uid of its own.
+        None => Ok(PruneDecision::Delete(
+            live.metadata
+                .uid
+                .clone()
+                .unwrap_or_else(|| entry.uid.clone()),
+        )),
     }
 }
 
 /// Why a live object in the inventory must not be pruned, if it must not.
 fn why_keep(live: &DynamicObject, entry: &Entry) -> Option<String> {
-    if live.metadata.uid.as_deref() != Some(entry.uid.as_str()) {
+    // An entry with no uid: strata was creating it when it stopped. It is
+    // strata's only if nobody but strata's apply ever wrote it.
+    let intended = entry.uid.is_empty() && managed_only_by_strata(live);
+    if !intended && live.metadata.uid.as_deref() != Some(entry.uid.as_str()) {
         return Some(
             "it was deleted and created again outside strata, so it is not the object strata applied"
                 .to_owned(),
@@ -622,6 +654,22 @@ pub async fn apply(
             .iter()
             .filter_map(|i| by_object.get(i).map(|c| (&plan.set.objects[*i], *c)))
             .collect();
+        // Write-ahead: the inventory says what this wave is about to
+        // create before it does, so that a crash in the middle leaves
+        // those objects strata's to prune later.
+        let creating: Vec<&Object> = todo
+            .iter()
+            .filter(|(_, c)| matches!(c.action, Action::Create | Action::Recreate))
+            .map(|(o, _)| *o)
+            .collect();
+        if failed_wave.is_none() && !creating.is_empty() {
+            let mut ahead = inventory_with(&plan, &uids, commit, settings, true);
+            intent(&mut ahead, &creating);
+            if let Err(e) = inventory::write(cluster, &ahead).await {
+                applied.errors.push(e.to_string());
+                failed_wave = Some(wave);
+            }
+        }
         if let Some(at) = failed_wave {
             for (_, change) in todo {
                 applied
@@ -784,9 +832,14 @@ fn inventory_with(
             };
             // Whether strata's own apply created it: only then may a
             // prune delete it.
+            // An entry with no uid is one strata was creating when it
+            // stopped (see `intent`): the object is its own if only
+            // strata's apply ever wrote it.
             let created = match actions.get(&o.id).copied() {
                 Some(Action::Create | Action::Recreate) => true,
-                _ => old_entry(&o.id).is_some_and(|e| e.created && e.uid == live.uid),
+                _ => old_entry(&o.id).is_some_and(|e| {
+                    e.created && (e.uid == live.uid || (e.uid.is_empty() && live.only_strata))
+                }),
             };
             Some(Entry {
                 id: o.id.clone(),
@@ -820,6 +873,23 @@ fn inventory_with(
     }
 }
 
+/// Adds an entry with no uid for each object about to be created that the
+/// inventory does not hold yet.
+fn intent(inventory: &mut Inventory, creating: &[&Object]) {
+    for o in creating {
+        if inventory.entry(&o.id).is_none() {
+            inventory.objects.push(Entry {
+                id: o.id.clone(),
+                api_version: o.api_version.clone(),
+                uid: String::new(),
+                hash: String::new(),
+                resource_version: String::new(),
+                created: true,
+            });
+        }
+    }
+}
+
 /// Applies one object; returns its uid and resourceVersion.
 async fn apply_object(cluster: &Cluster, o: &Object, change: &Change) -> Result<Live, String> {
     if o.used.unknown {
@@ -840,6 +910,7 @@ async fn apply_object(cluster: &Cluster, o: &Object, change: &Change) -> Result<
     let result = retry(|| api.patch(&o.id.name, &params, &patch)).await;
     match result {
         Ok(obj) => Ok(Live {
+            only_strata: managed_only_by_strata(&obj),
             uid: obj.metadata.uid.unwrap_or_default(),
             resource_version: obj.metadata.resource_version.unwrap_or_default(),
         }),
