@@ -231,8 +231,8 @@ async fn read_state_outputs(
 }
 
 /// The outputs as they will be after this run's stacks are applied: the
-/// last applied values, except those the plans change, which are only
-/// known after apply.
+/// values in Terraform's state (`all`), except those the plans change,
+/// which are only known after apply.
 pub(crate) fn planned_outputs(mut all: Outputs, stacks: &[StackReport]) -> Outputs {
     for stack in stacks {
         let outputs = all.entry(stack.name.clone()).or_default();
