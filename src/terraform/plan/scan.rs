@@ -859,6 +859,12 @@ impl<R: Read> Scanner<R> {
         let rest = &self.buf[self.pos..self.end];
         let i = find_string_special(rest);
         if rest.get(i) == Some(&b'"') {
+            // Skipped, but still checked as serde_json checks it: a string
+            // is UTF-8.
+            if let Err(bad) = utf8_prefix(&rest[..i]) {
+                self.pos += bad;
+                return Err(self.error_here(INVALID_UTF8));
+            }
             self.pos += i + 1;
             return Ok(());
         }
@@ -868,7 +874,23 @@ impl<R: Read> Scanner<R> {
     /// Strings with escapes, or cut by the end of the buffer.
     fn skip_string_body_slow(&mut self) -> Result<(), PlanError> {
         loop {
+            let start = self.pos;
             self.pos += find_string_special(&self.buf[self.pos..self.end]);
+            match std::str::from_utf8(&self.buf[start..self.pos]) {
+                Ok(_) => {}
+                // A character cut by the end of the buffer: read on from it.
+                Err(e) if e.error_len().is_none() && self.pos == self.end => {
+                    self.pos = start + e.valid_up_to();
+                    if !self.fill()? {
+                        return Err(self.eof_error("EOF while parsing a string"));
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    self.pos = start + e.valid_up_to();
+                    return Err(self.error_here(INVALID_UTF8));
+                }
+            }
             if self.pos == self.end {
                 if !self.fill()? {
                     return Err(self.eof_error("EOF while parsing a string"));
@@ -884,11 +906,16 @@ impl<R: Read> Scanner<R> {
                     self.bump();
                     self.skip_escape()?;
                 }
-                _ => {
-                    return Err(self.error_here(
-                        "control character (\\u0000-\\u001F) found while parsing a string",
-                    ));
+                b'\n' => {
+                    // serde_json counts the newline before it reports, so
+                    // its position is the start of the next line.
+                    return Err(PlanError::Json {
+                        line: self.line + 1,
+                        column: 0,
+                        message: CONTROL_IN_STRING.to_owned(),
+                    });
                 }
+                _ => return Err(self.error_here(CONTROL_IN_STRING)),
             }
         }
     }
@@ -1420,6 +1447,22 @@ pub(super) fn serde_message(e: &serde_json::Error) -> String {
     let suffix = format!(" at line {} column {}", e.line(), e.column());
     text.strip_suffix(&suffix).unwrap_or(&text).to_owned()
 }
+
+const INVALID_UTF8: &str = "invalid unicode code point";
+
+/// `Err(offset of the first bad byte)` unless `bytes` is UTF-8; ASCII, the
+/// usual case, is told at once.
+#[inline]
+fn utf8_prefix(bytes: &[u8]) -> Result<(), usize> {
+    if bytes.is_ascii() {
+        return Ok(());
+    }
+    std::str::from_utf8(bytes)
+        .map(|_| ())
+        .map_err(|e| e.valid_up_to())
+}
+
+const CONTROL_IN_STRING: &str = "control character (\\u0000-\\u001F) found while parsing a string";
 
 /// Index of the first `"`, `\` or control character in `bytes`, or its
 /// length if there is none. Eight bytes at a time, with the same bit trick

@@ -876,6 +876,68 @@ fn truncated_and_malformed_input() {
     assert_eq!((line, column), (2, 23));
 }
 
+/// Found by fuzzing (scripts/fuzz.sh, plan_json): a raw newline inside a
+/// string in a skipped part of the plan. Reported where serde_json reports
+/// it, and other control characters where they are.
+#[test]
+fn control_characters_in_strings_are_positioned_like_serde_json() {
+    for (text, position) in [
+        (
+            &b"{\"format_version\":\"1.2\",\n\"planned_values\":{\"a\":\"x\ny\"}}"[..],
+            (3, 0),
+        ),
+        (
+            &b"{\"format_version\":\"1.2\",\n\"planned_values\":{\"a\":\"x\ty\"}}"[..],
+            (2, 25),
+        ),
+    ] {
+        let (line, column, message) = json_error(parse_slice(text));
+        let serde = serde_json::from_slice::<serde_json::Value>(text).expect_err("invalid");
+        assert_eq!(
+            (line, column),
+            (serde.line() as u64, serde.column() as u64),
+            "{message}"
+        );
+        assert_eq!((line, column), position, "{message}");
+        assert!(message.starts_with("control character"), "{message}");
+    }
+}
+
+/// Found by fuzzing (scripts/fuzz.sh, plan_json): a string that is not
+/// UTF-8 in a part of the plan that is skipped was accepted; serde_json
+/// refuses it, at the bad byte, and so does strata now, cut by a buffer
+/// refill or not.
+#[test]
+fn strings_that_are_not_utf8_are_refused_like_serde_json() {
+    let mut long = b"{\"format_version\":\"1.2\",\"planned_values\":{\"k\":\"".to_vec();
+    long.extend(std::iter::repeat_n(b'a', 200_000));
+    long.extend("é\\n".as_bytes());
+    long.extend(b"\xe0x\"}}");
+    for text in [
+        &b"{\"format_version\":\"1.2\",\"planned_values\":{\"a\xe0b\":1}}"[..],
+        &b"{\"format_version\":\"1.2\",\"planned_values\":{\"a\":\"\\n\xff\"}}"[..],
+        &long[..],
+    ] {
+        let (line, column, message) = json_error(parse_slice(text));
+        let serde = serde_json::from_slice::<serde_json::Value>(text).expect_err("invalid");
+        assert_eq!(
+            (line, column),
+            (serde.line() as u64, serde.column() as u64),
+            "{message}"
+        );
+        assert_eq!(message, "invalid unicode code point");
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), text).expect("write");
+        let (line, column, _) = json_error(parse_file(file.path()));
+        assert_eq!((line, column), (serde.line() as u64, serde.column() as u64));
+    }
+    // Valid UTF-8 across a refill is fine.
+    let mut fine = b"{\"format_version\":\"1.2\",\"planned_values\":{\"k\":\"".to_vec();
+    fine.extend(std::iter::repeat_n(b'a', 65_535));
+    fine.extend("ééé\\n€\"}}".as_bytes());
+    assert!(parse_slice(&fine).is_ok());
+}
+
 #[test]
 fn io_errors_name_the_file() {
     let path = Path::new("/nonexistent/plan.json");

@@ -1,0 +1,82 @@
+//! The plan JSON reader against plain serde_json, differentially.
+//!
+//! strata reads plan JSON with a hand-written streaming scanner: it decides
+//! the approval gate and the redaction of sensitive values, so it has to
+//! agree with a real JSON parser on every input:
+//! - input serde_json rejects, strata rejects too, at the same line and
+//!   column;
+//! - input serde_json accepts and strata reads as a plan, strata classifies
+//!   exactly as the JSON says: the same resource changes, in order, with
+//!   the same actions.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+use strata::terraform::plan::{Action, PlanError, parse_slice};
+
+fuzz_target!(|data: &[u8]| {
+    let ours = parse_slice(data);
+    let reference = serde_json::from_slice::<Value>(data);
+    match (&ours, &reference) {
+        (Ok(_), Err(e)) if !beyond_serde_limits(e) => {
+            panic!("strata read a plan from invalid JSON ({e})")
+        }
+        (Err(PlanError::Json { line, column, .. }), Err(e))
+            if (e.is_syntax() || e.is_eof()) && !beyond_serde_limits(e) =>
+        {
+            assert_eq!(
+                (*line, *column),
+                (e.line() as u64, e.column() as u64),
+                "a different position for {e}"
+            );
+        }
+        (Ok(plan), Ok(json)) => {
+            let expected = classify(json);
+            let found: Vec<(String, Action)> = plan
+                .changes
+                .iter()
+                .map(|c| (c.address.clone(), c.action))
+                .collect();
+            assert_eq!(found, expected.changes, "different resource changes");
+            assert_eq!(plan.unchanged, expected.unchanged, "different no-op count");
+        }
+        _ => {}
+    }
+});
+
+/// serde_json stops at 128 levels of nesting; strata's scanner has no such
+/// limit of its own. Those inputs say nothing about either.
+fn beyond_serde_limits(e: &serde_json::Error) -> bool {
+    e.to_string().contains("recursion limit exceeded")
+}
+
+struct Expected {
+    changes: Vec<(String, Action)>,
+    unchanged: usize,
+}
+
+/// What the plan says, read from the parsed JSON the plain way.
+fn classify(json: &Value) -> Expected {
+    let mut changes = Vec::new();
+    let mut unchanged = 0;
+    for rc in json["resource_changes"].as_array().into_iter().flatten() {
+        let actions: Vec<&str> = rc["change"]["actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let Some(action) = Action::from_actions(&actions) else {
+            continue;
+        };
+        let moved = rc["previous_address"].is_string();
+        let imported = !rc["change"]["importing"].is_null();
+        if action == Action::NoOp && !moved && !imported {
+            unchanged += 1;
+            continue;
+        }
+        let address = rc["address"].as_str().unwrap_or_default().to_owned();
+        changes.push((address, action));
+    }
+    Expected { changes, unchanged }
+}
