@@ -1100,12 +1100,12 @@ fn scalar_end(buf: &[u8], start: usize) -> Option<usize> {
 }
 
 /// The end of a string without escapes whose body starts at `start`, if
-/// it ends in `buf`.
+/// it ends in `buf` and is UTF-8 (else the careful path reports it).
 #[inline]
 fn string_end(buf: &[u8], start: usize) -> Option<usize> {
     let rest = buf.get(start..)?;
     let len = find_string_special(rest);
-    (rest.get(len) == Some(&b'"')).then_some(start + len + 1)
+    (rest.get(len) == Some(&b'"') && utf8_prefix(&rest[..len]).is_ok()).then_some(start + len + 1)
 }
 
 /// The end of a valid number starting at `start`, if something follows it

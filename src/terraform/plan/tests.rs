@@ -916,6 +916,10 @@ fn strings_that_are_not_utf8_are_refused_like_serde_json() {
     for text in [
         &b"{\"format_version\":\"1.2\",\"planned_values\":{\"a\xe0b\":1}}"[..],
         &b"{\"format_version\":\"1.2\",\"planned_values\":{\"a\":\"\\n\xff\"}}"[..],
+        // A key in a part skipped the fast way.
+        &b"{\"format_version\":\"1.2\",\"configuration\":{\"p\":{\"n\":\"b\"},\"ro\x91\x8be\":{}}}"
+            [..],
+        &b"{\"format_version\":\"1.2\",\"configuration\":{\"p\":[\"\xc3\"]}}"[..],
         &long[..],
     ] {
         let (line, column, message) = json_error(parse_slice(text));
@@ -1107,7 +1111,12 @@ fn quick_diffs_agree_with_careful_ones() {
         .position(|w| w == br#"{"a":"#)
         .expect("key");
     bad_key[at + 2] = 0xff;
-    cases.push(bad_key);
+    // A key that is not UTF-8 is refused while skipping, as serde refuses
+    // it; there is no diff to compare.
+    let mut scanner = scan::Scanner::over(&bad_key);
+    scanner.begin_piece().expect("value");
+    assert!(scanner.skip_piece_noting_keys(&mut Vec::new()).is_err());
+    assert!(serde_json::from_slice::<serde_json::Value>(&bad_key).is_err());
     let paths = [vec![raw::PathStep::Key("m".to_owned())]];
     for case in &cases {
         let mut scanner = scan::Scanner::over(case);
