@@ -21,14 +21,24 @@ fuzz_target!(|data: &[u8]| {
         (Ok(_), Err(e)) if !beyond_serde_limits(e) => {
             panic!("strata read a plan from invalid JSON ({e})")
         }
-        (Err(PlanError::Json { line, column, .. }), Err(e))
+        (Err(PlanError::Json { line, column, message }), Err(e))
             if (e.is_syntax() || e.is_eof()) && !beyond_serde_limits(e) =>
         {
-            assert_eq!(
-                (*line, *column),
-                (e.line() as u64, e.column() as u64),
-                "a different position for {e}"
+            // strata reads the plan's shape as it goes, so it may stop
+            // earlier, at a value of the wrong type (as a typed serde
+            // reader would); it must never read past a syntax error.
+            let ours = (*line, *column);
+            let theirs = (e.line() as u64, e.column() as u64);
+            assert!(
+                ours <= theirs,
+                "strata read past {e}: it stopped at {ours:?} ({message})"
             );
+            if ours < theirs {
+                assert!(
+                    is_shape_error(message),
+                    "an earlier syntax error than serde_json's {e}: {ours:?} {message}"
+                );
+            }
         }
         (Ok(plan), Ok(json)) => {
             let expected = classify(json);
@@ -43,6 +53,14 @@ fuzz_target!(|data: &[u8]| {
         _ => {}
     }
 });
+
+/// A message about the plan's shape (a value of the wrong type, a missing
+/// field), which serde_json's untyped reading cannot give.
+fn is_shape_error(message: &str) -> bool {
+    ["invalid type", "missing field", "invalid value", "invalid length", "duplicate field", "unknown variant"]
+        .iter()
+        .any(|m| message.contains(m))
+}
 
 /// serde_json stops at 128 levels of nesting; strata's scanner has no such
 /// limit of its own. Those inputs say nothing about either.
