@@ -14,6 +14,9 @@ mod crash;
 mod drift;
 /// Bad input: each gets exit 1 and a message naming the problem.
 mod errors;
+/// Hostile repositories: symlinks, paths and kustomizations that lead out
+/// of the repository, values the API server would reject.
+mod hostile;
 /// Both layers in one pipeline: outputs into the cluster, one gate.
 mod pipeline;
 /// `strata plan` and `strata inspect` on real Terraform plans.

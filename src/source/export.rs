@@ -134,10 +134,10 @@ pub(super) fn export(
         if should_interrupt.load(Ordering::Relaxed) {
             return Err(interrupted());
         }
-        if let Some((path, plan)) = plan(target, entry)? {
-            planned.insert(path, plan);
-        }
+        let (path, plan) = plan(target, entry)?;
+        planned.insert(path, plan);
     }
+    check_links(target, &planned)?;
 
     let deletions: Vec<BString> = old
         .keys()
@@ -204,11 +204,14 @@ pub(super) fn export(
     Ok(())
 }
 
-/// Validate `entry` and learn its blob id; `None` if it must be skipped.
-fn plan(target: &Target<'_>, entry: Entry) -> Result<Option<(BString, Planned)>, SourceError> {
+/// Validate `entry`'s path and learn its blob id (and a symlink's target).
+fn plan(target: &Target<'_>, entry: Entry) -> Result<(BString, Planned), SourceError> {
     if let Err(why) = check_path(entry.path.as_ref()) {
-        tracing::warn!(path = %show(entry.path.as_ref()), "skipping path that could escape the tree: {why}");
-        return Ok(None);
+        return Err(SourceError::UnsafePath {
+            path: show(entry.path.as_ref()),
+            repo: target.repo_display.to_owned(),
+            why,
+        });
     }
     let read_error = |source| SourceError::Read {
         what: format!("\"{}\"", show(entry.path.as_ref())),
@@ -238,19 +241,13 @@ fn plan(target: &Target<'_>, entry: Entry) -> Result<Option<(BString, Planned)>,
             (id, (kind == Kind::Symlink).then_some(bytes))
         }
     };
-    if let Some(link) = &link_target
-        && let Err(why) = check_link(entry.path.as_ref(), link.as_bstr())
-    {
-        tracing::warn!(path = %show(entry.path.as_ref()), target = %show(link.as_bstr()), "skipping symlink: {why}");
-        return Ok(None);
-    }
     let planned = Planned {
         kind: entry.kind,
         id,
         origin: entry.origin,
         link_target,
     };
-    Ok(Some((entry.path, planned)))
+    Ok((entry.path, planned))
 }
 
 /// Reject paths that are not plain relative paths inside the tree (a crafted tree can hold any name).
@@ -270,32 +267,119 @@ fn check_path(path: &BStr) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Accept only relative targets of the form `../../a/b` that stay inside the tree. Forbidding `..` after a
-/// normal component makes the lexical check sound: each `..` then walks up through real directories the
-/// export created, and each normal component either is a directory or a symlink that passed this same check.
-fn check_link(link_path: &BStr, link_target: &BStr) -> Result<(), &'static str> {
-    if link_target.is_empty() || link_target.contains(&0) {
-        return Err("empty or invalid target");
+/// Every symlink must resolve, through the other symlinks of the same export, to a file or directory the
+/// export writes: a link that leaves the tree (absolute, or too many `..`), goes through `.git`, points at
+/// something the repository does not hold (which on disk could be Terraform's state or plugin directory,
+/// or a link Terraform made), or loops is refused, naming the link and its target. Nothing is written
+/// before this check passes.
+fn check_links(
+    target: &Target<'_>,
+    planned: &BTreeMap<BString, Planned>,
+) -> Result<(), SourceError> {
+    let links: BTreeMap<&[u8], &[u8]> = planned
+        .iter()
+        .filter_map(|(path, plan)| Some((path.as_slice(), plan.link_target.as_deref()?)))
+        .collect();
+    if links.is_empty() {
+        return Ok(());
     }
-    if link_target.starts_with(b"/") {
-        return Err("absolute target points outside the tree");
-    }
-    let depth = link_path.split(|&b| b == b'/').count() - 1;
-    let mut ups = 0;
-    let mut seen_normal = false;
-    for component in link_target.split(|&b| b == b'/') {
-        match component {
-            b"" | b"." => {}
-            b".." if seen_normal => return Err("`..` after a directory name"),
-            b".." => ups += 1,
-            c if c.eq_ignore_ascii_case(b".git") => return Err("target names a .git directory"),
-            _ => seen_normal = true,
+    let tree = VirtualTree::new(planned.keys().map(|p| p.as_slice()), links);
+    for (&link, &link_target) in &tree.links {
+        if let Err(why) = tree.check(link) {
+            return Err(SourceError::LinkOutside {
+                link: show(link.as_bstr()),
+                target: show(link_target.as_bstr()),
+                repo: target.repo_display.to_owned(),
+                why,
+            });
         }
     }
-    if ups > depth {
-        return Err("target points outside the tree");
-    }
     Ok(())
+}
+
+/// The paths an export writes, to resolve symlinks the way the file system will once they are written.
+struct VirtualTree<'a> {
+    files: HashSet<&'a [u8]>,
+    dirs: HashSet<&'a [u8]>,
+    links: BTreeMap<&'a [u8], &'a [u8]>,
+}
+
+/// How many symlinks one resolution may follow, as Linux allows.
+const MAX_LINK_HOPS: usize = 40;
+
+impl<'a> VirtualTree<'a> {
+    fn new(paths: impl Iterator<Item = &'a [u8]>, links: BTreeMap<&'a [u8], &'a [u8]>) -> Self {
+        let mut files = HashSet::new();
+        let mut dirs = HashSet::new();
+        for path in paths {
+            for (i, &b) in path.iter().enumerate() {
+                if b == b'/' {
+                    dirs.insert(&path[..i]);
+                }
+            }
+            if !links.contains_key(path) {
+                files.insert(path);
+            }
+        }
+        VirtualTree { files, dirs, links }
+    }
+
+    /// Where `link` leads, or why it is refused.
+    fn check(&self, link: &[u8]) -> Result<(), String> {
+        let mut hops = 0;
+        self.resolve(link, &mut hops).map(|_| ())
+    }
+
+    /// The path (components from the tree root) that `link` resolves to.
+    fn resolve(&self, link: &'a [u8], hops: &mut usize) -> Result<Vec<&'a [u8]>, String> {
+        *hops += 1;
+        if *hops > MAX_LINK_HOPS {
+            return Err("it is part of a symlink loop".to_owned());
+        }
+        let target = self.links[link];
+        if target.is_empty() || target.contains(&0) {
+            return Err("the target is empty or not a valid path".to_owned());
+        }
+        if target.starts_with(b"/") {
+            return Err("the target is an absolute path, outside the repository".to_owned());
+        }
+        let mut at: Vec<&[u8]> = link.split(|&b| b == b'/').collect();
+        at.pop();
+        let parts: Vec<&[u8]> = target
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty() && *c != b".")
+            .collect();
+        for (i, &part) in parts.iter().enumerate() {
+            if part == b".." {
+                if at.pop().is_none() {
+                    return Err("the target leaves the repository".to_owned());
+                }
+                continue;
+            }
+            if part.eq_ignore_ascii_case(b".git") {
+                return Err("the target goes into a .git directory".to_owned());
+            }
+            at.push(part);
+            let path = at.join(&b'/');
+            if let Some((&key, _)) = self.links.get_key_value(path.as_slice()) {
+                at = self.resolve(key, hops)?;
+            } else if self.dirs.contains(path.as_slice()) {
+            } else if self.files.contains(path.as_slice()) {
+                if i + 1 < parts.len() {
+                    return Err(format!(
+                        "\"{}\" is a file, not a directory",
+                        show(path.as_bstr())
+                    ));
+                }
+            } else {
+                return Err(format!(
+                    "\"{}\" is not in the repository",
+                    show(path.as_bstr())
+                ));
+            }
+        }
+        Ok(at)
+    }
 }
 
 fn absolute(tree_dir: &Path, path: &BStr) -> PathBuf {
@@ -519,15 +603,60 @@ mod tests {
         }
     }
 
+    fn links(entries: &[(&str, Option<&str>)]) -> Vec<Result<(), String>> {
+        let links: BTreeMap<&[u8], &[u8]> = entries
+            .iter()
+            .filter_map(|(p, t)| Some((p.as_bytes(), (*t)?.as_bytes())))
+            .collect();
+        let tree = VirtualTree::new(entries.iter().map(|(p, _)| p.as_bytes()), links);
+        entries
+            .iter()
+            .filter(|(_, t)| t.is_some())
+            .map(|(p, _)| tree.check(p.as_bytes()))
+            .collect()
+    }
+
     #[test]
     fn symlinks_must_stay_inside() {
-        assert!(check_link("a/link".into(), "../b/c".into()).is_ok());
-        assert!(check_link("a/b/link".into(), "../../x".into()).is_ok());
-        assert!(check_link("link".into(), "modules/net".into()).is_ok());
-        assert!(check_link("link".into(), "../x".into()).is_err());
-        assert!(check_link("a/link".into(), "/etc/passwd".into()).is_err());
-        // Lexically inside, but `s/..` may be anywhere once `s` is a symlink.
-        assert!(check_link("a/link".into(), "s/../../x".into()).is_err());
-        assert!(check_link("link".into(), "".into()).is_err());
+        let ok = |entries: &[(&str, Option<&str>)]| {
+            for r in links(entries) {
+                assert!(r.is_ok(), "{entries:?}: {r:?}");
+            }
+        };
+        let bad = |entries: &[(&str, Option<&str>)], why: &str| {
+            let all = links(entries);
+            assert!(
+                all.iter()
+                    .any(|r| r.as_ref().is_err_and(|e| e.contains(why))),
+                "{entries:?}: {all:?}"
+            );
+        };
+        ok(&[("a/link", Some("../b/c")), ("b/c", None)]);
+        ok(&[("a/b/link", Some("../../x")), ("x", None)]);
+        ok(&[("link", Some("modules/net")), ("modules/net/main.tf", None)]);
+        ok(&[("a/link", Some("./b/../c")), ("a/b/f", None), ("a/c", None)]);
+        // Through another link.
+        ok(&[
+            ("k8s/app/cm.yaml", Some("../shared/cm.yaml")),
+            ("k8s/shared", Some("../common")),
+            ("common/cm.yaml", None),
+        ]);
+        bad(&[("link", Some("../x"))], "leaves the repository");
+        bad(&[("a/link", Some("/etc/passwd"))], "absolute");
+        bad(&[("link", Some(""))], "empty");
+        bad(&[("link", Some(".git/config"))], ".git");
+        bad(
+            &[("a/link", Some("../missing.yaml"))],
+            "\"missing.yaml\" is not in",
+        );
+        // `s/..` is where `s` leads, not `a`: here the root's parent.
+        bad(
+            &[("a/s", Some("..")), ("a/link", Some("s/../x")), ("x", None)],
+            "leaves the repository",
+        );
+        bad(&[("a", Some("b")), ("b", Some("a"))], "loop");
+        bad(&[("a", Some("a/x"))], "loop");
+        // A file is not a directory.
+        bad(&[("link", Some("f/x")), ("f", None)], "\"f\" is a file");
     }
 }

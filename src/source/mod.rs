@@ -37,8 +37,10 @@
 //! one; everything else in `tree/` (Terraform state, plugin directories, files a user dropped there) is
 //! preserved. Files whose blob id, size and mtime are
 //! unchanged are not rewritten, so a re-checkout of the same commit writes nothing. Executable bits and
-//! symlinks are reproduced; symlinks whose target would leave `tree/`, paths that could escape it, and
-//! submodules are skipped with a warning. Blobs are written as committed: no Git filters (LFS smudge,
+//! symlinks are reproduced. A symlink must resolve (through the export's other symlinks) to a file or
+//! directory of the export: one whose target is absolute, leaves the tree, goes into `.git`, is not in the
+//! repository or loops is an error ([`SourceError::LinkOutside`]), and so is a path that could escape the
+//! tree ([`SourceError::UnsafePath`]); nothing is written then. Submodules are skipped with a warning. Blobs are written as committed: no Git filters (LFS smudge,
 //! `eol` conversion) are applied. This module is Unix-only (modes and symlinks).
 
 mod export;
@@ -200,6 +202,25 @@ pub enum SourceError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+
+    #[error(
+        "path \"{path}\" in {repo} {why}; strata refuses a tree with such a path, which could write outside the exported tree: rename or remove it"
+    )]
+    UnsafePath {
+        path: String,
+        repo: String,
+        why: &'static str,
+    },
+
+    #[error(
+        "symlink \"{link}\" in {repo} points to \"{target}\": {why}; strata reads only what the repository holds, so a link must lead to a file or directory inside it: commit the file itself, or make the link relative to a path in the repository"
+    )]
+    LinkOutside {
+        link: String,
+        target: String,
+        repo: String,
+        why: String,
     },
 
     #[error("checkout of {repo} was interrupted; the next run picks up where it stopped")]

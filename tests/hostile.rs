@@ -1,0 +1,106 @@
+//! Hostile repositories: whatever resolves outside the repository (a
+//! symlink, a path, a kustomization's reference) is refused with exit 1 and
+//! a message naming it, before anything runs or is written.
+
+use crate::support::{Repo, Run, Strata};
+
+const WORKLOAD: &str = "workload \"app\" {\n  path      = \"k8s/app\"\n  namespace = \"app\"\n}\n";
+
+const CONFIG_MAP: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n";
+
+/// A file outside any repository, holding a value that must never be printed.
+fn outside_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let path = dir.path().join("outside.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: stolen\nstringData:\n  token: hunter2-outside-secret\n",
+    )
+    .unwrap();
+    path
+}
+
+#[track_caller]
+fn refused(run: &Run, expected: &[&str]) {
+    assert_eq!(run.code, 1, "{run:?}");
+    for e in expected {
+        assert!(run.stderr.contains(e), "expected {e:?} in {run:?}");
+    }
+    assert!(!run.stderr.contains("panicked"), "{run:?}");
+    assert!(
+        !run.stdout.contains("hunter2") && !run.stderr.contains("hunter2"),
+        "{run:?}"
+    );
+}
+
+/// A manifest that is a symlink to a file outside the repository is an
+/// error naming the link and its target, in commit and worktree mode, for
+/// plan and validate; an in-tree relative symlink keeps working.
+#[test]
+fn a_symlink_out_of_the_repository_is_an_error() {
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside_file(&outside);
+    let repo = Repo::new();
+    repo.write("strata.hcl", WORKLOAD)
+        .write("k8s/app/settings.yaml", CONFIG_MAP)
+        .write(
+            "shared/ns.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: app\n",
+        );
+    std::os::unix::fs::symlink("../../shared/ns.yaml", repo.path().join("k8s/app/ns.yaml"))
+        .unwrap();
+    repo.commit("an in-tree link");
+    let strata = Strata::new();
+    let run = strata.on(&repo, &["validate"]);
+    assert_eq!(run.code, 0, "an in-tree link is fine: {run:?}");
+    assert!(run.stdout.contains("2 Kubernetes object(s)"), "{run:?}");
+
+    std::os::unix::fs::symlink(&target, repo.path().join("k8s/app/stolen.yaml")).unwrap();
+    repo.commit("a link out of the repository");
+    let target = target.display().to_string();
+    for args in [
+        &["plan"][..],
+        &["validate"],
+        &["plan", "--worktree"],
+        &["apply", "--auto-approve"],
+    ] {
+        let run = strata.on(&repo, args);
+        refused(
+            &run,
+            &[
+                "symlink \"k8s/app/stolen.yaml\"",
+                &format!("points to \"{target}\""),
+                "absolute path, outside the repository",
+            ],
+        );
+        assert!(run.stdout.is_empty(), "{args:?}: {run:?}");
+    }
+    // Through `..`, and to something the repository does not hold.
+    repo.remove("k8s/app/stolen.yaml");
+    std::os::unix::fs::symlink("../../../x.yaml", repo.path().join("k8s/app/up.yaml")).unwrap();
+    repo.commit("a relative link out");
+    let run = strata.on(&repo, &["validate"]);
+    refused(
+        &run,
+        &[
+            "symlink \"k8s/app/up.yaml\"",
+            "\"../../../x.yaml\"",
+            "leaves the repository",
+        ],
+    );
+    repo.remove("k8s/app/up.yaml");
+    std::os::unix::fs::symlink(
+        "../../infra/a/terraform.tfstate",
+        repo.path().join("k8s/app/state.yaml"),
+    )
+    .unwrap();
+    repo.commit("a link to what is not committed");
+    let run = strata.on(&repo, &["validate"]);
+    refused(
+        &run,
+        &[
+            "symlink \"k8s/app/state.yaml\"",
+            "\"infra\" is not in the repository",
+        ],
+    );
+}
