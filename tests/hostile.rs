@@ -104,3 +104,80 @@ fn a_symlink_out_of_the_repository_is_an_error() {
         ],
     );
 }
+
+/// Paths of strata.hcl that are absolute, climb out with `..`, or lead out
+/// through a symlink (out of the project directory `--repo` names) are
+/// errors at their line, for plan and validate alike.
+#[test]
+fn config_paths_out_of_the_repository_are_errors() {
+    const STACK: &str = "resource \"terraform_data\" \"x\" {}\n";
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "stack \"a\" {\n  path = \"/etc\"\n}\n",
+            &[
+                "strata.hcl:2:",
+                "path \"/etc\" of stack \"a\" is outside the repository",
+            ],
+        ),
+        (
+            "workload \"w\" {\n  path = \"/tmp\"\n}\n",
+            &[
+                "strata.hcl:2:",
+                "path \"/tmp\" of workload \"w\" is outside the repository",
+            ],
+        ),
+        (
+            "workload \"w\" {\n  path = \"k8s/../../w\"\n}\n",
+            &[
+                "strata.hcl:2:",
+                "\"k8s/../../w\" of workload \"w\" is outside",
+            ],
+        ),
+        (
+            "stack \"a\" {\n  path = \"infra/a\"\n  var_files = [\"/etc/passwd\"]\n}\n",
+            &[
+                "strata.hcl:3:",
+                "var file \"/etc/passwd\" of stack \"a\" is outside the repository",
+            ],
+        ),
+        (
+            "stack \"a\" {\n  path = \"infra/a\"\n  var_files = [\"../../../secret.tfvars\"]\n}\n",
+            &[
+                "strata.hcl:3:",
+                "var file \"../../../secret.tfvars\" of stack \"a\" is outside",
+            ],
+        ),
+    ];
+    for (hcl, expected) in cases {
+        let repo = Repo::new();
+        repo.write("strata.hcl", hcl)
+            .write("infra/a/main.tf", STACK);
+        repo.commit("paths");
+        for command in ["plan", "validate"] {
+            let run = Strata::new().on(&repo, &[command]);
+            refused(&run, expected);
+            assert!(run.stdout.is_empty(), "{hcl}: {run:?}");
+        }
+    }
+
+    // The project is `proj/`; `proj/infra/shared` is an in-repository link
+    // to `common/`, outside the project.
+    let repo = Repo::new();
+    repo.write(
+        "proj/strata.hcl",
+        "stack \"a\" {\n  path = \"infra/shared\"\n}\n",
+    )
+    .write("common/main.tf", STACK);
+    std::fs::create_dir_all(repo.path().join("proj/infra")).unwrap();
+    std::os::unix::fs::symlink("../../common", repo.path().join("proj/infra/shared")).unwrap();
+    repo.commit("a link out of the project");
+    let project = repo.path().join("proj");
+    let run = Strata::new().run(&["validate", "--repo", project.to_str().unwrap()]);
+    refused(
+        &run,
+        &[
+            "strata.hcl:2:",
+            "path \"infra/shared\" of stack \"a\" is outside the repository",
+        ],
+    );
+}
