@@ -181,3 +181,85 @@ fn config_paths_out_of_the_repository_are_errors() {
         ],
     );
 }
+
+/// A kustomization may not reference anything outside the repository
+/// (kustomize itself lets directories through) or remote: validate names
+/// the file, line and entry; plan and apply fail the workload before
+/// kustomize runs, and nothing reaches the cluster.
+#[test]
+fn a_kustomization_reaching_out_of_the_repository_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("kustomization.yaml"),
+        "resources:\n  - outside.yaml\n",
+    )
+    .unwrap();
+    outside_file(&outside);
+    let outside_dir = outside.path().display().to_string();
+    let cluster = crate::support::Cluster::start();
+    let cases: Vec<(String, Vec<String>)> = vec![
+        (
+            format!("resources:\n  - settings.yaml\n  - {outside_dir}\n"),
+            vec![
+                "k8s/app/kustomization.yaml:3".to_owned(),
+                format!("resources entry \"{outside_dir}\" is outside the repository"),
+            ],
+        ),
+        (
+            "resources:\n  - settings.yaml\n  - ../../../../../../../../../..".to_owned()
+                + &outside_dir
+                + "\n",
+            vec![
+                "k8s/app/kustomization.yaml:3".to_owned(),
+                "is outside the repository".to_owned(),
+            ],
+        ),
+        (
+            "resources:\n  - settings.yaml\ncomponents:\n  - https://github.com/example/components//tls?ref=main\n".to_owned(),
+            vec![
+                "k8s/app/kustomization.yaml:4".to_owned(),
+                "components entry \"https://github.com/example/components//tls?ref=main\" is a remote reference".to_owned(),
+                "vendor it into the repository".to_owned(),
+            ],
+        ),
+    ];
+    for (kustomization, expected) in cases {
+        let repo = Repo::new();
+        repo.write(
+            "strata.hcl",
+            "workload \"app\" {\n  path = \"k8s/app\"\n  namespace = \"default\"\n}\n",
+        )
+        .write("k8s/app/kustomization.yaml", &kustomization)
+        .write("k8s/app/settings.yaml", CONFIG_MAP);
+        repo.commit("kustomization");
+        let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+        let strata = Strata::new();
+        let run = strata.on(&repo, &["validate"]);
+        assert_eq!(run.code, 1, "{run:?}");
+        for e in &expected {
+            assert!(run.stdout.contains(e), "{e:?} in {run:?}");
+        }
+        for command in [&["plan"][..], &["apply", "--auto-approve"]] {
+            let run = strata.kube(&repo, &cluster, command);
+            assert_eq!(run.code, 1, "{command:?}: {run:?}");
+            for e in &expected {
+                assert!(
+                    run.stdout.contains(e) || run.stderr.contains(e),
+                    "{e:?} in {run:?}"
+                );
+            }
+            assert!(!run.stdout.contains("hunter2") && !run.stderr.contains("hunter2"));
+        }
+        let live = cluster.get(&["configmaps,secrets", "-A"]);
+        let names: Vec<&str> = live["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| o["metadata"]["name"].as_str())
+            .collect();
+        assert!(
+            !names.contains(&"settings") && !names.contains(&"stolen"),
+            "{names:?}"
+        );
+    }
+}

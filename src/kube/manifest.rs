@@ -12,7 +12,8 @@ use serde_json::Value;
 use super::KubeError;
 
 /// File names that make a directory a kustomization.
-const KUSTOMIZATION: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+pub(super) const KUSTOMIZATION: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 /// One document of one file.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +79,13 @@ fn walk(
 ) -> Result<(), KubeError> {
     let full = root.join(dir);
     if let Some(file) = KUSTOMIZATION.iter().find(|f| full.join(f).is_file()) {
+        // Nothing outside the repository, nothing remote: checked before
+        // kustomize reads anything.
+        let refused = super::kustomize::check(root, dir);
+        if !refused.is_empty() {
+            problems.extend(refused);
+            return Ok(());
+        }
         let rendered = render(&full, dir, tools)?;
         let file = join(dir, file);
         match parse_yaml(&file, &rendered) {

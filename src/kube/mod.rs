@@ -14,6 +14,7 @@ pub mod converge;
 pub mod diff;
 pub mod health;
 pub mod inventory;
+mod kustomize;
 pub mod lease;
 pub mod manifest;
 pub mod set;
