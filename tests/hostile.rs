@@ -263,3 +263,42 @@ fn a_kustomization_reaching_out_of_the_repository_is_refused() {
         );
     }
 }
+
+/// An object defined by two workloads, which `plan` refuses, is caught by
+/// `strata validate` too, statically: named at its second definition with
+/// the first one's place. A cluster-scoped kind clashes whatever the
+/// workloads' namespaces.
+#[test]
+fn validate_finds_an_object_defined_by_two_workloads() {
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        "workload \"apps\" {\n  path = \"k8s/apps\"\n  namespace = \"apps\"\n}\n\nworkload \"web\" {\n  path = \"k8s/web\"\n  namespace = \"apps\"\n}\n\nworkload \"other\" {\n  path = \"k8s/other\"\n  namespace = \"other\"\n}\n",
+    )
+    .write("k8s/apps/shared.yaml", CONFIG_MAP)
+    .write(
+        "k8s/apps/role.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: reader\n",
+    )
+    .write("k8s/web/own.yaml", &CONFIG_MAP.replace("settings", "own"))
+    .write(
+        "k8s/web/more.yaml",
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n---\n{CONFIG_MAP}"),
+    )
+    // Same name, another namespace: another object.
+    .write("k8s/other/shared.yaml", CONFIG_MAP)
+    .write(
+        "k8s/other/role.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: reader\n",
+    );
+    repo.commit("two workloads define one object");
+    let run = Strata::new().on(&repo, &["validate"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    for expected in [
+        "k8s/web/more.yaml:5:0: document 2: ConfigMap/apps/settings is also defined by workload \"apps\" in k8s/apps/shared.yaml (document 1); an object belongs to one workload",
+        "k8s/other/role.yaml:1:0: document 1: ClusterRole/reader is also defined by workload \"apps\" in k8s/apps/role.yaml (document 1)",
+    ] {
+        assert!(run.stdout.contains(expected), "{expected:?} in {run:?}");
+    }
+    assert_eq!(run.stdout.matches("also defined").count(), 2, "{run:?}");
+}

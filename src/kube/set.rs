@@ -97,6 +97,41 @@ pub fn default_wave(group: &str, kind: &str) -> i64 {
     }
 }
 
+/// Whether a built-in kind is cluster-scoped, for checks made without a
+/// cluster (`strata validate`); the cluster's discovery is the authority
+/// everywhere else.
+pub fn is_cluster_scoped(group: &str, kind: &str) -> bool {
+    matches!(
+        (group, kind),
+        (
+            "",
+            "Namespace" | "Node" | "PersistentVolume" | "ComponentStatus"
+        ) | (
+            "rbac.authorization.k8s.io",
+            "ClusterRole" | "ClusterRoleBinding"
+        ) | ("apiextensions.k8s.io", "CustomResourceDefinition")
+            | ("apiregistration.k8s.io", "APIService")
+            | (
+                "admissionregistration.k8s.io",
+                "ValidatingWebhookConfiguration"
+                    | "MutatingWebhookConfiguration"
+                    | "ValidatingAdmissionPolicy"
+                    | "ValidatingAdmissionPolicyBinding"
+                    | "MutatingAdmissionPolicy"
+                    | "MutatingAdmissionPolicyBinding"
+            )
+            | (
+                "storage.k8s.io",
+                "StorageClass" | "CSIDriver" | "CSINode" | "VolumeAttachment"
+            )
+            | ("scheduling.k8s.io", "PriorityClass")
+            | ("node.k8s.io", "RuntimeClass")
+            | ("networking.k8s.io", "IngressClass")
+            | ("certificates.k8s.io", "CertificateSigningRequest")
+            | ("flowcontrol.apiserver.k8s.io", _)
+    )
+}
+
 /// What a workload's objects are validated with.
 pub struct Context<'a> {
     pub workload: &'a str,

@@ -85,6 +85,7 @@ pub async fn validate(
     let tools = super::workloads::tools(&opts.env);
     let stack_names: Vec<&str> = config.stacks.iter().map(|s| s.name.as_str()).collect();
     let mut workloads = Vec::new();
+    let mut loaded = Vec::new();
     for w in &config.workloads {
         let objects = match crate::kube::manifest::load_all(&snapshot.root, &w.path, &tools) {
             Ok((manifests, broken)) => {
@@ -94,7 +95,9 @@ pub async fn validate(
                     w.namespace.as_deref(),
                     &stack_names,
                 ));
-                manifests.len()
+                let count = manifests.len();
+                loaded.push((w, manifests));
+                count
             }
             Err(e) => {
                 problems.push(kube_problem(&e, &w.path));
@@ -107,6 +110,7 @@ pub async fn validate(
             objects,
         });
     }
+    problems.extend(claimed_twice(&loaded));
     Ok(ValidateReport {
         version: crate::report::VERSION,
         command: "validate",
@@ -166,6 +170,91 @@ fn manifest_problems(
                 "{} {:?} is defined twice; first in {first}",
                 key.1, key.3
             )));
+        }
+    }
+    problems
+}
+
+/// The key an object is known by without a cluster: group, kind,
+/// namespace (as written, else the workload's; none for kinds known to be
+/// cluster-scoped, or defined cluster-scoped by a CRD of the repository)
+/// and name.
+type Key = (String, String, String, String);
+
+fn object_key(
+    v: &serde_json::Value,
+    namespace: Option<&str>,
+    cluster_scoped: &std::collections::BTreeSet<(String, String)>,
+) -> Key {
+    let (group, _) = crate::kube::split_api_version(v["apiVersion"].as_str().unwrap_or(""));
+    let kind = v["kind"].as_str().unwrap_or("");
+    let scoped = crate::kube::set::is_cluster_scoped(group, kind)
+        || cluster_scoped.contains(&(group.to_owned(), kind.to_owned()));
+    let namespace = if scoped {
+        ""
+    } else {
+        v["metadata"]["namespace"]
+            .as_str()
+            .or(namespace)
+            .unwrap_or("")
+    };
+    (
+        group.to_owned(),
+        kind.to_owned(),
+        namespace.to_owned(),
+        v["metadata"]["name"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+/// Objects defined by two workloads (which `plan` refuses): each is named
+/// at its definition in the later workload, with the first one's place.
+fn claimed_twice(loaded: &[(&config::Workload, Vec<crate::kube::Manifest>)]) -> Vec<Problem> {
+    let cluster_scoped: std::collections::BTreeSet<(String, String)> = loaded
+        .iter()
+        .flat_map(|(_, manifests)| manifests)
+        .filter(|m| m.value["kind"] == "CustomResourceDefinition")
+        .filter(|m| m.value["spec"]["scope"] == "Cluster")
+        .filter_map(|m| {
+            let spec = &m.value["spec"];
+            Some((
+                spec["group"].as_str()?.to_owned(),
+                spec["names"]["kind"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    let mut first: std::collections::BTreeMap<Key, (&str, String)> =
+        std::collections::BTreeMap::new();
+    let mut problems = Vec::new();
+    for (w, manifests) in loaded {
+        for m in manifests {
+            if crate::kube::set::missing_fields(&m.value).is_some() {
+                continue;
+            }
+            let key = object_key(&m.value, w.namespace.as_deref(), &cluster_scoped);
+            let here = format!("{} (document {})", m.file, m.index);
+            match first.get(&key) {
+                Some((other, there)) if *other != w.name => {
+                    let id = crate::kube::ObjectId {
+                        group: key.0.clone(),
+                        kind: key.1.clone(),
+                        namespace: key.2.clone(),
+                        name: key.3.clone(),
+                    };
+                    problems.push(Problem {
+                        file: m.file.clone(),
+                        line: m.line,
+                        column: 0,
+                        message: format!(
+                            "document {}: {id} is also defined by workload {other:?} in {there}; an object belongs to one workload: remove one of the two definitions",
+                            m.index
+                        ),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    first.insert(key, (w.name.as_str(), here));
+                }
+            }
         }
     }
     problems
