@@ -302,3 +302,116 @@ fn validate_finds_an_object_defined_by_two_workloads() {
     }
     assert_eq!(run.stdout.matches("also defined").count(), 2, "{run:?}");
 }
+
+/// A Secret whose `data` is not base64 (a real API server answers 400) is
+/// refused by validate, plan and apply, naming file, line, key and object,
+/// and none of its values is ever printed; nothing is written.
+#[test]
+fn secret_data_that_is_not_base64_is_refused_before_any_write() {
+    let cluster = crate::support::Cluster::start();
+    let repo = Repo::new();
+    repo.write("strata.hcl", WORKLOAD)
+        .write("k8s/app/ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: app\n")
+        .write("k8s/app/settings.yaml", CONFIG_MAP)
+        .write(
+            "k8s/app/db.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n  user: YWRtaW4tdXNlci1zM2NyZXQ=\n  password: hunter2-plain-s3cret\nstringData:\n  token: tok-hunter2-s3cret\n",
+        );
+    repo.commit("a Secret with plain text in data");
+    let expected =
+        "k8s/app/db.yaml:7 (document 1): Secret \"db\": data.password is not valid base64";
+    let strata = Strata::new();
+    let validate = strata.on(&repo, &["validate"]);
+    assert_eq!(validate.code, 1, "{validate:?}");
+    assert!(
+        validate.stdout.contains(
+            "k8s/app/db.yaml:7:0: document 1: Secret \"db\": data.password is not valid base64"
+        ),
+        "{validate:?}"
+    );
+    assert!(
+        validate.stdout.contains("move it to stringData"),
+        "{validate:?}"
+    );
+    for args in [&["plan"][..], &["apply", "--auto-approve"]] {
+        let run = strata.kube(&repo, &cluster, args);
+        assert_eq!(run.code, 1, "{args:?}: {run:?}");
+        assert!(run.stdout.contains(expected), "{args:?}: {run:?}");
+        for run in [&run, &validate] {
+            for secret in ["hunter2", "YWRtaW4tdXNlci1zM2NyZXQ", "admin-user-s3cret"] {
+                assert!(
+                    !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                    "{secret} printed: {run:?}"
+                );
+            }
+        }
+    }
+    assert!(!cluster.exists(&["namespace", "app"]), "nothing applied");
+}
+
+/// `name: y` is the boolean true to YAML 1.1 (and to kubectl): the message
+/// says what was found, on which line, and how to quote it; the same for
+/// every field that must be a string.
+#[test]
+fn unquoted_values_that_yaml_reads_as_booleans_or_numbers_are_explained() {
+    let cluster = crate::support::Cluster::start();
+    let cases: &[(&str, &str)] = &[
+        (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\n",
+            "k8s/app/cm.yaml:4 (document 1): ConfigMap: metadata.name is the boolean true (YAML reads an unquoted y as true); quote it: name: \"y\"",
+        ),
+        (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: no\n",
+            "k8s/app/cm.yaml:5 (document 1): ConfigMap \"a\": metadata.namespace is the boolean false (YAML reads an unquoted no as false); quote it: namespace: \"no\"",
+        ),
+        (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n    version: 1.10\n",
+            "k8s/app/cm.yaml:6 (document 1): ConfigMap \"a\": metadata.labels.version is the number 1.1 (YAML reads an unquoted 1.10 as 1.1); quote it: version: \"1.10\"",
+        ),
+        (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  debug: on\n",
+            "k8s/app/cm.yaml:6 (document 1): ConfigMap \"a\": data.debug is the boolean true (YAML reads an unquoted on as true); quote it: debug: \"on\"",
+        ),
+        (
+            "apiVersion: 1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+            "k8s/app/cm.yaml:1 (document 1): ConfigMap \"a\": apiVersion is the number 1, but it must be a string; quote it: apiVersion: \"1\"",
+        ),
+    ];
+    for (manifest, expected) in cases {
+        let repo = Repo::new();
+        repo.write(
+            "strata.hcl",
+            "workload \"app\" {\n  path = \"k8s/app\"\n  namespace = \"default\"\n}\n",
+        )
+        .write("k8s/app/cm.yaml", manifest);
+        repo.commit("an unquoted value");
+        let strata = Strata::new();
+        let validate = strata.on(&repo, &["validate"]);
+        assert_eq!(validate.code, 1, "{validate:?}");
+        let (at, message) = expected.split_once(" (document 1): ").unwrap();
+        assert!(
+            validate
+                .stdout
+                .contains(&format!("{at}:0: document 1: {message}")),
+            "{expected}: {validate:?}"
+        );
+        let plan = strata.kube(&repo, &cluster, &["plan"]);
+        assert_eq!(plan.code, 1, "{plan:?}");
+        assert!(plan.stdout.contains(expected), "{expected}: {plan:?}");
+    }
+    // JSON says what it means: no YAML explanation.
+    let repo = Repo::new();
+    repo.write("strata.hcl", "workload \"app\" {\n  path = \"k8s/app\"\n}\n")
+        .write(
+            "k8s/app/cm.json",
+            "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"ConfigMap\",\n  \"metadata\": {\n    \"name\": true\n  }\n}\n",
+        );
+    repo.commit("json");
+    let validate = Strata::new().on(&repo, &["validate"]);
+    assert!(
+        validate.stdout.contains(
+            "k8s/app/cm.json:5:0: document 1: ConfigMap: metadata.name is the boolean true, but it must be a string; write it as one: \"name\": \"true\""
+        ),
+        "{validate:?}"
+    );
+}

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::KubeError;
+use super::{KubeError, values};
 
 /// File names that make a directory a kustomization.
 pub(super) const KUSTOMIZATION: [&str; 3] =
@@ -90,7 +90,7 @@ fn walk(
         let file = join(dir, file);
         match parse_yaml(&file, &rendered) {
             Ok(docs) => out.extend(docs),
-            Err(e) => problems.push(e),
+            Err(e) => push(problems, e),
         }
         return Ok(());
     }
@@ -121,10 +121,27 @@ fn walk(
         };
         match parsed {
             Ok(docs) => out.extend(docs),
-            Err(e) => problems.push(e),
+            Err(e) => push(problems, e),
         }
     }
     Ok(())
+}
+
+/// Adds `e` to `problems`, each of several on its own.
+fn push(problems: &mut Vec<KubeError>, e: KubeError) {
+    match e {
+        KubeError::Invalid(all) => problems.extend(all),
+        one => problems.push(one),
+    }
+}
+
+/// One problem, or all of them.
+fn one_or_all(mut problems: Vec<KubeError>) -> KubeError {
+    if problems.len() == 1 {
+        problems.remove(0)
+    } else {
+        KubeError::Invalid(problems)
+    }
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -143,13 +160,27 @@ pub fn parse_json(file: &str, text: &str) -> Result<Vec<Manifest>, KubeError> {
         line: Some(e.line()),
         message: format!("invalid JSON: {e}"),
     })?;
-    documents(file, 1, 1, value)
+    let source = Source {
+        file,
+        index: 1,
+        line: 1,
+        doc: text,
+        yaml: false,
+    };
+    let mut problems = Vec::new();
+    let docs = documents(&source, value, &[], &mut problems)?;
+    if problems.is_empty() {
+        Ok(docs)
+    } else {
+        Err(one_or_all(problems))
+    }
 }
 
 /// Parses a multi-document YAML text. Documents are split at `---` lines so
 /// that errors can name the document and the line in the file.
 pub fn parse_yaml(file: &str, text: &str) -> Result<Vec<Manifest>, KubeError> {
     let mut out = Vec::new();
+    let mut problems = Vec::new();
     for (i, (start, doc)) in split_documents(text).into_iter().enumerate() {
         let index = i + 1;
         let value: Option<Value> = serde_saphyr::from_str(&doc).map_err(|e| {
@@ -161,12 +192,34 @@ pub fn parse_yaml(file: &str, text: &str) -> Result<Vec<Manifest>, KubeError> {
                 message: format!("invalid YAML: {message}"),
             }
         })?;
-        match value {
-            None => continue,
-            Some(value) => out.extend(documents(file, index, start, value)?),
-        }
+        let Some(value) = value else { continue };
+        let source = Source {
+            file,
+            index,
+            line: start,
+            doc: &doc,
+            yaml: true,
+        };
+        out.extend(documents(&source, value, &[], &mut problems)?);
     }
-    Ok(out)
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(one_or_all(problems))
+    }
+}
+
+/// Where a parsed document came from.
+struct Source<'a> {
+    file: &'a str,
+    /// 1-based document index in the file.
+    index: usize,
+    /// 1-based line of the document's first line in the file.
+    line: usize,
+    /// The document's text.
+    doc: &'a str,
+    /// YAML rather than JSON: unquoted scalars explain wrong types.
+    yaml: bool,
 }
 
 /// The message of a YAML error without its source excerpt, and its line
@@ -221,17 +274,19 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
 }
 
 /// A parsed document: an object, or a `List` whose items are objects.
+/// Values the API server would refuse (see [`values`]) go to `problems`,
+/// each at its line, with what YAML made of the text.
 fn documents(
-    file: &str,
-    index: usize,
-    line: usize,
+    source: &Source<'_>,
     value: Value,
+    at: &[String],
+    problems: &mut Vec<KubeError>,
 ) -> Result<Vec<Manifest>, KubeError> {
     let Value::Object(map) = &value else {
         return Err(KubeError::Manifest {
-            file: file.to_owned(),
-            index: Some(index),
-            line: Some(line),
+            file: source.file.to_owned(),
+            index: Some(source.index),
+            line: Some(source.line),
             message: format!(
                 "expected a Kubernetes object (a mapping with apiVersion and kind), found {}",
                 type_name(&value)
@@ -250,15 +305,37 @@ fn documents(
             .cloned()
             .unwrap_or_default();
         let mut out = Vec::new();
-        for item in items {
-            out.extend(documents(file, index, line, item)?);
+        for (i, item) in items.into_iter().enumerate() {
+            let mut path = at.to_vec();
+            path.extend(["items".to_owned(), i.to_string()]);
+            out.extend(documents(source, item, &path, problems)?);
         }
         return Ok(out);
     }
+    // References are checked once substituted.
+    for problem in values::problems(&value, |text| text.contains("${")) {
+        let mut path = at.to_vec();
+        path.extend(problem.path.iter().cloned());
+        let (line, raw) = match values::locate(source.doc, &path) {
+            Some((line, raw)) => (source.line + line - 1, Some(raw)),
+            None => (source.line, None),
+        };
+        problems.push(KubeError::Manifest {
+            file: source.file.to_owned(),
+            index: Some(source.index),
+            line: Some(line),
+            message: values::message(
+                &value,
+                &problem,
+                raw.as_deref().filter(|r| !r.is_empty()),
+                source.yaml,
+            ),
+        });
+    }
     Ok(vec![Manifest {
-        file: file.to_owned(),
-        index,
-        line,
+        file: source.file.to_owned(),
+        index: source.index,
+        line: source.line,
         value,
     }])
 }

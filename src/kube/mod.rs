@@ -19,6 +19,7 @@ pub mod lease;
 pub mod manifest;
 pub mod set;
 pub mod substitute;
+pub mod values;
 
 use std::fmt;
 

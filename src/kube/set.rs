@@ -12,7 +12,7 @@ use super::client::{Cluster, Resource, retry, status};
 use super::substitute::Used;
 use super::{
     COMMIT_ANNOTATION, KubeError, Manifest, ObjectId, WAVE_ANNOTATION, WORKLOAD_LABEL,
-    split_api_version,
+    split_api_version, values,
 };
 
 /// One object to apply.
@@ -167,6 +167,19 @@ pub async fn validate(
         let v = &manifest.value;
         if let Some(message) = missing_fields(v) {
             problems.push(here(message));
+            continue;
+        }
+        // As written, these were checked when the file was read; what
+        // substitution put in is checked here (values known only after
+        // apply are checked when known).
+        let wrong = values::problems(v, |text| text.contains(super::substitute::UNKNOWN));
+        if !wrong.is_empty() {
+            for p in &wrong {
+                problems.push(here(format!(
+                    "{} (after substituting Terraform outputs)",
+                    values::message(v, p, None, false)
+                )));
+            }
             continue;
         }
         let api_version = v["apiVersion"].as_str().unwrap_or_default().to_owned();
