@@ -415,3 +415,24 @@ fn unquoted_values_that_yaml_reads_as_booleans_or_numbers_are_explained() {
         "{validate:?}"
     );
 }
+
+/// A directory symlink back to a directory that holds it (which the export
+/// accepts: it stays inside) is an error, not a walk that reads the same
+/// manifests forty levels deep.
+#[test]
+fn a_directory_symlink_loop_is_an_error() {
+    let repo = Repo::new();
+    repo.write("strata.hcl", WORKLOAD)
+        .write("k8s/app/settings.yaml", CONFIG_MAP);
+    std::os::unix::fs::symlink("..", repo.path().join("k8s/app/up")).unwrap();
+    repo.commit("a loop");
+    let run = Strata::new().on(&repo, &["validate"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "k8s/app/up/app:0:0: is a symlink back to \"k8s/app\", a directory that holds it"
+        ),
+        "{run:?}"
+    );
+    assert_eq!(run.stdout.lines().count(), 2, "{run:?}");
+}

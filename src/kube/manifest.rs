@@ -64,67 +64,110 @@ pub fn load_all(
 ) -> Result<(Vec<Manifest>, Vec<KubeError>), KubeError> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
-    walk(root, dir, tools, &mut out, &mut problems)?;
+    let mut walk = Walk {
+        root,
+        tools,
+        out: &mut out,
+        problems: &mut problems,
+        ancestors: Vec::new(),
+    };
+    walk.dir(dir)?;
     Ok((out, problems))
 }
 
-/// Reads `dir` into `out`; files that cannot be parsed go to `problems`
-/// (every one is reported), a directory that cannot be read stops.
-fn walk(
-    root: &Path,
-    dir: &str,
-    tools: &Tools,
-    out: &mut Vec<Manifest>,
-    problems: &mut Vec<KubeError>,
-) -> Result<(), KubeError> {
-    let full = root.join(dir);
-    if let Some(file) = KUSTOMIZATION.iter().find(|f| full.join(f).is_file()) {
-        // Nothing outside the repository, nothing remote: checked before
-        // kustomize reads anything.
-        let refused = super::kustomize::check(root, dir);
-        if !refused.is_empty() {
-            problems.extend(refused);
+/// A walk through a workload's directories.
+struct Walk<'a> {
+    root: &'a Path,
+    tools: &'a Tools,
+    out: &'a mut Vec<Manifest>,
+    problems: &'a mut Vec<KubeError>,
+    /// The directories being read, canonical: a symlink back to one of
+    /// them would make the walk go round for ever.
+    ancestors: Vec<PathBuf>,
+}
+
+impl Walk<'_> {
+    /// Reads `dir` into `out`; files that cannot be parsed go to `problems`
+    /// (every one is reported), a directory that cannot be read stops.
+    fn dir(&mut self, dir: &str) -> Result<(), KubeError> {
+        let full = self.root.join(dir);
+        let canonical = full.canonicalize().map_err(|e| {
+            KubeError::manifest(dir, None, format!("cannot read the directory: {e}"))
+        })?;
+        if let Some(ancestor) = self.ancestors.iter().find(|a| **a == canonical) {
+            let shown = self.root.canonicalize().ok().and_then(|root| {
+                ancestor
+                    .strip_prefix(root)
+                    .ok()
+                    .map(|p| p.display().to_string())
+            });
+            self.problems.push(KubeError::manifest(
+                dir,
+                None,
+                format!(
+                    "is a symlink back to {}, a directory that holds it, so its manifests would be read over and over; remove the link",
+                    shown.map_or_else(|| "a parent directory".to_owned(), |s| format!("{s:?}"))
+                ),
+            ));
             return Ok(());
         }
-        let rendered = render(&full, dir, tools)?;
-        let file = join(dir, file);
-        match parse_yaml(&file, &rendered) {
-            Ok(docs) => out.extend(docs),
-            Err(e) => push(problems, e),
-        }
-        return Ok(());
+        self.ancestors.push(canonical);
+        let result = self.read(dir, &full);
+        self.ancestors.pop();
+        result
     }
-    let mut entries: Vec<(String, PathBuf)> = std::fs::read_dir(&full)
-        .map_err(|e| KubeError::manifest(dir, None, format!("cannot read the directory: {e}")))?
-        .filter_map(Result::ok)
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-        .filter(|(name, _)| !name.starts_with('.'))
-        .collect();
-    entries.sort();
-    for (name, path) in entries {
-        let rel = join(dir, &name);
-        if path.is_dir() {
-            walk(root, &rel, tools, out, problems)?;
-            continue;
+
+    fn read(&mut self, dir: &str, full: &Path) -> Result<(), KubeError> {
+        let (root, tools) = (self.root, self.tools);
+        if let Some(file) = KUSTOMIZATION.iter().find(|f| full.join(f).is_file()) {
+            // Nothing outside the repository, nothing remote: checked before
+            // kustomize reads anything.
+            let refused = super::kustomize::check(root, dir);
+            if !refused.is_empty() {
+                self.problems.extend(refused);
+                return Ok(());
+            }
+            let rendered = render(full, dir, tools)?;
+            let file = join(dir, file);
+            match parse_yaml(&file, &rendered) {
+                Ok(docs) => self.out.extend(docs),
+                Err(e) => push(self.problems, e),
+            }
+            return Ok(());
         }
-        let lower = name.to_ascii_lowercase();
-        let json = lower.ends_with(".json");
-        if !(json || lower.ends_with(".yaml") || lower.ends_with(".yml")) {
-            continue;
+        let mut entries: Vec<(String, PathBuf)> = std::fs::read_dir(full)
+            .map_err(|e| KubeError::manifest(dir, None, format!("cannot read the directory: {e}")))?
+            .filter_map(Result::ok)
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+            .filter(|(name, _)| !name.starts_with('.'))
+            .collect();
+        entries.sort();
+        for (name, path) in entries {
+            let rel = join(dir, &name);
+            if path.is_dir() {
+                self.dir(&rel)?;
+                continue;
+            }
+            let lower = name.to_ascii_lowercase();
+            let json = lower.ends_with(".json");
+            if !(json || lower.ends_with(".yaml") || lower.ends_with(".yml")) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                KubeError::manifest(&rel, None, format!("cannot read the file: {e}"))
+            })?;
+            let parsed = if json {
+                parse_json(&rel, &text)
+            } else {
+                parse_yaml(&rel, &text)
+            };
+            match parsed {
+                Ok(docs) => self.out.extend(docs),
+                Err(e) => push(self.problems, e),
+            }
         }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| KubeError::manifest(&rel, None, format!("cannot read the file: {e}")))?;
-        let parsed = if json {
-            parse_json(&rel, &text)
-        } else {
-            parse_yaml(&rel, &text)
-        };
-        match parsed {
-            Ok(docs) => out.extend(docs),
-            Err(e) => push(problems, e),
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Adds `e` to `problems`, each of several on its own.
