@@ -153,9 +153,9 @@ impl Walk<'_> {
             if !(json || lower.ends_with(".yaml") || lower.ends_with(".yml")) {
                 continue;
             }
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                KubeError::manifest(&rel, None, format!("cannot read the file: {e}"))
-            })?;
+            let Some(text) = self.read_file(&rel, &path)? else {
+                continue;
+            };
             let parsed = if json {
                 parse_json(&rel, &text)
             } else {
@@ -169,6 +169,49 @@ impl Walk<'_> {
         Ok(())
     }
 }
+
+impl Walk<'_> {
+    /// The text of a manifest file; `None` (with a problem) when it is too
+    /// large to be manifests or is not text.
+    fn read_file(&mut self, rel: &str, path: &Path) -> Result<Option<String>, KubeError> {
+        let cannot = |e: std::io::Error| {
+            KubeError::manifest(rel, None, format!("cannot read the file: {e}"))
+        };
+        let size = std::fs::metadata(path).map_err(cannot)?.len();
+        if size > MAX_FILE_BYTES {
+            self.problems.push(KubeError::manifest(
+                rel,
+                None,
+                format!(
+                    "is {} MiB, larger than the {} MiB strata reads from one manifest file (the API server takes objects of at most 1.5 MiB); split it, or move what is not a manifest out of the workload's directory",
+                    size / (1024 * 1024),
+                    MAX_FILE_BYTES / (1024 * 1024)
+                ),
+            ));
+            return Ok(None);
+        }
+        let bytes = std::fs::read(path).map_err(cannot)?;
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) => {
+                let offset = e.utf8_error().valid_up_to();
+                self.problems.push(KubeError::manifest(
+                    rel,
+                    None,
+                    format!(
+                        "is not UTF-8 text (byte {offset} is not; a binary file?): manifests are YAML or JSON text; remove it, or rename it so that its name does not end in .yaml, .yml or .json"
+                    ),
+                ));
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// The largest manifest file strata reads: far more than any set of
+/// objects needs (one object is at most 1.5 MiB), far less than would
+/// take minutes and gigabytes to parse.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Adds `e` to `problems`, each of several on its own.
 fn push(problems: &mut Vec<KubeError>, e: KubeError) {
