@@ -322,6 +322,16 @@ fn yaml_error(e: &serde_saphyr::Error, start: usize) -> (Option<usize>, String) 
             .to_owned(),
         None => first.to_owned(),
     };
+    // The parser's hints are for programmers using it; say what to do.
+    let message = match message.split_once(", set DuplicateKeyPolicy") {
+        Some((what, _)) => {
+            format!("{what}: a key may appear once in a mapping; remove one of them")
+        }
+        None if message.starts_with("budget breached") => format!(
+            "the document expands beyond what strata reads ({message}): an alias bomb, or nesting far deeper than any manifest; write the values out instead of repeating aliases"
+        ),
+        None => message,
+    };
     let line = e
         .location()
         .and_then(|l| usize::try_from(l.line()).ok())
