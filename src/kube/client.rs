@@ -141,6 +141,29 @@ impl Cluster {
     }
 }
 
+/// `text` with every double-quoted part replaced by `"…"`: a parser's
+/// message may quote a value it did not expect, and in a kubeconfig that
+/// value may be a token.
+fn redact_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut parts = text.split('"');
+    out.push_str(parts.next().unwrap_or_default());
+    let mut quoted = true;
+    for part in parts {
+        if quoted {
+            out.push_str("\"…");
+        } else {
+            out.push('"');
+            out.push_str(part);
+        }
+        quoted = !quoted;
+    }
+    if !quoted {
+        out.push('"');
+    }
+    out
+}
+
 /// The kubeconfig (or in-cluster) configuration and the context's name.
 async fn config(how: &Connect) -> Result<(kube::Config, String), KubeError> {
     let bad = |message: String| KubeError::Kubeconfig { message };
@@ -175,13 +198,20 @@ async fn config(how: &Connect) -> Result<(kube::Config, String), KubeError> {
         if how.kubeconfig.is_none() && !file.exists() {
             continue;
         }
-        let one = Kubeconfig::read_from(file)
-            .map_err(|e| bad(format!("{}: {}", file.display(), chain(&e))))?;
+        // The parser's message quotes the lines around the error: a
+        // kubeconfig holds tokens, keys and passwords, so only its first
+        // line (what and where) is shown.
+        let failed = |e: kube::config::KubeconfigError| {
+            bad(format!(
+                "{}: {}; fix the file, or pass another with --kubeconfig",
+                file.display(),
+                redact_quoted(chain(&e).lines().next().unwrap_or_default())
+            ))
+        };
+        let one = Kubeconfig::read_from(file).map_err(failed)?;
         merged = Some(match merged {
             None => one,
-            Some(m) => m
-                .merge(one)
-                .map_err(|e| bad(format!("{}: {}", file.display(), chain(&e))))?,
+            Some(m) => m.merge(one).map_err(failed)?,
         });
     }
     let Some(kubeconfig) = merged else {
@@ -297,5 +327,18 @@ pub fn status(e: &kube::Error) -> Option<&kube::core::Status> {
     match e {
         kube::Error::Api(status) => Some(status),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    #[test]
+    fn quoted_values_are_redacted() {
+        assert_eq!(
+            super::redact_quoted("invalid type: string \"tok-123\", expected a sequence"),
+            "invalid type: string \"…\", expected a sequence"
+        );
+        assert_eq!(super::redact_quoted("no quotes"), "no quotes");
+        assert_eq!(super::redact_quoted("odd \"x"), "odd \"…\"");
     }
 }
