@@ -487,7 +487,9 @@ pub struct FailedCheck {
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// The input is not valid JSON, or a plan field has the wrong shape.
-    #[error("invalid plan JSON at line {line}, column {column}: {message}")]
+    #[error(
+        "invalid plan JSON at line {line}, column {column}: {message}; pass the output of `terraform show -json <planfile>` as Terraform wrote it"
+    )]
     Json {
         line: u64,
         column: u64,
