@@ -44,6 +44,10 @@ pub enum ConfigError {
         source: std::io::Error,
     },
 
+    /// `strata.hcl` is not UTF-8 (a binary file, another encoding).
+    #[error("strata.hcl is not UTF-8 text (byte {offset} is not); write it as HCL text in UTF-8")]
+    NotText { offset: usize },
+
     /// The HCL parser rejected the file.
     #[error("{at}: HCL syntax error: {message}")]
     Syntax { at: Location, message: String },
@@ -321,6 +325,7 @@ impl ConfigError {
             | E::Cycle { at, .. }
             | E::UnknownOutputsStack { at, .. } => Some(at),
             E::Read { .. }
+            | E::NotText { .. }
             | E::Io { .. }
             | E::NothingFound { .. }
             | E::DiscoveryClash { .. }

@@ -87,7 +87,10 @@ pub fn load(root: &Path) -> Result<Config, ConfigError> {
             "it is a symlink to a file outside the repository",
         )));
     }
-    let text = std::fs::read_to_string(&file).map_err(read_error)?;
+    let bytes = std::fs::read(&file).map_err(read_error)?;
+    let text = String::from_utf8(bytes).map_err(|e| ConfigError::NotText {
+        offset: e.utf8_error().valid_up_to(),
+    })?;
     parse_str(&text, root)
 }
 
@@ -252,7 +255,10 @@ notify "ops" {
         assert!(matches!(load(root.path()), Err(ConfigError::Read { .. })));
         let root = tree(DESIGN_TREE);
         std::fs::write(root.path().join(FILE_NAME), [0xff, 0xfe]).expect("write");
-        assert!(matches!(load(root.path()), Err(ConfigError::Read { .. })));
+        assert!(matches!(
+            load(root.path()),
+            Err(ConfigError::NotText { offset: 0 })
+        ));
     }
 
     #[cfg(unix)]
