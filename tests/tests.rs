@@ -8,6 +8,9 @@ mod support;
 mod apply;
 /// `strata validate` and `strata init`.
 mod config;
+/// A corpus of bad input: each case exits 1, says what and where, does not
+/// panic, finishes in bounded time, writes nothing and prints no secret.
+mod corpus;
 /// Interrupts and crashes at exact places of `apply`, and the repair.
 mod crash;
 /// `strata drift`, the nightly plan-only run.
