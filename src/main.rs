@@ -93,10 +93,13 @@ fn main() -> ExitCode {
 /// Logs go to stderr. `STRATA_LOG` (an EnvFilter directive) wins over
 /// `-v`/`-q`.
 fn init_logging(env: &Environment, verbose: u8, quiet: bool, color: bool, json: bool) {
+    // kube's client logs every failed request as an error, retries
+    // included, before strata says what failed and what to do: its own
+    // lines only from -vv on.
     let default = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
+        (true, _) => "error,kube_client=off",
+        (false, 0) => "warn,kube_client=off",
+        (false, 1) => "info,kube_client=off",
         (false, 2) => "debug",
         (false, _) => "trace",
     };

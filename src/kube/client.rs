@@ -76,7 +76,7 @@ impl Cluster {
             message,
         };
         let client = kube::Client::try_from(config).map_err(|e| unreachable(chain(&e)))?;
-        retry(|| client.apiserver_version())
+        retry_up_to(FIRST_CONTACT_ATTEMPTS, || client.apiserver_version())
             .await
             .map_err(|e| unreachable(chain(&e)))?;
         let discovery = match Discovery::new(client.clone()).run_aggregated().await {
@@ -272,6 +272,10 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// How many times a request is tried before its failure is reported.
 pub const ATTEMPTS: u32 = 8;
 
+/// Attempts at the first request of a run when the server cannot be
+/// reached at all (see [`retry_up_to`]).
+const FIRST_CONTACT_ATTEMPTS: u32 = 3;
+
 /// Whether a failure may go away by itself: throttling, server errors,
 /// timeouts and broken connections. (kube's own layer already retries 429,
 /// 503 and 504 honouring `Retry-After`; this covers the rest and what that
@@ -286,7 +290,19 @@ pub fn is_transient(e: &kube::Error) -> bool {
 
 /// Runs `attempt` until it succeeds, fails for good, or has failed
 /// [`ATTEMPTS`] times, with exponential backoff and full jitter.
-pub async fn retry<T, F, Fut>(mut attempt: F) -> Result<T, kube::Error>
+pub async fn retry<T, F, Fut>(attempt: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    retry_up_to(ATTEMPTS, attempt).await
+}
+
+/// Like [`retry`], but a failure to reach the server at all (no HTTP
+/// answer: refused, reset, timed out) is tried only `unreachable` times.
+/// For the first contact: a server that answers nothing there is more
+/// likely a wrong address than a hiccup, and the person waits for it.
+pub async fn retry_up_to<T, F, Fut>(unreachable: u32, mut attempt: F) -> Result<T, kube::Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,
@@ -294,8 +310,15 @@ where
     let mut tries = 0;
     loop {
         tries += 1;
+        let limit = |e: &kube::Error| {
+            if matches!(e, kube::Error::Api(_)) {
+                ATTEMPTS
+            } else {
+                unreachable
+            }
+        };
         match attempt().await {
-            Err(e) if tries < ATTEMPTS && is_transient(&e) => {
+            Err(e) if tries < limit(&e) && is_transient(&e) => {
                 let cap = Duration::from_millis(100 * (1u64 << tries.min(6)));
                 let wait = cap.mul_f64(0.5 + fastrand::f64() / 2.0);
                 // Only the status code: a server message may quote a value.
