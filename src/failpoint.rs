@@ -22,26 +22,46 @@ use std::time::{Duration, Instant};
 /// The environment variable that names the points.
 pub const VARIABLE: &str = "STRATA_PAUSE_AT";
 
+/// Names points where strata instead stays busy and ignores interrupts
+/// (for two minutes at most), as work that never looks at them would: the
+/// test of the hard stop's last resort.
+pub const STUCK: &str = "STRATA_STUCK_AT";
+
 /// How long a pause lasts at most, so that a test gone wrong still ends.
 const LONGEST: Duration = Duration::from_secs(120);
 
+fn listed(variable: &str) -> Vec<String> {
+    std::env::var(variable)
+        .map(|v| {
+            v.split(',')
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn points() -> &'static [String] {
     static POINTS: OnceLock<Vec<String>> = OnceLock::new();
-    POINTS.get_or_init(|| {
-        std::env::var(VARIABLE)
-            .map(|v| {
-                v.split(',')
-                    .map(|p| p.trim().to_owned())
-                    .filter(|p| !p.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-    })
+    POINTS.get_or_init(|| listed(VARIABLE))
+}
+
+fn stuck_points() -> &'static [String] {
+    static POINTS: OnceLock<Vec<String>> = OnceLock::new();
+    POINTS.get_or_init(|| listed(STUCK))
 }
 
 /// Pauses at `point` if the environment asks for it (see the module
 /// documentation).
 pub fn reached(point: &str) {
+    if stuck_points().iter().any(|p| p == point) {
+        eprintln!("strata: stuck at {point}");
+        let until = Instant::now() + LONGEST;
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        return;
+    }
     if !points().iter().any(|p| p == point) {
         return;
     }

@@ -10,6 +10,30 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::sync::watch;
 
+/// How long a hard stop may take before the process ends regardless.
+const HARD_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// After a hard stop: if the process is still alive after
+/// [`HARD_STOP_GRACE`] (busy in work that does not look at the interrupt,
+/// such as a parser), `on_stuck` runs (it kills the children) and the
+/// process exits 1. The next run repairs what is left, as after a crash.
+fn watchdog(on_stuck: fn()) {
+    let spawned = std::thread::Builder::new()
+        .name("strata-hard-stop".to_owned())
+        .spawn(move || {
+            std::thread::sleep(HARD_STOP_GRACE);
+            on_stuck();
+            eprintln!(
+                "error: interrupted: strata did not stop within {} s of the second interrupt; exiting",
+                HARD_STOP_GRACE.as_secs()
+            );
+            std::process::exit(1);
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot watch the hard stop: {e}");
+    }
+}
+
 /// The process's own interrupt, once [`Interrupt::install`] ran.
 static INSTALLED: OnceLock<Interrupt> = OnceLock::new();
 
@@ -74,6 +98,9 @@ impl Interrupt {
     /// Listens for SIGINT and SIGTERM on a thread of its own. Each signal
     /// escalates by one level and is acknowledged on stderr at once.
     ///
+    /// After a second signal, `on_stuck` runs and the process exits if it
+    /// has not ended within a grace period.
+    ///
     /// Call it first, before any other thread exists (the async runtime's
     /// included): the two signals are blocked in the calling thread, every
     /// thread started later inherits that mask, and the listening thread
@@ -85,7 +112,7 @@ impl Interrupt {
     ///
     /// # Errors
     /// When the mask cannot be set or the thread cannot be started.
-    pub fn install() -> std::io::Result<Interrupt> {
+    pub fn install(on_stuck: fn()) -> std::io::Result<Interrupt> {
         use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
         let (trigger, interrupt) = Interrupt::new();
         let _ = INSTALLED.set(interrupt.clone());
@@ -109,7 +136,10 @@ impl Interrupt {
                         _ => "interrupt",
                     };
                     match trigger.escalate() {
-                        Level::Hard => tracing::warn!("second {name}: stopping now"),
+                        Level::Hard => {
+                            tracing::warn!("second {name}: stopping now");
+                            watchdog(on_stuck);
+                        }
                         _ => tracing::warn!(
                             "{name} received: stopping gracefully; nothing new starts (press Ctrl-C again to stop at once)"
                         ),

@@ -54,7 +54,7 @@ fn main() -> ExitCode {
 
     // Before the runtime: the runtime's threads inherit the signal mask, and
     // only the listening thread takes SIGINT and SIGTERM.
-    let interrupt = match Interrupt::install() {
+    let interrupt = match Interrupt::install(strata::process::kill_running) {
         Ok(i) => i,
         Err(e) => {
             ui.error("cannot install the Ctrl-C handler", &[e.to_string()], &[]);

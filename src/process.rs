@@ -18,6 +18,24 @@ use tokio::process::Command;
 
 use crate::interrupt::{Interrupt, Level};
 
+/// The children running now, by pid, for [`kill_running`].
+static RUNNING: std::sync::Mutex<std::collections::BTreeSet<u32>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// SIGKILLs every child still running: the last resort of a hard stop
+/// that the process could not carry out in time.
+pub fn kill_running() {
+    let running = RUNNING.lock().map(|r| r.clone()).unwrap_or_default();
+    for pid in running {
+        if let Ok(pid) = i32::try_from(pid) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
 /// How long a child may take to stop after SIGINT before it is killed.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 
@@ -205,6 +223,9 @@ impl Process {
             source,
         })?;
         let pid = child.id();
+        if let (Some(pid), Ok(mut running)) = (pid, RUNNING.lock()) {
+            running.insert(pid);
+        }
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
 
@@ -239,7 +260,11 @@ impl Process {
         .map_err(|source| ProcessError::Io {
             program: program.clone(),
             source,
-        })?;
+        });
+        if let (Some(pid), Ok(mut running)) = (pid, RUNNING.lock()) {
+            running.remove(&pid);
+        }
+        let status = status?;
 
         let stdout = join(stdout_task, &program).await??;
         let stderr = join(stderr_task, &program).await??;

@@ -426,7 +426,7 @@ fn strata_hcl() {
             },
             &["plan"],
             Stderr,
-            &["strata.hcl:3:", "invalid nesting depth"],
+            &["strata.hcl:3:", "nest more than 32 levels deep"],
         ),
         with(
             "hcl-is-a-directory",
@@ -469,7 +469,7 @@ fn terraform() {
             },
             &["validate"],
             Report,
-            &["infra/a/deep.tf:2:", "invalid nesting depth"],
+            &["infra/a/deep.tf:2:", "nest more than 32 levels deep"],
         ),
         case(
             "tf-undefined-reference",

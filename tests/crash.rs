@@ -419,3 +419,49 @@ fn what_a_wave_cut_by_a_crash_created_is_still_pruned_when_it_leaves_git() {
         "extra left Git after the crash",
     );
 }
+
+/// Work that never looks at the interrupt (simulated: strata stays busy at
+/// a point and ignores it): after a second Ctrl-C, strata still ends, on
+/// its own, within the hard stop's grace period, saying so; the next run
+/// is clean.
+#[test]
+fn a_second_interrupt_ends_strata_even_when_it_is_stuck() {
+    let strata = Strata::new();
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        &crate::support::stacks_hcl(&[("app", "infra/app", &[])]),
+    )
+    .write(
+        "infra/app/main.tf",
+        "resource \"terraform_data\" \"x\" {\n  input = \"1\"\n}\n",
+    );
+    repo.commit("a stack");
+    let mut child = strata
+        .command(&["plan", "--repo", repo.path().to_str().expect("utf-8")])
+        .env("STRATA_STUCK_AT", "app/plan")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("strata starts");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("piped"));
+    crate::support::read_until(&mut stderr, "strata: stuck at app/plan");
+    for _ in 0..2 {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .expect("SIGINT");
+        // The next signal only once this one is acknowledged.
+        crate::support::read_until_containing(&mut stderr, "stopping");
+    }
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("stderr");
+    assert_eq!(child.wait().expect("waits").code(), Some(1), "{rest}");
+    assert!(
+        rest.contains("did not stop within 10 s of the second interrupt"),
+        "{rest}"
+    );
+    let next = strata.on(&repo, &["plan"]);
+    assert_eq!(next.code, 2, "{next:?}");
+}

@@ -41,6 +41,7 @@ pub use model::{
     Destructive, Node, Notify, NotifyEvent, ObjectRef, Origin, Outputs, Stack, TerraformSettings,
     Webhook, Workload,
 };
+pub(crate) use parse::{MAX_NESTING, too_deep};
 pub use render::render;
 
 /// Reads a duration as `strata.hcl` spells it (`"30s"`, `"5m"`, `"1h30m"`);

@@ -329,6 +329,19 @@ fn check_file(root: &Path, file: &Path) -> Result<Option<Problem>, Error> {
                 message: format!("invalid JSON: {e}"),
             }));
     }
+    if let Some((line, column)) = crate::config::too_deep(&text) {
+        // The parser could take minutes on it (and Terraform's own crashes
+        // on much deeper nesting).
+        return Ok(Some(Problem {
+            file: shown,
+            line,
+            column,
+            message: format!(
+                "brackets nest more than {} levels deep here; no configuration needs that many: close the brackets",
+                crate::config::MAX_NESTING
+            ),
+        }));
+    }
     Ok(hcl::edit::parser::parse_body(&text).err().map(|e| Problem {
         file: shown,
         line: e.location().line(),

@@ -602,6 +602,20 @@ pub fn read_until(stderr: &mut impl std::io::BufRead, wanted: &str) -> String {
     panic!("never saw {wanted:?} in:\n{seen}");
 }
 
+/// Reads stderr lines until one contains `wanted`; returns what was read.
+pub fn read_until_containing(stderr: &mut impl std::io::BufRead, wanted: &str) -> String {
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        if line.contains(wanted) {
+            return seen;
+        }
+        line.clear();
+    }
+    panic!("never saw {wanted:?} in:\n{seen}");
+}
+
 /// A structural check of a Mermaid flowchart as strata writes it: a
 /// `flowchart` header; nodes with plain ids, declared once, before use;
 /// edges, `classDef` and `class` lines that only name declared nodes.

@@ -266,8 +266,14 @@ impl Reading {
             let origin = scanner.begin_piece()?;
             let keys = &mut self.resources.batch.keys;
             let noted = keys.len();
-            let indexed = scanner.skip_piece_noting_keys(keys).is_ok();
-            if !indexed {
+            let skipped = scanner.skip_piece_noting_keys(keys);
+            let indexed = skipped.is_ok();
+            if let Err(e) = skipped {
+                // A string that is not UTF-8 is refused where it is (a typed
+                // serde read lets some through, in members it ignores).
+                if super::scan::is_invalid_utf8(&e) {
+                    return Err(e);
+                }
                 // Let serde find the error, exactly as if it had read the
                 // element straight away.
                 keys.truncate(noted);

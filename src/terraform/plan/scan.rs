@@ -858,13 +858,9 @@ impl<R: Read> Scanner<R> {
     fn skip_string_body(&mut self) -> Result<(), PlanError> {
         let rest = &self.buf[self.pos..self.end];
         let i = find_string_special(rest);
-        if rest.get(i) == Some(&b'"') {
-            // Skipped, but still checked as serde_json checks it: a string
-            // is UTF-8.
-            if let Err(bad) = utf8_prefix(&rest[..i]) {
-                self.pos += bad;
-                return Err(self.error_here(INVALID_UTF8));
-            }
+        // Skipped, but still checked as serde_json checks it: a string is
+        // UTF-8 (the careful path says where it is not).
+        if rest.get(i) == Some(&b'"') && is_utf8(&rest[..i]) {
             self.pos += i + 1;
             return Ok(());
         }
@@ -873,6 +869,10 @@ impl<R: Read> Scanner<R> {
 
     /// Strings with escapes, or cut by the end of the buffer.
     fn skip_string_body_slow(&mut self) -> Result<(), PlanError> {
+        // As serde_json does: a byte that is not UTF-8 is reported once the
+        // string ends, at that byte; a control character, a bad escape or
+        // the end of input before the string ends comes first.
+        let mut bad_utf8: Option<u64> = None;
         loop {
             let start = self.pos;
             self.pos += find_string_special(&self.buf[self.pos..self.end]);
@@ -887,8 +887,8 @@ impl<R: Read> Scanner<R> {
                     continue;
                 }
                 Err(e) => {
-                    self.pos = start + e.valid_up_to();
-                    return Err(self.error_here(INVALID_UTF8));
+                    let at = self.base + (start + e.valid_up_to()) as u64;
+                    bad_utf8.get_or_insert(at);
                 }
             }
             if self.pos == self.end {
@@ -899,6 +899,13 @@ impl<R: Read> Scanner<R> {
             }
             match self.buf[self.pos] {
                 b'"' => {
+                    if let Some(at) = bad_utf8 {
+                        return Err(PlanError::Json {
+                            line: self.line,
+                            column: at - self.line_start + 1,
+                            message: INVALID_UTF8.to_owned(),
+                        });
+                    }
                     self.bump();
                     return Ok(());
                 }
@@ -1105,7 +1112,7 @@ fn scalar_end(buf: &[u8], start: usize) -> Option<usize> {
 fn string_end(buf: &[u8], start: usize) -> Option<usize> {
     let rest = buf.get(start..)?;
     let len = find_string_special(rest);
-    (rest.get(len) == Some(&b'"') && utf8_prefix(&rest[..len]).is_ok()).then_some(start + len + 1)
+    (rest.get(len) == Some(&b'"') && is_utf8(&rest[..len])).then_some(start + len + 1)
 }
 
 /// The end of a valid number starting at `start`, if something follows it
@@ -1450,16 +1457,15 @@ pub(super) fn serde_message(e: &serde_json::Error) -> String {
 
 const INVALID_UTF8: &str = "invalid unicode code point";
 
-/// `Err(offset of the first bad byte)` unless `bytes` is UTF-8; ASCII, the
-/// usual case, is told at once.
+/// Whether `e` is a string that is not UTF-8.
+pub(super) fn is_invalid_utf8(e: &PlanError) -> bool {
+    matches!(e, PlanError::Json { message, .. } if message == INVALID_UTF8)
+}
+
+/// Whether `bytes` is UTF-8; ASCII, the usual case, is told at once.
 #[inline]
-fn utf8_prefix(bytes: &[u8]) -> Result<(), usize> {
-    if bytes.is_ascii() {
-        return Ok(());
-    }
-    std::str::from_utf8(bytes)
-        .map(|_| ())
-        .map_err(|e| e.valid_up_to())
+fn is_utf8(bytes: &[u8]) -> bool {
+    bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
 }
 
 const CONTROL_IN_STRING: &str = "control character (\\u0000-\\u001F) found while parsing a string";

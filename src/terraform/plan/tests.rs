@@ -876,6 +876,20 @@ fn truncated_and_malformed_input() {
     assert_eq!((line, column), (2, 23));
 }
 
+/// The error strata gives for `text`, checked to be where serde_json puts
+/// it.
+#[track_caller]
+fn error_where_serde_says(text: &[u8]) -> (u64, u64, String) {
+    let (line, column, message) = json_error(parse_slice(text));
+    let serde = serde_json::from_slice::<serde_json::Value>(text).expect_err("invalid");
+    assert_eq!(
+        (line, column),
+        (serde.line() as u64, serde.column() as u64),
+        "{message}"
+    );
+    (line, column, message)
+}
+
 /// Found by fuzzing (scripts/fuzz.sh, plan_json): a raw newline inside a
 /// string in a skipped part of the plan. Reported where serde_json reports
 /// it, and other control characters where they are.
@@ -890,14 +904,14 @@ fn control_characters_in_strings_are_positioned_like_serde_json() {
             &b"{\"format_version\":\"1.2\",\n\"planned_values\":{\"a\":\"x\ty\"}}"[..],
             (2, 25),
         ),
+        // Not UTF-8, then a newline, in one string: serde_json reports the
+        // newline (found by fuzzing).
+        (
+            &b"{\"format_version\":\"1.2\",\n\"planned_values\":{\"a\":\"\x8d\x9e,\ny\"}}"[..],
+            (3, 0),
+        ),
     ] {
-        let (line, column, message) = json_error(parse_slice(text));
-        let serde = serde_json::from_slice::<serde_json::Value>(text).expect_err("invalid");
-        assert_eq!(
-            (line, column),
-            (serde.line() as u64, serde.column() as u64),
-            "{message}"
-        );
+        let (line, column, message) = error_where_serde_says(text);
         assert_eq!((line, column), position, "{message}");
         assert!(message.starts_with("control character"), "{message}");
     }
@@ -920,20 +934,17 @@ fn strings_that_are_not_utf8_are_refused_like_serde_json() {
         &b"{\"format_version\":\"1.2\",\"configuration\":{\"p\":{\"n\":\"b\"},\"ro\x91\x8be\":{}}}"
             [..],
         &b"{\"format_version\":\"1.2\",\"configuration\":{\"p\":[\"\xc3\"]}}"[..],
+        // In a resource change, where a typed serde read ignores the member.
+        &b"{\"format_version\":\"1.2\",\"resource_changes\":[{\"address\":\"a.b\",\"mode\":\"managed\",\"type\":\"a\",\"name\":\"b\",\"change\":{\"actions\":[\"update\"],\"before\":{},\"after\":{},\"bef\x90\x8dsensitive\":{}}}]}"[..],
         &long[..],
     ] {
-        let (line, column, message) = json_error(parse_slice(text));
-        let serde = serde_json::from_slice::<serde_json::Value>(text).expect_err("invalid");
-        assert_eq!(
-            (line, column),
-            (serde.line() as u64, serde.column() as u64),
-            "{message}"
-        );
+        let (line, column, message) = error_where_serde_says(text);
         assert_eq!(message, "invalid unicode code point");
+        // The same read from a file, in chunks.
         let file = tempfile::NamedTempFile::new().expect("temp file");
         std::fs::write(file.path(), text).expect("write");
-        let (line, column, _) = json_error(parse_file(file.path()));
-        assert_eq!((line, column), (serde.line() as u64, serde.column() as u64));
+        let (in_file, column_in_file, _) = json_error(parse_file(file.path()));
+        assert_eq!((in_file, column_in_file), (line, column));
     }
     // Valid UTF-8 across a refill is fine.
     let mut fine = b"{\"format_version\":\"1.2\",\"planned_values\":{\"k\":\"".to_vec();
