@@ -9,10 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    for parsed in [
-        parse_yaml("fuzz.yaml", text),
-        parse_json("fuzz.json", text),
-    ] {
+    for parsed in [parse_yaml("fuzz.yaml", text), parse_json("fuzz.json", text)] {
         match parsed {
             Ok(docs) => {
                 for doc in docs {

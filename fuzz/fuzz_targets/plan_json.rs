@@ -21,9 +21,14 @@ fuzz_target!(|data: &[u8]| {
         (Ok(_), Err(e)) if !beyond_serde_limits(e) => {
             panic!("strata read a plan from invalid JSON ({e})")
         }
-        (Err(PlanError::Json { line, column, message }), Err(e))
-            if (e.is_syntax() || e.is_eof()) && !beyond_serde_limits(e) =>
-        {
+        (
+            Err(PlanError::Json {
+                line,
+                column,
+                message,
+            }),
+            Err(e),
+        ) if (e.is_syntax() || e.is_eof()) && !beyond_serde_limits(e) => {
             // strata reads the plan's shape as it goes, so it may stop
             // earlier, at a value of the wrong type (as a typed serde
             // reader would); it must never read past a syntax error.
@@ -57,9 +62,16 @@ fuzz_target!(|data: &[u8]| {
 /// A message about the plan's shape (a value of the wrong type, a missing
 /// field), which serde_json's untyped reading cannot give.
 fn is_shape_error(message: &str) -> bool {
-    ["invalid type", "missing field", "invalid value", "invalid length", "duplicate field", "unknown variant"]
-        .iter()
-        .any(|m| message.contains(m))
+    [
+        "invalid type",
+        "missing field",
+        "invalid value",
+        "invalid length",
+        "duplicate field",
+        "unknown variant",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 /// serde_json stops at 128 levels of nesting; strata's scanner has no such
