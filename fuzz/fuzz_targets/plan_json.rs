@@ -33,7 +33,19 @@ fuzz_target!(|data: &[u8]| {
             // earlier, at a value of the wrong type (as a typed serde
             // reader would); it must never read past a syntax error.
             let ours = (*line, *column);
-            let theirs = (e.line() as u64, e.column() as u64);
+            let mut theirs = (e.line() as u64, e.column() as u64);
+            // serde_json's own typed reading, which strata defers to inside
+            // a resource change, places a control character in a value it
+            // ignores one column before its untyped reading does (its
+            // `ignore_str` reports before stepping over the character).
+            if message.starts_with("control character")
+                && theirs
+                    .1
+                    .checked_sub(1)
+                    .is_some_and(|c| ours == (theirs.0, c))
+            {
+                theirs = ours;
+            }
             assert!(
                 ours <= theirs,
                 "strata read past {e}: it stopped at {ours:?} ({message})"
