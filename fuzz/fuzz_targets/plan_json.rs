@@ -36,13 +36,11 @@ fuzz_target!(|data: &[u8]| {
             let mut theirs = (e.line() as u64, e.column() as u64);
             // serde_json's own typed reading, which strata defers to inside
             // a resource change, places a control character in a value it
-            // ignores one column before its untyped reading does (its
-            // `ignore_str` reports before stepping over the character).
+            // ignores one byte before its untyped reading does (its
+            // `ignore_str` reports before stepping over the character; for
+            // a newline that is the line before).
             if message.starts_with("control character")
-                && theirs
-                    .1
-                    .checked_sub(1)
-                    .is_some_and(|c| ours == (theirs.0, c))
+                && one_byte_before(data, theirs) == Some(ours)
             {
                 theirs = ours;
             }
@@ -70,6 +68,24 @@ fuzz_target!(|data: &[u8]| {
         _ => {}
     }
 });
+
+/// serde_json's position (line, column: bytes since the line's start) of
+/// the byte before the one at `at`.
+fn one_byte_before(data: &[u8], at: (u64, u64)) -> Option<(u64, u64)> {
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(
+            data.iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
+        .collect();
+    let line = usize::try_from(at.0).ok()?.checked_sub(1)?;
+    let index = starts.get(line)? + usize::try_from(at.1).ok()?;
+    let before = index.checked_sub(1)?;
+    let line_of = starts.iter().rposition(|s| *s <= before)?;
+    Some(((line_of + 1) as u64, (before - starts[line_of]) as u64))
+}
 
 /// A message about the plan's shape (a value of the wrong type, a missing
 /// field), which serde_json's untyped reading cannot give.
