@@ -412,6 +412,12 @@ impl<R: Read> Scanner<R> {
             let used = stream.byte_offset();
             match result {
                 Some(Ok(value)) if delimited || used < slice.len() || self.eof => {
+                    // serde's typed reading does not check the strings it
+                    // ignores as UTF-8; its untyped reading, and strata, do.
+                    if let Err(e) = std::str::from_utf8(&slice[..used]) {
+                        self.advance_counting_lines(e.valid_up_to());
+                        return Err(self.error_here(INVALID_UTF8));
+                    }
                     let start = self.pos;
                     self.advance_counting_lines(used);
                     return Ok((value, &self.buf[start..self.pos]));

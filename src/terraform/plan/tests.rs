@@ -930,6 +930,9 @@ fn strings_that_are_not_utf8_are_refused_like_serde_json() {
     for text in [
         &b"{\"format_version\":\"1.2\",\"planned_values\":{\"a\xe0b\":1}}"[..],
         &b"{\"format_version\":\"1.2\",\"planned_values\":{\"a\":\"\\n\xff\"}}"[..],
+        // In a value read by serde's typed reading, which ignores it
+        // (found by fuzzing).
+        &b"{\"format_version\":\"1.2\",\"planned_values\":{\"outputs\":{\"o\":{\"sensitive\":false,\"value\":{\"id\":\"42\xc8\xd7\"}}}}}"[..],
         // A key in a part skipped the fast way.
         &b"{\"format_version\":\"1.2\",\"configuration\":{\"p\":{\"n\":\"b\"},\"ro\x91\x8be\":{}}}"
             [..],
