@@ -88,8 +88,13 @@ fn one_byte_before(data: &[u8], at: (u64, u64)) -> Option<(u64, u64)> {
 }
 
 /// A message about the plan's shape (a value of the wrong type, a missing
-/// field), which serde_json's untyped reading cannot give.
+/// field), which serde_json's untyped reading cannot give: serde's typed
+/// messages and the scanner's own for a member that is not an object or
+/// array.
 fn is_shape_error(message: &str) -> bool {
+    if message == "expected an object or null" || message == "expected an array or null" {
+        return true;
+    }
     [
         "invalid type",
         "missing field",
