@@ -422,7 +422,7 @@ impl<R: Read> Scanner<R> {
                     self.advance_counting_lines(used);
                     return Ok((value, &self.buf[start..self.pos]));
                 }
-                Some(Err(e)) if self.eof => return Err(self.serde_error(&e)),
+                Some(Err(e)) if self.eof => return Err(self.typed_error(&e)),
                 // An EOF error before the real end only means "read more".
                 // So may another error: a number cut by the buffer end can
                 // have the wrong type (`1` of `1.5`). An error that stays
@@ -430,7 +430,7 @@ impl<R: Read> Scanner<R> {
                 Some(Err(e)) if !e.is_eof() => {
                     let error = (e.line(), e.column(), e.to_string());
                     if suspect.as_ref() == Some(&error) {
-                        return Err(self.serde_error(&e));
+                        return Err(self.typed_error(&e));
                     }
                     suspect = Some(error);
                 }
@@ -440,6 +440,38 @@ impl<R: Read> Scanner<R> {
             // Cut off by the end of the buffer: read more and parse again.
             self.fill()?;
         }
+    }
+
+    /// A typed serde error at `pos`, unless a string before it, closed
+    /// before it, is not UTF-8: serde's untyped reading reports that first,
+    /// and so does strata (the typed one does not check strings it ignores).
+    fn typed_error(&mut self, e: &serde_json::Error) -> PlanError {
+        let slice = &self.buf[self.pos..self.end];
+        // serde's (line, column) in `slice` -> the byte offset it stands for.
+        let line_start = if e.line() <= 1 {
+            Some(0)
+        } else {
+            slice
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .nth(e.line() - 2)
+                .map(|(i, _)| i + 1)
+        };
+        let at = line_start.map_or(slice.len(), |s| (s + e.column()).min(slice.len()));
+        if let Err(bad) = std::str::from_utf8(&slice[..at]) {
+            let bad = bad.valid_up_to();
+            // Where the string holding the bad byte closes.
+            let mut i = bad;
+            while i < at && slice[i] != b'"' {
+                i += if slice[i] == b'\\' { 2 } else { 1 };
+            }
+            if i < at {
+                self.advance_counting_lines(bad);
+                return self.error_here(INVALID_UTF8);
+            }
+        }
+        self.serde_error(e)
     }
 
     fn advance_counting_lines(&mut self, n: usize) {

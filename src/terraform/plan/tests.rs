@@ -933,6 +933,9 @@ fn strings_that_are_not_utf8_are_refused_like_serde_json() {
         // In a value read by serde's typed reading, which ignores it
         // (found by fuzzing).
         &b"{\"format_version\":\"1.2\",\"planned_values\":{\"outputs\":{\"o\":{\"sensitive\":false,\"value\":{\"id\":\"42\xc8\xd7\"}}}}}"[..],
+        // Not UTF-8 in a string that closes, then a syntax error that
+        // serde's typed reading reports first (found by fuzzing).
+        &b"{\"format_version\":\"1.2\",\"planned_values\":{\"outputs\":{\"o\":{\"sensitive\":false,\n\"type\":\"string\xf1\xff   \"value\":1}}}}"[..],
         // A key in a part skipped the fast way.
         &b"{\"format_version\":\"1.2\",\"configuration\":{\"p\":{\"n\":\"b\"},\"ro\x91\x8be\":{}}}"
             [..],
