@@ -1027,6 +1027,15 @@ impl<R: Read> Scanner<R> {
         for &expected in literal {
             match self.peek()? {
                 Some(b) if b == expected => self.bump(),
+                // serde_json steps over the byte before it reports: after a
+                // newline, that is the start of the next line.
+                Some(b'\n') => {
+                    return Err(PlanError::Json {
+                        line: self.line + 1,
+                        column: 0,
+                        message: "expected ident".to_owned(),
+                    });
+                }
                 Some(_) => return Err(self.error_here("expected ident")),
                 None => return Err(self.eof_error("EOF while parsing a value")),
             }

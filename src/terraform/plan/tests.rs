@@ -959,6 +959,18 @@ fn strings_that_are_not_utf8_are_refused_like_serde_json() {
     assert!(parse_slice(&fine).is_ok());
 }
 
+/// Found by fuzzing: a literal cut by a newline (`t` then `ru`) is placed
+/// where serde_json places it, at the start of the next line.
+#[test]
+fn a_literal_cut_by_a_newline_is_positioned_like_serde_json() {
+    let (_, _, message) =
+        error_where_serde_says(b"{\"format_version\":\"1.2\",\n\"applyable\": t\nrue}");
+    assert_eq!(message, "expected ident");
+    let (_, _, message) =
+        error_where_serde_says(b"{\"format_version\":\"1.2\",\n\"applyable\": tx}");
+    assert_eq!(message, "expected ident");
+}
+
 #[test]
 fn io_errors_name_the_file() {
     let path = Path::new("/nonexistent/plan.json");
