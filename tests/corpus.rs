@@ -19,7 +19,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::{Cluster, Repo, Strata, copy_dir, unreachable_kubeconfig};
 
@@ -168,17 +168,18 @@ fn run_case(case: &Case, cluster: &Cluster, unreachable: &Path) -> Result<(), St
     };
     let stdout = read(Box::new(child.stdout.take().expect("stdout")));
     let stderr = read(Box::new(child.stderr.take().expect("stderr")));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
+    // Wait for the exit, at most LIMIT.
+    let pid = child.id();
+    let (exited, exit) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = exited.send(child.wait());
+    });
+    let status = match exit.recv_timeout(LIMIT) {
+        Ok(status) => status.map_err(|e| e.to_string())?,
+        Err(_) => {
+            crate::support::kill_tree(pid);
             return Err(format!("still running after {LIMIT:?}: killed"));
         }
-        std::thread::sleep(Duration::from_millis(20));
     };
     let stdout = stdout.join().expect("stdout reader");
     let stderr = stderr.join().expect("stderr reader");

@@ -13,13 +13,13 @@ use crate::support::{Cluster, Repo, Strata, run_statuses};
 /// ConfigMap and a Deployment annotation) and an `outputs` block; the
 /// workload has three waves (Namespace; ConfigMaps; Deployment). At
 /// version 1 it also holds the ConfigMap `extra`, which version 2 drops
-/// (a prune). With `slow`, creating the stack's resource runs a provisioner
-/// that touches that file and then sleeps, once.
+/// (a prune). With `slow` (a FIFO), creating the stack's resource runs a
+/// provisioner that writes a line to it and then sleeps, once.
 fn write_repo(repo: &Repo, version: u32, slow: Option<&Path>) {
-    let provisioner = slow.map_or_else(String::new, |marker| {
-        let marker = marker.display();
+    let provisioner = slow.map_or_else(String::new, |fifo| {
+        let fifo = fifo.display();
         format!(
-            "  provisioner \"local-exec\" {{\n    command = \"[ -e {marker} ] || {{ touch {marker}; sleep 120; }}\"\n  }}\n"
+            "  provisioner \"local-exec\" {{\n    command = \"[ -e {fifo}.done ] || {{ touch {fifo}.done; echo started > {fifo}; sleep 120; }}\"\n  }}\n"
         )
     });
     repo.write(
@@ -333,13 +333,18 @@ fn a_crash_at_any_step_of_an_update_and_prune_is_repaired_by_the_next() {
 /// state is Terraform's to repair, and the next run does.
 #[test]
 fn a_crash_in_the_middle_of_terraform_apply_is_repaired_by_the_next() {
-    let marker_dir = tempfile::tempdir().expect("tempdir");
-    let marker = marker_dir.path().join("provisioner-started");
+    let fifo_dir = tempfile::tempdir().expect("tempdir");
+    let fifo = fifo_dir.path().join("provisioner-started");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", fifo.display());
     let cluster = Cluster::start();
     let strata = Strata::new();
     let repo = Repo::new();
-    write_repo(&repo, 1, Some(&marker));
-    let mut child = strata
+    write_repo(&repo, 1, Some(&fifo));
+    let child = strata
         .command(&[
             "apply",
             "--auto-approve",
@@ -352,19 +357,19 @@ fn a_crash_in_the_middle_of_terraform_apply_is_repaired_by_the_next() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("strata starts");
-    // The provisioner touches the marker as it starts: Terraform is then in
-    // the middle of creating the resource.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !marker.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the provisioner never started"
-        );
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            panic!("strata ended before the provisioner started: {status}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    // The provisioner writes to the FIFO as it starts: Terraform is then in
+    // the middle of creating the resource. Reading it waits for that.
+    let (started, event) = std::sync::mpsc::channel();
+    let reader = fifo.clone();
+    std::thread::spawn(move || {
+        let line = std::fs::read_to_string(reader).unwrap_or_default();
+        let _ = started.send(line);
+    });
+    let line = event
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the provisioner started within 120 s");
+    assert_eq!(line.trim(), "started");
+    let mut child = child;
     crate::support::kill_tree(child.id());
     let _ = child.wait();
     converges(&cluster, &strata, &repo, 1, "killed inside terraform apply");
