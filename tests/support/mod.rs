@@ -590,25 +590,24 @@ impl Drop for Terminal {
 
 /// Reads stderr lines until one is `wanted`; returns what was read.
 pub fn read_until(stderr: &mut impl std::io::BufRead, wanted: &str) -> String {
-    let mut seen = String::new();
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 {
-        seen.push_str(&line);
-        if line.trim() == wanted {
-            return seen;
-        }
-        line.clear();
-    }
-    panic!("never saw {wanted:?} in:\n{seen}");
+    read_until_line(stderr, wanted, |line| line.trim() == wanted)
 }
 
 /// Reads stderr lines until one contains `wanted`; returns what was read.
 pub fn read_until_containing(stderr: &mut impl std::io::BufRead, wanted: &str) -> String {
+    read_until_line(stderr, wanted, |line| line.contains(wanted))
+}
+
+fn read_until_line(
+    stderr: &mut impl std::io::BufRead,
+    wanted: &str,
+    found: impl Fn(&str) -> bool,
+) -> String {
     let mut seen = String::new();
     let mut line = String::new();
     while stderr.read_line(&mut line).unwrap() > 0 {
         seen.push_str(&line);
-        if line.contains(wanted) {
+        if found(&line) {
             return seen;
         }
         line.clear();
