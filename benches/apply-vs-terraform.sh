@@ -18,6 +18,7 @@
 # init and plan per stack).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source benches/lib.sh
 runs=${1:-3}
 
 scripts/setup-tools.sh
@@ -61,17 +62,6 @@ with_strata() {
   STRATA_STATE_DIR="$work/state" "$strata" apply --repo "$work/repo" --auto-approve -q >/dev/null
 }
 
-seconds() { # command...: prints the wall time of one run
-  local start end
-  start=$(date +%s.%N)
-  "$@"
-  end=$(date +%s.%N)
-  awk "BEGIN{printf \"%.2f\", $end - $start}"
-}
-
-best() { # a list of numbers: the smallest
-  printf '%s\n' "$@" | sort -n | head -n 1
-}
 
 declare -a s_first t_first s_noop t_noop
 for _ in $(seq "$runs"); do

@@ -17,6 +17,8 @@ mod crash;
 mod drift;
 /// Bad input: each gets exit 1 and a message naming the problem.
 mod errors;
+/// The stack executor: which Terraform commands a run needs, and no more.
+mod executor;
 /// Hostile repositories: symlinks, paths and kustomizations that lead out
 /// of the repository, values the API server would reject.
 mod hostile;

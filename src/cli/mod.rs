@@ -25,7 +25,7 @@ use strata::ui::Ui;
 
 pub use error::CliError;
 
-/// Exit codes of DESIGN.md's command line contract.
+/// The exit codes of the command line (docs/commands.md, "Exit codes").
 pub mod exit {
     pub const OK: u8 = 0;
     pub const ERROR: u8 = 1;

@@ -37,9 +37,8 @@ mod validate;
 pub use discover::discover;
 pub use error::{ConfigError, Location};
 pub use model::{
-    Approval, Config, DEFAULT_LOCK_TIMEOUT, DEFAULT_PARALLELISM, DEFAULT_WORKLOAD_TIMEOUT,
-    Destructive, Node, Notify, NotifyEvent, ObjectRef, Origin, Outputs, Stack, TerraformSettings,
-    Webhook, Workload,
+    Approval, Config, DEFAULT_LOCK_TIMEOUT, DEFAULT_WORKLOAD_TIMEOUT, Destructive, Node, Notify,
+    NotifyEvent, ObjectRef, Origin, Outputs, Stack, TerraformSettings, Webhook, Workload,
 };
 pub(crate) use parse::{MAX_NESTING, too_deep};
 pub use render::render;
@@ -125,8 +124,8 @@ pub(crate) fn parse_in_tempdir(hcl: &str, files: &[(&str, &str)]) -> (tempfile::
 mod tests {
     use super::*;
 
-    /// The `strata.hcl` from DESIGN.md, verbatim.
-    pub(crate) const DESIGN_EXAMPLE: &str = r#"terraform {
+    /// The complete example of docs/configuration.md.
+    pub(crate) const DOCS_EXAMPLE: &str = r#"terraform {
   binary      = "terraform"   # default: first of terraform, tofu on PATH
   parallelism = 4             # stacks planned at once
 }
@@ -168,7 +167,7 @@ notify "ops" {
 "#;
 
     /// Files the design example refers to.
-    pub(crate) const DESIGN_TREE: &[&str] = &[
+    pub(crate) const DOCS_TREE: &[&str] = &[
         "infra/network/main.tf",
         "infra/network/prod.tfvars",
         "infra/database/main.tf",
@@ -213,8 +212,8 @@ notify "ops" {
 
     #[test]
     fn load_reads_strata_hcl() {
-        let root = tree(DESIGN_TREE);
-        std::fs::write(root.path().join(FILE_NAME), DESIGN_EXAMPLE).expect("write");
+        let root = tree(DOCS_TREE);
+        std::fs::write(root.path().join(FILE_NAME), DOCS_EXAMPLE).expect("write");
         let config = load(root.path()).expect("loads");
         assert_eq!(config.origin, Origin::File);
         assert_eq!(config.stacks.len(), 2);
@@ -243,7 +242,7 @@ notify "ops" {
 
     #[test]
     fn load_falls_back_to_discovery() {
-        let root = tree(DESIGN_TREE);
+        let root = tree(DOCS_TREE);
         let config = load(root.path()).expect("discovers");
         assert_eq!(config.origin, Origin::Discovered);
         assert_eq!(config.stacks.len(), 2);
@@ -251,10 +250,10 @@ notify "ops" {
 
     #[test]
     fn load_reports_an_unreadable_file() {
-        let root = tree(DESIGN_TREE);
+        let root = tree(DOCS_TREE);
         std::fs::create_dir(root.path().join(FILE_NAME)).expect("mkdir");
         assert!(matches!(load(root.path()), Err(ConfigError::Read { .. })));
-        let root = tree(DESIGN_TREE);
+        let root = tree(DOCS_TREE);
         std::fs::write(root.path().join(FILE_NAME), [0xff, 0xfe]).expect("write");
         assert!(matches!(
             load(root.path()),
@@ -266,7 +265,7 @@ notify "ops" {
     #[test]
     fn load_refuses_a_strata_hcl_outside_the_repository() {
         let outside = tree(&["strata.hcl"]);
-        let root = tree(DESIGN_TREE);
+        let root = tree(DOCS_TREE);
         std::os::unix::fs::symlink(outside.path().join(FILE_NAME), root.path().join(FILE_NAME))
             .expect("symlink");
         let err = load(root.path()).expect_err("outside");
@@ -275,7 +274,7 @@ notify "ops" {
 
     #[test]
     fn errors_from_load_carry_their_location() {
-        let root = tree(DESIGN_TREE);
+        let root = tree(DOCS_TREE);
         std::fs::write(
             root.path().join(FILE_NAME),
             "stack \"network\" {\n  path = \"infra/nets\"\n}\n",

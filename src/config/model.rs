@@ -10,8 +10,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Default for [`TerraformSettings::parallelism`].
-pub const DEFAULT_PARALLELISM: usize = 4;
+/// Default for [`TerraformSettings::parallelism`]: as many stacks at once
+/// as the machine has CPUs (as the process may use them), since a
+/// Terraform command is mostly CPU.
+pub fn default_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(4, std::num::NonZero::get)
+}
 /// Default for [`TerraformSettings::lock_timeout`].
 pub const DEFAULT_LOCK_TIMEOUT: &str = "5m";
 /// Default for [`Workload::timeout`].
@@ -56,7 +60,7 @@ impl Default for TerraformSettings {
     fn default() -> Self {
         TerraformSettings {
             binary: None,
-            parallelism: DEFAULT_PARALLELISM,
+            parallelism: default_parallelism(),
             lock_timeout: DEFAULT_LOCK_TIMEOUT.to_owned(),
         }
     }

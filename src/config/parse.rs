@@ -987,7 +987,7 @@ mod tests {
 
     #[test]
     fn parses_the_design_example() {
-        let (config, positions) = parse(super::super::tests::DESIGN_EXAMPLE).expect("parses");
+        let (config, positions) = parse(super::super::tests::DOCS_EXAMPLE).expect("parses");
         assert_eq!(config.terraform.binary.as_deref(), Some("terraform"));
         assert_eq!(config.terraform.parallelism, 4);
         assert_eq!(config.terraform.lock_timeout, "5m");

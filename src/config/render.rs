@@ -119,13 +119,14 @@ fn render_terraform(out: &mut String, settings: &TerraformSettings) {
             block.note("default: the first of terraform, tofu on PATH");
         }
     }
-    let parallelism = settings.parallelism.to_string();
+    // The default depends on the machine; the file shows an example.
     if settings.parallelism == defaults.parallelism {
-        block.commented("parallelism", parallelism);
+        block.commented("parallelism", "4".to_owned());
+        block.note("stacks at once; default: the machine's CPUs");
     } else {
-        block.attr("parallelism", parallelism);
+        block.attr("parallelism", settings.parallelism.to_string());
+        block.note("stacks planned at once");
     }
-    block.note("stacks planned at once");
     let lock_timeout = quote(&settings.lock_timeout);
     if settings.lock_timeout == defaults.lock_timeout {
         block.commented("lock_timeout", lock_timeout);
@@ -295,14 +296,14 @@ fn quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::model::{Destructive, Workload};
-    use super::super::tests::{DESIGN_EXAMPLE, DESIGN_TREE, tree, without_positions};
+    use super::super::tests::{DOCS_EXAMPLE, DOCS_TREE, tree, without_positions};
     use super::super::{discover, parse_str};
     use super::*;
 
     #[test]
     fn design_example_round_trips() {
-        let root = tree(DESIGN_TREE);
-        let config = parse_str(DESIGN_EXAMPLE, root.path()).expect("parses");
+        let root = tree(DOCS_TREE);
+        let config = parse_str(DOCS_EXAMPLE, root.path()).expect("parses");
         let text = render(&config);
         let again = parse_str(&text, root.path()).unwrap_or_else(|err| panic!("{err}\n{text}"));
         assert_eq!(without_positions(again.clone()), without_positions(config));
@@ -361,7 +362,9 @@ mod tests {
         let text = render(&config);
         assert!(text.starts_with("# strata.hcl"));
         assert!(
-            text.contains("\n  # parallelism  = 4            # stacks planned at once\n"),
+            text.contains(
+                "\n  # parallelism  = 4            # stacks at once; default: the machine's CPUs\n"
+            ),
             "{text}"
         );
         let order: Vec<usize> = [

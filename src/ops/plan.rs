@@ -609,13 +609,25 @@ pub(crate) async fn plan_stack_into(
         var_files.push(file);
     }
 
+    // The step is named even when init has nothing to do, so that pause
+    // points and progress read the same on every run.
     task.step("init");
-    shared.terraform.init(&dir, &shared.interrupt).await?;
+    shared.terraform.prepare(&dir, &shared.interrupt).await?;
     task.step("plan");
     let exit = shared
         .terraform
         .plan(&dir, planfile, &var_files, &shared.interrupt)
         .await?;
+    if exit == (PlanExit::NoChanges { warnings: false }) {
+        // Terraform's exit code says it all: no changes, and none outside
+        // Terraform (it exits 2 for drift too). Its JSON would add nothing
+        // the report shows, so it is not read.
+        let _ = std::fs::remove_file(&json);
+        return Ok(StackOutcome::report(StackReport::in_sync(
+            &stack.name,
+            &stack.path,
+        )));
+    }
     task.step("show");
     shared
         .terraform
@@ -639,7 +651,7 @@ pub(crate) async fn plan_stack_into(
             source: std::io::Error::other(e),
         })??
     };
-    if exit == PlanExit::NoChanges && parsed.has_changes() {
+    if matches!(exit, PlanExit::NoChanges { .. }) && parsed.has_changes() {
         tracing::debug!(stack = %stack.name, "terraform said no changes, the plan JSON has some");
     }
     let report = StackReport::from_plan(&stack.name, &stack.path, &parsed);

@@ -214,17 +214,15 @@ pub(crate) async fn state_outputs(
     all
 }
 
-/// `terraform output -json` (after `init`, which a stack never planned on
-/// this machine needs); `None` when the state has no outputs at all.
+/// `terraform output -json` (after `init` when the stack needs one and it
+/// has not run); `None` when the state has no outputs at all.
 async fn read_state_outputs(
     terraform: &crate::terraform::Terraform,
     dir: &Path,
     interrupt: &Interrupt,
 ) -> Result<Option<BTreeMap<String, Output>>, String> {
     let chain = |e: crate::terraform::TerraformError| crate::error_chain(&e);
-    if !dir.join(".terraform").is_dir() {
-        terraform.init(dir, interrupt).await.map_err(chain)?;
-    }
+    terraform.prepare(dir, interrupt).await.map_err(chain)?;
     let json = terraform.output_json(dir, interrupt).await.map_err(chain)?;
     let outputs = outputs_of(&json);
     Ok((!outputs.is_empty()).then_some(outputs))

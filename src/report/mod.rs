@@ -1,5 +1,5 @@
 //! The report of a run: one model ([`Report`], the version-1 JSON contract
-//! of DESIGN.md) and three renderers over it ([`text`], [`markdown`] and
+//! of docs/commands.md) and three renderers over it ([`text`], [`markdown`] and
 //! JSON through serde).
 //!
 //! Renderers only ever see the report, never raw plans, and the report is
@@ -113,8 +113,9 @@ pub struct StackReport {
     pub drift: Vec<Change>,
     pub outputs: Vec<OutputItem>,
     pub summary: plan::Summary,
-    /// Resources with no change at all.
-    pub unchanged: usize,
+    /// Resources with no change at all; `None` when the plan was not read
+    /// because Terraform said it has no changes.
+    pub unchanged: Option<usize>,
     /// Failed or errored `check` / precondition results.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckItem>,
@@ -413,7 +414,7 @@ impl StackReport {
                 })
                 .collect(),
             summary: plan.summary(),
-            unchanged: plan.unchanged,
+            unchanged: Some(plan.unchanged),
             checks: plan
                 .failed_checks
                 .iter()
@@ -464,7 +465,7 @@ impl StackReport {
             drift: Vec::new(),
             outputs: Vec::new(),
             summary: plan::Summary::default(),
-            unchanged: 0,
+            unchanged: None,
             checks: Vec::new(),
             errored: false,
             error,

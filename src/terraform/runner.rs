@@ -2,14 +2,17 @@
 //!
 //! [`Terraform::locate`] finds and version-checks the binary; the methods run
 //! one Terraform command each in a stack directory with `-input=false`,
-//! `-no-color` and an explicit environment ([`child_env`]). `init`s are
-//! serialized because Terraform's plugin cache is not safe for concurrent
-//! writers; plans run in parallel.
+//! `-no-color` and an explicit environment ([`child_env`]).
+//! [`Terraform::prepare`] runs `init` only when a stack needs one (see
+//! [`super::init`]); an init that may download providers is serialized with
+//! the others, because Terraform's plugin cache is not safe for concurrent
+//! writers. Everything else runs in parallel.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::init;
 use crate::interrupt::Interrupt;
 use crate::process::{self, Output, Process, ProcessError};
 
@@ -62,7 +65,13 @@ pub enum TerraformError {
 /// What `plan -detailed-exitcode` said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlanExit {
-    NoChanges,
+    /// Exit 0: no changes, and nothing changed outside Terraform either
+    /// (Terraform exits 2 for drift that would update the state).
+    /// `warnings`: Terraform printed warnings (a failed `check` block, say),
+    /// which only the plan's JSON details.
+    NoChanges {
+        warnings: bool,
+    },
     Changes,
 }
 
@@ -198,18 +207,60 @@ impl Terraform {
         Ok(version)
     }
 
-    /// `terraform init -input=false` in `dir`.
+    /// Makes `dir` ready to plan: runs `terraform init` when it needs one
+    /// (see [`super::init`]) and records it. Returns whether init ran.
     ///
     /// # Errors
-    /// When Terraform fails or is interrupted.
-    pub async fn init(&self, dir: &Path, interrupt: &Interrupt) -> Result<(), TerraformError> {
-        let _serialized = self.init_lock.lock().await;
+    /// When init fails or is interrupted.
+    pub async fn prepare(&self, dir: &Path, interrupt: &Interrupt) -> Result<bool, TerraformError> {
+        let (reqs, print) = crate::off_the_runtime(|| {
+            let reqs = init::Requirements::read(dir);
+            let print = init::fingerprint(dir, &reqs, &self.version, &[]);
+            (reqs, print)
+        });
+        let data = dir.join(".terraform");
+        match init::decide(dir, &data, &self.plugin_cache(), &reqs, &print) {
+            init::Need::Nothing | init::Need::UpToDate => Ok(false),
+            init::Need::Init { exclusive } => {
+                self.init(dir, exclusive, &reqs, interrupt).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// `terraform init -input=false` in `dir`, alone when `exclusive`;
+    /// records it for [`Terraform::prepare`].
+    async fn init(
+        &self,
+        dir: &Path,
+        exclusive: bool,
+        reqs: &init::Requirements,
+        interrupt: &Interrupt,
+    ) -> Result<(), TerraformError> {
+        let _serialized = if exclusive {
+            Some(self.init_lock.lock().await)
+        } else {
+            None
+        };
         let out = self
             .command(dir)
             .args(["init", "-input=false", "-no-color"])
             .run(interrupt)
             .await?;
-        check("init", &out, &[0]).map(|_| ())
+        check("init", &out, &[0])?;
+        // Init may have written the lock file: fingerprint what it left.
+        let print = init::fingerprint(dir, reqs, &self.version, &[]);
+        init::record(&dir.join(".terraform"), &print);
+        Ok(())
+    }
+
+    /// The plugin cache the children share.
+    fn plugin_cache(&self) -> PathBuf {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "TF_PLUGIN_CACHE_DIR")
+            .map(|(_, v)| PathBuf::from(v))
+            .unwrap_or_default()
     }
 
     /// `terraform plan -out=PLANFILE -detailed-exitcode` in `dir`.
@@ -231,10 +282,21 @@ impl Terraform {
         for file in var_files {
             command = command.arg(flag("-var-file=", file));
         }
-        let out = command.run(interrupt).await?;
+        let mut out = command.run(interrupt).await?;
+        if !out.interrupted && out.code() == Some(1) && init::needs_init(&out.stderr) {
+            // Something init installs that the reading of the module did
+            // not see: init, then plan again.
+            tracing::debug!(dir = %dir.display(), "terraform asks for init; initializing");
+            self.init(dir, true, &init::Requirements::read(dir), interrupt)
+                .await?;
+            out = command.run(interrupt).await?;
+        }
         match check("plan", &out, &[0, 2])? {
             2 => Ok(PlanExit::Changes),
-            _ => Ok(PlanExit::NoChanges),
+            _ => Ok(PlanExit::NoChanges {
+                warnings: out.stdout.windows(8).any(|w| w == b"Warning:")
+                    || out.stderr.contains("Warning:"),
+            }),
         }
     }
 

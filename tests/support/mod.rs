@@ -40,6 +40,48 @@ pub fn terraform() -> PathBuf {
     tools_dir().join("bin/terraform")
 }
 
+/// The real Terraform behind a wrapper that logs every command it is
+/// asked to run (`<stack directory name> <subcommand>`, one line each), to
+/// count what strata runs. Give [`TerraformCalls::binary`] as
+/// `STRATA_TERRAFORM`.
+pub struct TerraformCalls {
+    dir: tempfile::TempDir,
+}
+
+impl TerraformCalls {
+    pub fn new() -> TerraformCalls {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("calls.log");
+        let script = dir.path().join("terraform");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nprintf '%s %s\\n' \"${{PWD##*/}}\" \"$1\" >> '{}'\nexec '{}' \"$@\"\n",
+                log.display(),
+                terraform().display()
+            ),
+        )
+        .expect("write the wrapper");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        TerraformCalls { dir }
+    }
+
+    pub fn binary(&self) -> PathBuf {
+        self.dir.path().join("terraform")
+    }
+
+    /// The commands run since the last call, sorted; clears the log.
+    pub fn take(&self) -> Vec<String> {
+        let log = self.dir.path().join("calls.log");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+        let mut calls: Vec<String> = text.lines().map(ToOwned::to_owned).collect();
+        calls.sort();
+        calls
+    }
+}
+
 /// PATH with the suite's real tools (terraform, kubectl) first.
 pub fn tools_path() -> std::ffi::OsString {
     let mut paths = vec![tools_dir().join("bin")];
@@ -353,6 +395,17 @@ impl Strata {
 
     pub fn run(&self, args: &[&str]) -> Run {
         self.command(args).output().expect("strata runs").into()
+    }
+
+    /// `strata <args> --repo <repo>` with Terraform behind `calls`.
+    pub fn counted(&self, calls: &TerraformCalls, repo: &Repo, args: &[&str]) -> Run {
+        let mut all = args.to_vec();
+        all.extend(["--repo", repo.path().to_str().expect("utf-8 path")]);
+        self.command(&all)
+            .env("STRATA_TERRAFORM", calls.binary())
+            .output()
+            .expect("strata runs")
+            .into()
     }
 
     /// `strata <args> --repo <repo>`.
