@@ -331,6 +331,9 @@ where
     }
 }
 
+/// How many requests strata has in flight at once against one cluster.
+pub const CONCURRENCY: usize = 32;
+
 /// Runs `futures`, at most `limit` at once; results in input order.
 /// (The futures are built before they are streamed, so no closure is part
 /// of the stream's type: that keeps the future `Send` for any lifetime.)

@@ -14,15 +14,12 @@ use kube::api::{
 };
 use serde_json::Value;
 
-use super::client::{Cluster, Resource, bounded, chain, retry, status};
+use super::client::{CONCURRENCY, Cluster, Resource, bounded, chain, retry, status};
 use super::diff::{self, FieldChange};
 use super::health;
 use super::inventory::{self, Entry, Inventory};
 use super::set::{Object, ObjectSet};
 use super::{FIELD_MANAGER, KubeError, ObjectId, PRUNE_ANNOTATION, RECREATE_ANNOTATION};
-
-/// Requests in flight at once per workload.
-pub const CONCURRENCY: usize = 32;
 
 /// A workload's settings, from `strata.hcl` and the flags.
 #[derive(Debug, Clone)]

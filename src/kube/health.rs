@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::client::{Cluster, bounded, retry};
+use super::client::{CONCURRENCY, Cluster, bounded, retry};
 use super::set::Object;
 
 /// How much of the work an object has done.
@@ -165,7 +165,7 @@ pub async fn wait(
         let checks: Vec<(&Object, Health)> = pending
             .iter()
             .copied()
-            .zip(bounded(futures, super::converge::CONCURRENCY).await)
+            .zip(bounded(futures, CONCURRENCY).await)
             .collect();
         let mut still = Vec::new();
         last.clear();

@@ -15,12 +15,14 @@
 //! none.
 
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
+use std::process::Command;
+
 use super::KubeError;
-use super::manifest::KUSTOMIZATION;
 
 /// What a reference may name.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -88,7 +90,7 @@ impl Checker {
                 return;
             }
         };
-        let value: Value = match super::manifest::parse_yaml(&file, &text) {
+        let value: Value = match super::document::parse_yaml(&file, &text) {
             Ok(docs) if docs.len() == 1 => docs.into_iter().next().map(|m| m.value),
             Ok(docs) if docs.is_empty() => None,
             Ok(_) => {
@@ -291,6 +293,63 @@ fn line_of(text: &str, field: &str, entry: &str) -> Option<usize> {
         .chain(lines.iter().enumerate())
         .find(|(_, l)| l.contains(entry))
         .map(|(i, _)| i + 1)
+}
+
+/// How to find `kustomize` or `kubectl`.
+#[derive(Debug, Clone, Default)]
+pub struct Tools {
+    /// The `PATH` to search.
+    pub path: Option<OsString>,
+    /// `HOME`, passed to the renderer.
+    pub home: Option<OsString>,
+}
+
+/// File names that make a directory a kustomization.
+pub const KUSTOMIZATION: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// Renders a kustomization with `kustomize build`, else `kubectl
+/// kustomize`, whichever is on PATH first in that order.
+pub(super) fn build(full: &Path, dir: &str, tools: &Tools) -> Result<String, KubeError> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let find = |name: &str| which::which_in(name, tools.path.as_ref(), &cwd).ok();
+    let mut command = if let Some(kustomize) = find("kustomize") {
+        let mut c = Command::new(kustomize);
+        c.arg("build");
+        c
+    } else if let Some(kubectl) = find("kubectl") {
+        let mut c = Command::new(kubectl);
+        c.arg("kustomize");
+        c
+    } else {
+        return Err(KubeError::Render {
+            dir: dir.to_owned(),
+            message: "neither kustomize nor kubectl is on PATH; install one of them \
+                      (https://kubectl.docs.kubernetes.io/installation/)"
+                .to_owned(),
+        });
+    };
+    command.arg(full).env_clear();
+    if let Some(path) = &tools.path {
+        command.env("PATH", path);
+    }
+    if let Some(home) = &tools.home {
+        command.env("HOME", home);
+    }
+    let output = command.output().map_err(|e| KubeError::Render {
+        dir: dir.to_owned(),
+        message: format!("cannot run {:?}: {e}", command.get_program()),
+    })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(KubeError::Render {
+            dir: dir.to_owned(),
+            message: stderr.trim().to_owned(),
+        });
+    }
+    String::from_utf8(output.stdout).map_err(|_| KubeError::Render {
+        dir: dir.to_owned(),
+        message: "the rendered output is not UTF-8".to_owned(),
+    })
 }
 
 #[cfg(test)]

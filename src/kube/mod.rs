@@ -12,6 +12,7 @@
 pub mod client;
 pub mod converge;
 pub mod diff;
+pub mod document;
 pub mod health;
 pub mod inventory;
 mod kustomize;
