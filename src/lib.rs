@@ -10,6 +10,7 @@
 
 pub mod approval;
 pub mod config;
+pub mod environment;
 pub mod failpoint;
 pub mod interrupt;
 pub mod kube;
@@ -18,22 +19,39 @@ pub mod notify;
 pub mod ops;
 pub mod process;
 pub mod report;
+pub mod retry;
 pub mod runs;
 pub mod source;
 pub mod state;
 pub mod terraform;
 pub mod ui;
 
-/// An error and its causes on one line each, for embedding in a report.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
+/// An error's message, then each of its causes that says something the
+/// message before it does not already say: the one reading of an error
+/// chain that every rendering of it ([`error_chain`], [`error_line`], the
+/// command line's `caused by:` lines) is made of.
+pub fn error_causes(error: &dyn std::error::Error) -> Vec<String> {
+    let mut out = vec![error.to_string()];
     let mut source = error.source();
     while let Some(cause) = source {
-        out.push_str("\ncaused by: ");
-        out.push_str(&cause.to_string());
+        let text = cause.to_string();
+        if !out.last().is_some_and(|l| l.contains(&text)) {
+            out.push(text);
+        }
         source = cause.source();
     }
     out
+}
+
+/// An error and its causes on one line each, for embedding in a report.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    error_causes(error).join("\ncaused by: ")
+}
+
+/// An error and its causes on a single line, for a message that quotes
+/// another.
+pub fn error_line(error: &dyn std::error::Error) -> String {
+    error_causes(error).join(": ")
 }
 
 /// Runs blocking work (files, a child waited for, a pause) from async code

@@ -119,21 +119,24 @@ fn position(lines: &[String], wanted: impl Fn(&str) -> bool, what: &str) -> usiz
 #[test]
 fn dependencies_are_planned_first_and_independent_stacks_overlap() {
     let repo = Repo::new();
-    repo.write(
-        "strata.hcl",
-        &stacks_hcl(&[
+    // Four at once, whatever the machine has (the default is its CPU
+    // count): base, left and right are all ready at the start.
+    let hcl = format!(
+        "terraform {{\n  parallelism = 4\n}}\n{}",
+        stacks_hcl(&[
             ("base", "infra/base", &[]),
             ("after-base", "infra/after", &["base"]),
             ("left", "infra/left", &[]),
             ("right", "infra/right", &[]),
-        ]),
-    )
-    .write("infra/base/main.tf", &slow_stack(5))
-    .write("infra/after/main.tf", &slow_stack(5))
-    // Big enough that each plan lasts a few seconds, so that two
-    // independent plans are necessarily in flight together.
-    .write("infra/left/main.tf", &slow_stack(400))
-    .write("infra/right/main.tf", &slow_stack(400));
+        ])
+    );
+    repo.write("strata.hcl", &hcl)
+        .write("infra/base/main.tf", &slow_stack(5))
+        .write("infra/after/main.tf", &slow_stack(5))
+        // Big enough that each plan lasts a few seconds, so that two
+        // independent plans are necessarily in flight together.
+        .write("infra/left/main.tf", &slow_stack(400))
+        .write("infra/right/main.tf", &slow_stack(400));
     repo.commit("four stacks");
     let run = Strata::new().on(&repo, &["plan"]);
     assert_eq!(run.code, 2, "{run:?}");

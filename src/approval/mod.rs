@@ -11,6 +11,8 @@
 
 pub mod pattern;
 
+pub mod gate;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Approval, Destructive};

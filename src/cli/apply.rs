@@ -46,8 +46,7 @@ pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
         auto_approve: ctx.global.auto_approve,
         run: args.run,
     };
-    let mut report = ops::apply(&opts, &ctx.ui, &ctx.interrupt).await?;
-    report.notifications = strata::notify::send(&report.notify, &report, &ctx.env).await;
+    let report = ops::apply(&opts, &ctx.ui, &ctx.interrupt).await?;
     ctx.emit_report(&report)?;
     if let Some(id) = &report.pending_run {
         ctx.ui.notice(&format!(

@@ -25,8 +25,7 @@ pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
             ..ctx.plan_options()
         },
     };
-    let mut report = ops::drift(&opts, &ctx.ui, &ctx.interrupt).await?;
-    report.notifications = strata::notify::send(&report.notify, &report, &ctx.env).await;
+    let report = ops::drift(&opts, &ctx.ui, &ctx.interrupt).await?;
     ctx.emit_report(&report)?;
     Ok(report_code(&report))
 }

@@ -35,11 +35,10 @@ impl CliError {
 
 impl From<ops::Error> for CliError {
     fn from(e: ops::Error) -> CliError {
-        let mut err = CliError::new(e.to_string());
-        let mut source = std::error::Error::source(&e);
-        while let Some(cause) = source {
-            err = err.cause(cause.to_string());
-            source = cause.source();
+        let mut causes = strata::error_causes(&e).into_iter();
+        let mut err = CliError::new(causes.next().unwrap_or_default());
+        for cause in causes {
+            err = err.cause(cause);
         }
         match &e {
             ops::Error::Interrupted => {

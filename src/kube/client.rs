@@ -256,17 +256,7 @@ async fn config(how: &Connect) -> Result<(kube::Config, String), KubeError> {
 
 /// An error and its causes, on one line.
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let next = s.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = s.source();
-    }
-    text
+    crate::error_line(e)
 }
 
 /// How many times a request is tried before its failure is reported.
@@ -307,28 +297,27 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,
 {
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let limit = |e: &kube::Error| {
-            if matches!(e, kube::Error::Api(_)) {
-                ATTEMPTS
-            } else {
-                unreachable
-            }
-        };
-        match attempt().await {
-            Err(e) if tries < limit(&e) && is_transient(&e) => {
-                let cap = Duration::from_millis(100 * (1u64 << tries.min(6)));
-                let wait = cap.mul_f64(0.5 + fastrand::f64() / 2.0);
-                // Only the status code: a server message may quote a value.
-                let code = status(&e).map(|s| s.code);
-                tracing::debug!(?code, attempt = tries, ?wait, "transient failure; retrying");
-                tokio::time::sleep(wait).await;
-            }
-            other => return other,
+    let limit = |e: &kube::Error| {
+        if matches!(e, kube::Error::Api(_)) {
+            ATTEMPTS
+        } else {
+            unreachable
         }
-    }
+    };
+    let backoff = crate::retry::Backoff {
+        first: Duration::from_millis(200),
+        cap: Duration::from_millis(6400),
+    };
+    crate::retry::retry(backoff, &mut attempt, |e, failures| {
+        let again = failures < limit(e) && is_transient(e);
+        if again {
+            // Only the status code: a server message may quote a value.
+            let code = status(e).map(|s| s.code);
+            tracing::debug!(?code, attempt = failures, "transient failure; retrying");
+        }
+        again
+    })
+    .await
 }
 
 /// How many requests strata has in flight at once against one cluster.

@@ -7,25 +7,15 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::json;
 
 use crate::config::{Notify, NotifyEvent, Webhook};
-use crate::ops::Environment;
+use crate::environment::Environment;
+pub use crate::report::Delivery;
 use crate::report::{Outcome, Report};
 
 /// Attempts per webhook.
 const ATTEMPTS: u32 = 3;
-
-/// What happened to one notification.
-#[derive(Debug, Clone, Serialize)]
-pub struct Delivery {
-    pub name: String,
-    pub event: &'static str,
-    pub delivered: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
 
 /// The event a finished report is, if it is one: `drift` runs say drift
 /// (anything differs), in_sync or failed; `apply` runs converged, in_sync,
@@ -171,8 +161,12 @@ fn failed(n: &Notify, event: NotifyEvent, error: String) -> Delivery {
 /// POSTs `body`, retrying failures and 5xx/429 answers with backoff. The
 /// URL is never part of an error (it may hold a token).
 async fn post(client: &reqwest::Client, url: &str, body: &str) -> Result<(), String> {
-    let mut last = String::new();
-    for attempt in 1..=ATTEMPTS {
+    let backoff = crate::retry::Backoff {
+        first: Duration::from_millis(300),
+        cap: Duration::from_secs(5),
+    };
+    // The error, and whether another attempt may help.
+    let attempt = || async {
         let sent = client
             .post(url)
             .header("content-type", "application/json")
@@ -180,25 +174,31 @@ async fn post(client: &reqwest::Client, url: &str, body: &str) -> Result<(), Str
             .send()
             .await;
         match sent {
-            Ok(r) if r.status().is_success() => return Ok(()),
-            Ok(r) => {
-                last = format!("the webhook answered {}", r.status());
-                if !(r.status().is_server_error() || r.status().as_u16() == 429) {
-                    return Err(last);
-                }
-            }
-            Err(e) => {
-                last = format!(
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err((
+                format!("the webhook answered {}", r.status()),
+                r.status().is_server_error() || r.status().as_u16() == 429,
+            )),
+            Err(e) => Err((
+                format!(
                     "the webhook could not be reached{}",
                     if e.is_timeout() { " (timeout)" } else { "" }
-                );
-            }
+                ),
+                true,
+            )),
         }
-        if attempt < ATTEMPTS {
-            let wait = Duration::from_millis(300 * u64::from(attempt))
-                .mul_f64(0.5 + fastrand::f64() / 2.0);
-            tokio::time::sleep(wait).await;
+    };
+    let mut tried = 0;
+    crate::retry::retry(backoff, attempt, |(_, transient), failures| {
+        tried = failures;
+        *transient && failures < ATTEMPTS
+    })
+    .await
+    .map_err(|(last, transient)| {
+        if transient {
+            format!("{last} ({tried} attempts)")
+        } else {
+            last
         }
-    }
-    Err(format!("{last} ({ATTEMPTS} attempts)"))
+    })
 }

@@ -9,10 +9,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::apply::{Who, check_fresh};
 use super::{Environment, Error, SourceOptions};
 use crate::config::Destructive;
 use crate::runs::{DecidedBy, Decision, DecisionKind, Run, RunStatus, Runs, RunsReport};
+use crate::runs::{Who, check_fresh};
 
 #[derive(Debug, Clone)]
 pub struct ApproveOptions {
@@ -116,8 +116,7 @@ pub fn approve(opts: &ApproveOptions) -> Result<Approved, Error> {
                 hint: "see `strata runs`".to_owned(),
             });
         }
-        r.status = RunStatus::Approved;
-        r.approval = Some(decision.clone());
+        r.approve(decision.clone())?;
         Ok(r.clone())
     })?;
     runs.record(&decision)?;

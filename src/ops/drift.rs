@@ -27,11 +27,9 @@ pub struct DriftOptions {
 /// Terraform).
 pub async fn drift(opts: &DriftOptions, ui: &Ui, interrupt: &Interrupt) -> Result<Report, Error> {
     let mut planned = Planned::plan(&opts.plan, "drift", ui, interrupt).await?;
-    planned.run.status = if planned.failed() {
-        RunStatus::Failed
-    } else {
-        RunStatus::Planned
-    };
+    if planned.failed() {
+        planned.run.finish(RunStatus::Failed, None)?;
+    }
     let mut report = planned.report("drift");
     report.result = outcome(&report);
     // The run's layout, unless it selected no workload and so read none.
@@ -49,6 +47,9 @@ pub async fn drift(opts: &DriftOptions, ui: &Ui, interrupt: &Interrupt) -> Resul
     let graph = super::graph::of(&planned.config, layout);
     report.graph = Some(graph.mermaid_with(|node| state(&report, node)));
     planned.finish(&report)?;
+    // The last stage: whoever asked to hear of drift.
+    report.notifications =
+        crate::notify::send(&planned.config.notify, &report, &opts.plan.env).await;
     Ok(report)
 }
 

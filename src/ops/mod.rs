@@ -13,11 +13,11 @@ pub mod init;
 pub mod inspect;
 pub mod plan;
 mod publish;
+mod stacks;
 pub mod validate;
 pub mod watch;
 pub mod workloads;
 
-use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ use crate::terraform::TerraformError;
 use crate::terraform::plan::PlanError;
 use crate::ui::Ui;
 
+pub use crate::environment::Environment;
 pub use crate::runs::RunsReport;
 pub use apply::{ApplyOptions, apply};
 pub use approve::{ApproveOptions, Approved, RunsOptions, approve, runs};
@@ -70,7 +71,7 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Run(#[from] crate::runs::RunError),
+    Run(crate::runs::RunError),
     #[error(transparent)]
     Kube(#[from] crate::kube::KubeError),
     #[error("no workload named {name:?}{}", suggest_workloads(.candidates))]
@@ -83,6 +84,15 @@ pub enum Error {
     RunRefused { message: String, hint: String },
     #[error("interrupted")]
     Interrupted,
+}
+
+impl From<crate::runs::RunError> for Error {
+    fn from(e: crate::runs::RunError) -> Error {
+        match e {
+            crate::runs::RunError::Refused { message, hint } => Error::RunRefused { message, hint },
+            other => Error::Run(other),
+        }
+    }
 }
 
 impl From<ConfigError> for Error {
@@ -104,22 +114,6 @@ fn suggest(candidates: &[String]) -> String {
         "; this repository has no stacks".to_owned()
     } else {
         format!("; the stacks are: {}", candidates.join(", "))
-    }
-}
-
-/// The process environment, captured once at the edge and passed down, so
-/// nothing deep in the library reads global state.
-#[derive(Debug, Clone, Default)]
-pub struct Environment {
-    pub vars: Vec<(OsString, OsString)>,
-}
-
-impl Environment {
-    pub fn get(&self, name: &str) -> Option<&OsStr> {
-        self.vars
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_os_str())
     }
 }
 

@@ -2,16 +2,17 @@
 //! selected stack with the real Terraform, in dependency order, into a new
 //! run (see [`crate::runs`]).
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use jiff::Timestamp;
 
-use super::dag::{self, NodeResult};
+use super::dag::NodeResult;
 use super::publish::{self, Layout};
+pub(crate) use super::stacks::locate;
+use super::stacks::{StackOutcome, plan_stacks};
 use super::workloads::{self, Inputs, KubeOptions, WorkloadPlanned};
 use super::{Environment, Error, SourceOptions, checkout};
-use crate::approval::{self, Item, Verdict};
+use crate::approval::{self, Verdict};
 
 /// Why a run with destructive changes under `destructive = "deny"` cannot
 /// be applied.
@@ -21,14 +22,12 @@ use crate::config::{self, Approval, Config, Stack, Workload};
 use crate::interrupt::Interrupt;
 use crate::kube::Cluster;
 use crate::kube::substitute::Outputs;
-use crate::report::text::summary_line;
 use crate::report::{Report, StackReport, StackStatus};
-use crate::runs::{self, Run, RunSource, RunStatus, Runs, StackRun, WorkloadRun};
+use crate::runs::{Run, RunSource, RunStatus, Runs, StackRun, WorkloadRun};
 use crate::source::Snapshot;
 use crate::state::StateDir;
-use crate::terraform::plan as tfplan;
-use crate::terraform::{Locate, PlanExit, Terraform, TerraformError, runner};
-use crate::ui::{Task, Ui};
+use crate::terraform::Terraform;
+use crate::ui::Ui;
 
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
@@ -67,16 +66,13 @@ pub async fn plan(opts: &PlanOptions, ui: &Ui, interrupt: &Interrupt) -> Result<
     let verdict = approval::decide(&run.policy, &run.items, false, false);
     let keep = opts.save && !failed && run.has_changes() && verdict != Verdict::Denied;
     run.saved = keep;
-    run.status = if failed {
-        RunStatus::Failed
+    if failed {
+        run.finish(RunStatus::Failed, None)?;
     } else if opts.save && verdict == Verdict::Denied {
-        run.note = Some(DENIED.to_owned());
-        RunStatus::Denied
+        run.deny(DENIED.to_owned())?;
     } else if keep && verdict == Verdict::Pending {
-        RunStatus::ApprovalRequired
-    } else {
-        RunStatus::Planned
-    };
+        run.await_approval()?;
+    }
     let mut report = planned.report("plan");
     if opts.save && !failed {
         report.verdict = Some(verdict);
@@ -114,6 +110,19 @@ impl Planned {
         interrupt: &Interrupt,
     ) -> Result<Planned, Error> {
         let (state, snapshot) = checkout(&opts.source, &opts.env, command, ui, interrupt).await?;
+        Planned::plan_checked_out(state, snapshot, opts, command, ui, interrupt).await
+    }
+
+    /// Creates the run and plans every selected stack and workload of a
+    /// source already checked out into `state` (whose lock is held).
+    pub async fn plan_checked_out(
+        state: StateDir,
+        snapshot: Snapshot,
+        opts: &PlanOptions,
+        command: &str,
+        ui: &Ui,
+        interrupt: &Interrupt,
+    ) -> Result<Planned, Error> {
         let config = config::load(&snapshot.root)?;
         let (selected, selected_workloads) = select(&config, &opts.stacks, &opts.workloads)?;
         // The `outputs` blocks add workloads and dependencies.
@@ -298,7 +307,6 @@ impl Planned {
             .with_workloads(self.workloads.iter().map(|w| w.report.clone()).collect());
         report.run_id = Some(self.run.id.clone());
         report.approvals = self.run.items.clone();
-        report.notify = self.config.notify.clone();
         report
     }
 
@@ -311,8 +319,12 @@ impl Planned {
 
 /// Records `run` as interrupted while planning and drops its plans.
 fn interrupted(runs: &Runs, run: &mut Run) -> Error {
-    run.status = RunStatus::Interrupted;
-    run.note = Some("interrupted while planning".to_owned());
+    if let Err(e) = run.finish(
+        RunStatus::Interrupted,
+        Some("interrupted while planning".to_owned()),
+    ) {
+        return e.into();
+    }
     if let Err(e) = runs.write(run) {
         return e.into();
     }
@@ -341,85 +353,6 @@ fn run_source(snapshot: &Snapshot) -> RunSource {
         commit: snapshot.commit.clone(),
         worktree: snapshot.worktree,
     }
-}
-
-/// One stack's planning result.
-#[derive(Debug, Clone)]
-pub(crate) struct StackOutcome {
-    pub report: StackReport,
-    pub items: Vec<Item>,
-    /// The plan file's sha256, when the plan has changes.
-    pub sha256: Option<String>,
-}
-
-impl StackOutcome {
-    fn report(report: StackReport) -> StackOutcome {
-        StackOutcome {
-            report,
-            items: Vec::new(),
-            sha256: None,
-        }
-    }
-}
-
-/// What every stack's planning shares.
-pub(crate) struct Shared {
-    pub terraform: Terraform,
-    pub root: PathBuf,
-    pub runs: Runs,
-    pub run_id: String,
-    pub policy: Approval,
-    pub interrupt: Interrupt,
-}
-
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one call site; a struct would only rename them"
-)]
-async fn plan_stacks(
-    selected: &[Stack],
-    config: &Config,
-    terraform: &Terraform,
-    root: &Path,
-    runs: &Runs,
-    run: &Run,
-    ui: &Ui,
-    interrupt: &Interrupt,
-) -> std::collections::BTreeMap<String, NodeResult<StackOutcome>> {
-    let shared = Arc::new(Shared {
-        terraform: terraform.clone(),
-        root: root.to_owned(),
-        runs: runs.clone(),
-        run_id: run.id.clone(),
-        policy: run.policy.clone(),
-        interrupt: interrupt.clone(),
-    });
-    let progress = ui.progress();
-    let nodes = selected
-        .iter()
-        .map(|s| dag::Node {
-            name: s.name.clone(),
-            depends_on: s.depends_on.clone(),
-        })
-        .collect();
-    let by_name = Arc::new(selected.to_vec());
-    let stop_on = interrupt.clone();
-    dag::run(
-        nodes,
-        config.terraform.parallelism,
-        move || stop_on.is_requested(),
-        move |name| {
-            let shared = shared.clone();
-            let stack = by_name
-                .iter()
-                .find(|s| s.name == name)
-                .cloned()
-                .expect("every node is a selected stack");
-            let task = progress.task(&name);
-            async move { plan_stack(&shared, &stack, &task).await }
-        },
-    )
-    .await
 }
 
 /// The selected stacks and workloads in config order: everything without
@@ -521,144 +454,4 @@ async fn plan_workloads(
         out.push(planned);
     }
     out
-}
-
-/// Finds Terraform as configured and gives it its explicit environment.
-pub(crate) async fn locate(
-    config: &Config,
-    env: &Environment,
-    cwd: &Path,
-    state: &StateDir,
-    interrupt: &Interrupt,
-) -> Result<Terraform, TerraformError> {
-    let how = Locate {
-        configured: config.terraform.binary.clone(),
-        env_override: env.get("STRATA_TERRAFORM").map(ToOwned::to_owned),
-        path: env.get("PATH").map(ToOwned::to_owned),
-        cwd: cwd.to_owned(),
-    };
-    let child_env = runner::child_env(&env.vars, &state.plugin_cache(), &state.cli_config());
-    Terraform::locate(&how, child_env, &config.terraform.lock_timeout, interrupt).await
-}
-
-/// Plans one stack: init, plan, show -json, classify. `Err` carries the
-/// stack's failure report.
-async fn plan_stack(
-    shared: &Shared,
-    stack: &Stack,
-    task: &Task,
-) -> Result<StackOutcome, StackOutcome> {
-    let planfile = shared.runs.plan_file(&shared.run_id, &stack.name);
-    match plan_stack_into(shared, stack, &planfile, task).await {
-        Ok(outcome) => {
-            let report = &outcome.report;
-            if report.status == StackStatus::Error {
-                task.finish(report.error.as_deref().unwrap_or("failed"));
-                Err(outcome)
-            } else {
-                task.finish(&summary_line(
-                    &report.summary,
-                    report.destructive(),
-                    report.outputs.len(),
-                ));
-                Ok(outcome)
-            }
-        }
-        Err(e) => {
-            task.finish("failed");
-            Err(StackOutcome::report(StackReport::failed(
-                &stack.name,
-                &stack.path,
-                crate::error_chain(&e),
-            )))
-        }
-    }
-}
-
-/// Plans `stack` into `planfile` (its JSON goes next to it as
-/// `plan.json`) and classifies the plan.
-pub(crate) async fn plan_stack_into(
-    shared: &Shared,
-    stack: &Stack,
-    planfile: &Path,
-    task: &Task,
-) -> Result<StackOutcome, Error> {
-    let dir = shared.root.join(&stack.path);
-    let work = planfile.parent().expect("a plan file has a directory");
-    let json = work.join("plan.json");
-    std::fs::create_dir_all(work).map_err(|source| Error::Io {
-        what: "creating",
-        path: work.to_owned(),
-        source,
-    })?;
-    let mut var_files: Vec<PathBuf> = stack.var_files.iter().map(PathBuf::from).collect();
-    if !stack.vars.is_empty() {
-        // Written as a var file rather than -var flags so that lists and
-        // maps keep their types; it lives outside the tree, in the run.
-        let file = work.join("strata.tfvars.json");
-        let text = serde_json::to_vec_pretty(&stack.vars).map_err(|e| Error::Io {
-            what: "writing",
-            path: file.clone(),
-            source: e.into(),
-        })?;
-        std::fs::write(&file, text).map_err(|source| Error::Io {
-            what: "writing",
-            path: file.clone(),
-            source,
-        })?;
-        var_files.push(file);
-    }
-
-    // The step is named even when init has nothing to do, so that pause
-    // points and progress read the same on every run.
-    task.step("init");
-    shared.terraform.prepare(&dir, &shared.interrupt).await?;
-    task.step("plan");
-    let exit = shared
-        .terraform
-        .plan(&dir, planfile, &var_files, &shared.interrupt)
-        .await?;
-    if exit == (PlanExit::NoChanges { warnings: false }) {
-        // Terraform's exit code says it all: no changes, and none outside
-        // Terraform (it exits 2 for drift too). Its JSON would add nothing
-        // the report shows, so it is not read.
-        let _ = std::fs::remove_file(&json);
-        return Ok(StackOutcome::report(StackReport::in_sync(
-            &stack.name,
-            &stack.path,
-        )));
-    }
-    task.step("show");
-    shared
-        .terraform
-        .show_json(&dir, planfile, &json, &shared.interrupt)
-        .await?;
-    let (parsed, sha256) = {
-        let json = json.clone();
-        let planfile = planfile.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let parsed = tfplan::parse_file(&json).map_err(|error| Error::PlanFile {
-                path: json.clone(),
-                error,
-            })?;
-            let sha = runs::sha256_file(&planfile)?;
-            Ok::<_, Error>((parsed, sha))
-        })
-        .await
-        .map_err(|e| Error::Io {
-            what: "reading the plan of",
-            path: dir.clone(),
-            source: std::io::Error::other(e),
-        })??
-    };
-    if matches!(exit, PlanExit::NoChanges { .. }) && parsed.has_changes() {
-        tracing::debug!(stack = %stack.name, "terraform said no changes, the plan JSON has some");
-    }
-    let report = StackReport::from_plan(&stack.name, &stack.path, &parsed);
-    let changes = report.status == StackStatus::Changes;
-    Ok(StackOutcome {
-        items: approval::items(&shared.policy, &stack.name, &parsed),
-        sha256: changes.then_some(sha256),
-        report,
-    })
 }

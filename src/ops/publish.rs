@@ -7,6 +7,10 @@
 //! them), or else a workload of their own, `outputs.<stack>`, which needs
 //! nothing but the stack. Either way the carrier waits for the stack, and
 //! every other workload that depends on the stack waits for the carrier.
+//!
+//! This module also holds the run's [`Layout`] of workloads as a whole:
+//! the configured ones plus the carriers, what objects each claims and
+//! which outputs each references, read once per run without the cluster.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -14,7 +18,6 @@ use std::path::Path;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::workloads::{Claim, References};
 use crate::config::{Config, ObjectRef, Workload};
 use crate::kube::KubeError;
 use crate::kube::manifest::{Manifest, Tools};
@@ -71,8 +74,7 @@ pub(crate) fn own_carrier(stack: &str) -> String {
 /// Lays the configured workloads and `outputs` blocks out (see the module
 /// documentation). Reads the manifests statically, without a cluster.
 pub(crate) fn layout(config: &Config, root: &Path, tools: &Tools) -> Layout {
-    let (mut claims, references) =
-        super::workloads::read_statically(&config.workloads, root, tools);
+    let (mut claims, references) = read_statically(&config.workloads, root, tools);
     let mut workloads = config.workloads.clone();
     let mut published = Vec::new();
     for block in &config.outputs {
@@ -262,6 +264,75 @@ fn manifest(p: &Published, outputs: &Outputs) -> Result<(Manifest, Used), KubeEr
         },
         used,
     ))
+}
+
+/// An object a workload's manifests define, as read without the cluster
+/// (the namespace as written, else the workload's default).
+#[derive(Debug, Clone)]
+pub(crate) struct Claim {
+    pub workload: String,
+    pub group: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Claim {
+    /// Whether this claim is (or may be) the object `id`. Cluster-scoped
+    /// objects match whatever namespace the claim guessed: when in doubt,
+    /// it is claimed.
+    pub fn is(&self, id: &crate::kube::ObjectId) -> bool {
+        self.group == id.group
+            && self.kind == id.kind
+            && self.name == id.name
+            && (id.namespace.is_empty() || self.namespace == id.namespace)
+    }
+}
+
+/// `(stack, output)` references of each workload's manifests.
+pub(crate) type References = BTreeMap<String, Vec<(String, String)>>;
+
+/// The objects of every configured workload and the outputs their
+/// manifests reference, read statically, once. Workloads whose manifests
+/// cannot be read claim and reference nothing here (they fail on their
+/// own, and `strata validate` says what is wrong with them).
+pub(crate) fn read_statically(
+    workloads: &[Workload],
+    root: &Path,
+    tools: &Tools,
+) -> (Vec<Claim>, References) {
+    let mut out = Vec::new();
+    let mut refs = References::new();
+    for w in workloads {
+        // Rendering a kustomization runs a child and waits: not on a
+        // runtime thread that other tasks need.
+        let Ok((manifests, _)) =
+            crate::off_the_runtime(|| crate::kube::manifest::load_all(root, &w.path, tools))
+        else {
+            continue;
+        };
+        let found = refs.entry(w.name.clone()).or_default();
+        for m in manifests {
+            found.extend(crate::kube::substitute::references(&m.value));
+            let v = &m.value;
+            let (group, _) = crate::kube::split_api_version(v["apiVersion"].as_str().unwrap_or(""));
+            out.push(Claim {
+                workload: w.name.clone(),
+                group: group.to_owned(),
+                kind: v["kind"].as_str().unwrap_or_default().to_owned(),
+                namespace: v["metadata"]["namespace"]
+                    .as_str()
+                    .or(w.namespace.as_deref())
+                    .unwrap_or_default()
+                    .to_owned(),
+                name: v["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            });
+        }
+    }
+    (out, refs)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::apply::{ApplyOptions, apply};
+use super::apply::{ApplyOptions, converge};
 use super::plan::{PlanOptions, plan};
 use super::{Error, checkout};
 use crate::config::{Config, Notify, NotifyEvent};
@@ -288,12 +288,14 @@ async fn reconcile_loop(opts: &WatchOptions, runs: &Runs, ui: &Ui, interrupt: &I
     }
 }
 
-/// `interval × 2^(failures-1)`, capped, with full jitter on the upper
-/// half so that replicas do not retry in step.
+/// `interval × 2^(failures-1)`, capped, with jitter on the upper half so
+/// that replicas do not retry in step (see [`crate::retry::Backoff`]).
 fn backoff(failures: u32, interval: Duration, cap: Duration) -> Duration {
-    let exp = interval.saturating_mul(1 << failures.saturating_sub(1).min(16));
-    let top = exp.min(cap).max(Duration::from_millis(100));
-    top.mul_f64(0.5 + fastrand::f64() / 2.0)
+    crate::retry::Backoff {
+        first: interval.max(Duration::from_millis(100)),
+        cap: cap.max(Duration::from_millis(100)),
+    }
+    .wait(failures)
 }
 
 async fn tick(
@@ -319,7 +321,7 @@ async fn tick(
         match runs.load(&p.run).map_err(Error::from)?.status {
             RunStatus::Approved => {
                 tracing::info!(run = %p.run, "applying the approved run");
-                let report = apply(
+                let report = converge(
                     &ApplyOptions {
                         plan: opts.plan.clone(),
                         auto_approve: false,
@@ -328,7 +330,8 @@ async fn tick(
                     ui,
                     interrupt,
                 )
-                .await?;
+                .await?
+                .0;
                 state.pending = None;
                 opts.metrics.pending(0);
                 settle(opts, state, &report, commit.clone()).await?;
@@ -389,7 +392,7 @@ async fn reconcile(
         state.commit = commit;
         return Ok(());
     };
-    let report = apply(
+    let report = converge(
         &ApplyOptions {
             plan: selection.clone(),
             auto_approve: opts.auto_approve,
@@ -398,7 +401,8 @@ async fn reconcile(
         ui,
         interrupt,
     )
-    .await?;
+    .await?
+    .0;
     if let Some(run) = &report.pending_run {
         // Workloads held during the apply, already saved as a run.
         return hold(
@@ -439,7 +443,7 @@ async fn reconcile(
         // converges would go stale, so it gives way to a run of the held
         // part, planned after the rest is applied.
         supersede(runs, &id, None)?;
-        let converged = apply(
+        let converged = converge(
             &ApplyOptions {
                 plan: rest,
                 auto_approve: opts.auto_approve,
@@ -448,7 +452,8 @@ async fn reconcile(
             ui,
             interrupt,
         )
-        .await?;
+        .await?
+        .0;
         settle(opts, state, &converged, commit.clone()).await?;
         let mut only = selection.clone();
         only.save = true;
@@ -467,7 +472,7 @@ async fn reconcile(
     let run = runs.load(&pending_id).map_err(Error::from)?;
     if run.status != RunStatus::ApprovalRequired {
         // Nothing needs approval any more: apply it now.
-        let report = apply(
+        let report = converge(
             &ApplyOptions {
                 plan: opts.plan.clone(),
                 auto_approve: opts.auto_approve,
@@ -476,7 +481,8 @@ async fn reconcile(
             ui,
             interrupt,
         )
-        .await?;
+        .await?
+        .0;
         return settle(opts, state, &report, commit).await;
     }
     let mut report = report;
@@ -649,11 +655,10 @@ fn record(metrics: &Metrics, report: &Report) {
 fn supersede(runs: &Runs, id: &str, commit: Option<&str>) -> Result<(), Error> {
     runs.update(id, |r| {
         if r.status.is_pending() {
-            r.status = RunStatus::Stale;
-            r.note = Some(match commit {
+            r.go_stale(match commit {
                 Some(c) => format!("superseded by commit {}", &c[..c.len().min(12)]),
                 None => "split by watch: what needs approval is in a run of its own".to_owned(),
-            });
+            })?;
         }
         Ok::<_, Error>(())
     })?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::dag::{self, NodeResult};
-use super::publish::Layout;
+use super::publish::{Claim, Layout};
 use super::{Environment, Error};
 use crate::approval::{self, Item, Verdict};
 use crate::config::{Approval, Workload};
@@ -17,7 +17,7 @@ use crate::kube::converge::{self, Applied, Settings};
 use crate::kube::manifest::{self, Tools};
 use crate::kube::set::{self, Context};
 use crate::kube::substitute::{self, Output, Outputs};
-use crate::kube::{Cluster, Connect, KubeError, ObjectId};
+use crate::kube::{Cluster, Connect, KubeError};
 use crate::report::{KeptObject, NotReady, StackReport, StackStatus, WorkloadReport};
 use crate::runs::Runs;
 use crate::ui::{Task, Ui};
@@ -267,75 +267,6 @@ pub(crate) struct Inputs<'a> {
     /// The workloads as laid out for the run: what each claims, and the
     /// published outputs each carries.
     pub layout: &'a Layout,
-}
-
-/// An object a workload's manifests define, as read without the cluster
-/// (the namespace as written, else the workload's default).
-#[derive(Debug, Clone)]
-pub(crate) struct Claim {
-    pub workload: String,
-    pub group: String,
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
-}
-
-impl Claim {
-    /// Whether this claim is (or may be) the object `id`. Cluster-scoped
-    /// objects match whatever namespace the claim guessed: when in doubt,
-    /// it is claimed.
-    fn is(&self, id: &ObjectId) -> bool {
-        self.group == id.group
-            && self.kind == id.kind
-            && self.name == id.name
-            && (id.namespace.is_empty() || self.namespace == id.namespace)
-    }
-}
-
-/// `(stack, output)` references of each workload's manifests.
-pub(crate) type References = BTreeMap<String, Vec<(String, String)>>;
-
-/// The objects of every configured workload and the outputs their
-/// manifests reference, read statically, once. Workloads whose manifests
-/// cannot be read claim and reference nothing here (they fail on their
-/// own, and `strata validate` says what is wrong with them).
-pub(crate) fn read_statically(
-    workloads: &[Workload],
-    root: &Path,
-    tools: &Tools,
-) -> (Vec<Claim>, References) {
-    let mut out = Vec::new();
-    let mut refs = References::new();
-    for w in workloads {
-        // Rendering a kustomization runs a child and waits: not on a
-        // runtime thread that other tasks need.
-        let Ok((manifests, _)) =
-            crate::off_the_runtime(|| manifest::load_all(root, &w.path, tools))
-        else {
-            continue;
-        };
-        let found = refs.entry(w.name.clone()).or_default();
-        for m in manifests {
-            found.extend(substitute::references(&m.value));
-            let v = &m.value;
-            let (group, _) = crate::kube::split_api_version(v["apiVersion"].as_str().unwrap_or(""));
-            out.push(Claim {
-                workload: w.name.clone(),
-                group: group.to_owned(),
-                kind: v["kind"].as_str().unwrap_or_default().to_owned(),
-                namespace: v["metadata"]["namespace"]
-                    .as_str()
-                    .or(w.namespace.as_deref())
-                    .unwrap_or_default()
-                    .to_owned(),
-                name: v["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            });
-        }
-    }
-    (out, refs)
 }
 
 /// An object belongs to one workload: one defined by another workload too

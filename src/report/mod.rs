@@ -54,12 +54,9 @@ pub struct Report {
     /// For a saved plan: what the gate would do with it without a person.
     #[serde(skip)]
     pub verdict: Option<crate::approval::Verdict>,
-    /// The `notify` blocks of the run's configuration.
-    #[serde(skip)]
-    pub notify: Vec<crate::config::Notify>,
     /// What happened to the notifications sent about this report.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notifications: Vec<crate::notify::Delivery>,
+    pub notifications: Vec<Delivery>,
     /// Workloads `apply` held back because, diffed again with the new
     /// outputs, they needed an approval the run did not have.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -71,6 +68,16 @@ pub struct Report {
     /// for the Markdown report.
     #[serde(skip)]
     pub graph: Option<String>,
+}
+
+/// What happened to one notification (see [`crate::notify`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub name: String,
+    pub event: &'static str,
+    pub delivered: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -498,7 +505,6 @@ impl Report {
             message: None,
             compact: false,
             verdict: None,
-            notify: Vec::new(),
             notifications: Vec::new(),
             held: Vec::new(),
             pending_run: None,

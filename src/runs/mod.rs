@@ -33,6 +33,13 @@ use sha2::{Digest, Sha256};
 use crate::approval::{AutoBy, Item};
 use crate::config::Approval;
 
+mod lifecycle;
+mod saved;
+mod who;
+
+pub use saved::{check_appliable, check_fresh};
+pub use who::Who;
+
 /// How many finished runs are kept; older ones are removed when a new run
 /// starts. Runs still waiting for approval are always kept.
 pub const KEEP_FINISHED: usize = 100;
@@ -58,6 +65,17 @@ pub enum RunError {
         #[source]
         source: serde_json::Error,
     },
+    /// A move the run lifecycle does not have (see [`lifecycle`]).
+    #[error("run {id} is {}, so it cannot become {}", .from.as_str().replace('_', " "), .to.as_str().replace('_', " "))]
+    IllegalMove {
+        id: String,
+        from: RunStatus,
+        to: RunStatus,
+    },
+    /// A saved run that cannot be approved or applied as asked, and what
+    /// to do instead.
+    #[error("{message}")]
+    Refused { message: String, hint: String },
 }
 
 fn recent_hint(recent: &[String]) -> String {
@@ -488,11 +506,10 @@ impl Runs {
         let Ok(runs) = self.list() else { return };
         for run in runs.iter().filter(|r| r.status == RunStatus::Applying) {
             let result = self.update(&run.id, |r| {
-                r.status = RunStatus::Interrupted;
-                r.note = Some(
-                    "the strata process applying it ended before it finished; `strata plan` shows the state now".to_owned(),
-                );
-                Ok::<_, RunError>(())
+                r.finish(
+                    RunStatus::Interrupted,
+                    Some("the strata process applying it ended before it finished; `strata plan` shows the state now".to_owned()),
+                )
             });
             match result {
                 Ok(()) => tracing::warn!("run {} was left applying; marked interrupted", run.id),

@@ -1,0 +1,583 @@
+//! The stack executor: every selected stack planned with the real
+//! Terraform, in dependency order and up to `terraform.parallelism` at
+//! once ([`plan_stacks`]), and a run's saved plans applied the same way
+//! ([`apply_stacks`]), planning a stack again when a stack it depends on
+//! was applied in the same run. Terraform runs only what each stack needs
+//! (see [`crate::terraform::init`] and [`plan_stack_into`]).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+
+use super::dag::{self, NodeResult};
+use super::{Environment, Error};
+use crate::approval::{self, Item, Verdict};
+use crate::config::{Approval, Config, Stack};
+use crate::interrupt::Interrupt;
+use crate::report::text::summary_line;
+use crate::report::{StackReport, StackStatus};
+use crate::runs::{self, DecidedBy, DecisionKind, Run, Runs, StackRun, Who};
+use crate::state::StateDir;
+use crate::terraform::plan as tfplan;
+use crate::terraform::{Locate, PlanExit, Terraform, TerraformError, runner};
+use crate::ui::{Task, Ui};
+
+/// Where a run's stacks are applied, and who decided.
+pub(crate) struct StacksTarget<'a> {
+    pub config: &'a Config,
+    pub root: &'a Path,
+    pub runs: &'a Runs,
+    pub who: &'a Who,
+    /// `--auto-approve` was given.
+    pub auto_approve: bool,
+}
+
+/// One stack's planning result.
+#[derive(Debug, Clone)]
+pub(crate) struct StackOutcome {
+    pub report: StackReport,
+    pub items: Vec<Item>,
+    /// The plan file's sha256, when the plan has changes.
+    pub sha256: Option<String>,
+}
+
+impl StackOutcome {
+    pub fn report(report: StackReport) -> StackOutcome {
+        StackOutcome {
+            report,
+            items: Vec::new(),
+            sha256: None,
+        }
+    }
+}
+
+/// What every stack's planning shares.
+pub(crate) struct Shared {
+    pub terraform: Terraform,
+    pub root: PathBuf,
+    pub runs: Runs,
+    pub run_id: String,
+    pub policy: Approval,
+    pub interrupt: Interrupt,
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; a struct would only rename them"
+)]
+pub(crate) async fn plan_stacks(
+    selected: &[Stack],
+    config: &Config,
+    terraform: &Terraform,
+    root: &Path,
+    runs: &Runs,
+    run: &Run,
+    ui: &Ui,
+    interrupt: &Interrupt,
+) -> std::collections::BTreeMap<String, NodeResult<StackOutcome>> {
+    let shared = Arc::new(Shared {
+        terraform: terraform.clone(),
+        root: root.to_owned(),
+        runs: runs.clone(),
+        run_id: run.id.clone(),
+        policy: run.policy.clone(),
+        interrupt: interrupt.clone(),
+    });
+    let progress = ui.progress();
+    let nodes = selected
+        .iter()
+        .map(|s| dag::Node {
+            name: s.name.clone(),
+            depends_on: s.depends_on.clone(),
+        })
+        .collect();
+    let by_name = Arc::new(selected.to_vec());
+    let stop_on = interrupt.clone();
+    dag::run(
+        nodes,
+        config.terraform.parallelism,
+        move || stop_on.is_requested(),
+        move |name| {
+            let shared = shared.clone();
+            let stack = by_name
+                .iter()
+                .find(|s| s.name == name)
+                .cloned()
+                .expect("every node is a selected stack");
+            let task = progress.task(&name);
+            async move { plan_stack(&shared, &stack, &task).await }
+        },
+    )
+    .await
+}
+
+/// Finds Terraform as configured and gives it its explicit environment.
+pub(crate) async fn locate(
+    config: &Config,
+    env: &Environment,
+    cwd: &Path,
+    state: &StateDir,
+    interrupt: &Interrupt,
+) -> Result<Terraform, TerraformError> {
+    let how = Locate {
+        configured: config.terraform.binary.clone(),
+        env_override: env.get("STRATA_TERRAFORM").map(ToOwned::to_owned),
+        path: env.get("PATH").map(ToOwned::to_owned),
+        cwd: cwd.to_owned(),
+    };
+    let child_env = runner::child_env(&env.vars, &state.plugin_cache(), &state.cli_config());
+    Terraform::locate(&how, child_env, &config.terraform.lock_timeout, interrupt).await
+}
+
+/// Plans one stack: init, plan, show -json, classify. `Err` carries the
+/// stack's failure report.
+async fn plan_stack(
+    shared: &Shared,
+    stack: &Stack,
+    task: &Task,
+) -> Result<StackOutcome, StackOutcome> {
+    let planfile = shared.runs.plan_file(&shared.run_id, &stack.name);
+    match plan_stack_into(shared, stack, &planfile, task).await {
+        Ok(outcome) => {
+            let report = &outcome.report;
+            if report.status == StackStatus::Error {
+                task.finish(report.error.as_deref().unwrap_or("failed"));
+                Err(outcome)
+            } else {
+                task.finish(&summary_line(
+                    &report.summary,
+                    report.destructive(),
+                    report.outputs.len(),
+                ));
+                Ok(outcome)
+            }
+        }
+        Err(e) => {
+            task.finish("failed");
+            Err(StackOutcome::report(StackReport::failed(
+                &stack.name,
+                &stack.path,
+                crate::error_chain(&e),
+            )))
+        }
+    }
+}
+
+/// Plans `stack` into `planfile` (its JSON goes next to it as
+/// `plan.json`) and classifies the plan.
+pub(crate) async fn plan_stack_into(
+    shared: &Shared,
+    stack: &Stack,
+    planfile: &Path,
+    task: &Task,
+) -> Result<StackOutcome, Error> {
+    let dir = shared.root.join(&stack.path);
+    let work = planfile.parent().expect("a plan file has a directory");
+    let json = work.join("plan.json");
+    std::fs::create_dir_all(work).map_err(|source| Error::Io {
+        what: "creating",
+        path: work.to_owned(),
+        source,
+    })?;
+    let mut var_files: Vec<PathBuf> = stack.var_files.iter().map(PathBuf::from).collect();
+    if !stack.vars.is_empty() {
+        // Written as a var file rather than -var flags so that lists and
+        // maps keep their types; it lives outside the tree, in the run.
+        let file = work.join("strata.tfvars.json");
+        let text = serde_json::to_vec_pretty(&stack.vars).map_err(|e| Error::Io {
+            what: "writing",
+            path: file.clone(),
+            source: e.into(),
+        })?;
+        std::fs::write(&file, text).map_err(|source| Error::Io {
+            what: "writing",
+            path: file.clone(),
+            source,
+        })?;
+        var_files.push(file);
+    }
+
+    // The step is named even when init has nothing to do, so that pause
+    // points and progress read the same on every run.
+    task.step("init");
+    shared.terraform.prepare(&dir, &shared.interrupt).await?;
+    task.step("plan");
+    let exit = shared
+        .terraform
+        .plan(&dir, planfile, &var_files, &shared.interrupt)
+        .await?;
+    if exit == (PlanExit::NoChanges { warnings: false }) {
+        // Terraform's exit code says it all: no changes, and none outside
+        // Terraform (it exits 2 for drift too). Its JSON would add nothing
+        // the report shows, so it is not read.
+        let _ = std::fs::remove_file(&json);
+        return Ok(StackOutcome::report(StackReport::in_sync(
+            &stack.name,
+            &stack.path,
+        )));
+    }
+    task.step("show");
+    shared
+        .terraform
+        .show_json(&dir, planfile, &json, &shared.interrupt)
+        .await?;
+    let (parsed, sha256) = {
+        let json = json.clone();
+        let planfile = planfile.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let parsed = tfplan::parse_file(&json).map_err(|error| Error::PlanFile {
+                path: json.clone(),
+                error,
+            })?;
+            let sha = runs::sha256_file(&planfile)?;
+            Ok::<_, Error>((parsed, sha))
+        })
+        .await
+        .map_err(|e| Error::Io {
+            what: "reading the plan of",
+            path: dir.clone(),
+            source: std::io::Error::other(e),
+        })??
+    };
+    if matches!(exit, PlanExit::NoChanges { .. }) && parsed.has_changes() {
+        tracing::debug!(stack = %stack.name, "terraform said no changes, the plan JSON has some");
+    }
+    let report = StackReport::from_plan(&stack.name, &stack.path, &parsed);
+    let changes = report.status == StackStatus::Changes;
+    Ok(StackOutcome {
+        items: approval::items(&shared.policy, &stack.name, &parsed),
+        sha256: changes.then_some(sha256),
+        report,
+    })
+}
+
+/// What applying every stack of a run shares.
+struct Applying {
+    /// For planning a stack again after a stack it depends on was applied.
+    plan: Shared,
+    stacks: Vec<Stack>,
+    /// What the person (or flag, or policy) approved.
+    approved: Vec<Item>,
+    /// `--auto-approve` was given.
+    auto_approve: bool,
+    who: Who,
+    commit: Option<String>,
+    /// Stacks applied so far in this run.
+    applied: Mutex<BTreeSet<String>>,
+    /// Terraform refused a saved plan as stale, or a plan file changed.
+    stale: AtomicBool,
+    /// A stack planned again needs approval that was not given.
+    blocked: AtomicBool,
+}
+
+/// How the stacks of a run went.
+pub(crate) struct StacksApplied {
+    pub reports: Vec<StackReport>,
+    pub stale: bool,
+    pub blocked: bool,
+}
+
+/// Applies the run's stacks in dependency order.
+pub(crate) async fn apply_stacks(
+    target: StacksTarget<'_>,
+    terraform: Terraform,
+    run: &Run,
+    reports: Vec<StackReport>,
+    ui: &Ui,
+    interrupt: &Interrupt,
+) -> StacksApplied {
+    let parallelism = target.config.terraform.parallelism;
+    let shared = Arc::new(Applying {
+        plan: Shared {
+            terraform,
+            root: target.root.to_owned(),
+            runs: target.runs.clone(),
+            run_id: run.id.clone(),
+            policy: run.policy.clone(),
+            interrupt: interrupt.clone(),
+        },
+        stacks: target.config.stacks.clone(),
+        approved: run.items.clone(),
+        auto_approve: target.auto_approve,
+        who: target.who.clone(),
+        commit: run.source.commit.clone(),
+        applied: Mutex::default(),
+        stale: AtomicBool::new(false),
+        blocked: AtomicBool::new(false),
+    });
+    let work: Arc<Vec<(StackRun, StackReport)>> = Arc::new(
+        run.stacks
+            .iter()
+            .cloned()
+            .zip(reports.iter().cloned())
+            .collect(),
+    );
+    let nodes = run
+        .stacks
+        .iter()
+        .map(|s| dag::Node {
+            name: s.name.clone(),
+            depends_on: s.depends_on.clone(),
+        })
+        .collect();
+    let progress = ui.progress();
+    let results = {
+        let shared = shared.clone();
+        let work = work.clone();
+        let stop_on = interrupt.clone();
+        dag::run(
+            nodes,
+            parallelism,
+            move || stop_on.is_requested(),
+            move |name| {
+                let shared = shared.clone();
+                let (stack, report) = work
+                    .iter()
+                    .find(|(s, _)| s.name == name)
+                    .cloned()
+                    .expect("every node is a stack of the run");
+                let task = progress.task(&name);
+                async move { apply_stack(&shared, &stack, report, &task).await }
+            },
+        )
+        .await
+    };
+    let reports: Vec<StackReport> = work
+        .iter()
+        .map(|(stack, _)| match results.get(&stack.name) {
+            Some(NodeResult::Done(r) | NodeResult::Failed(r)) => r.clone(),
+            Some(NodeResult::Skipped { because }) => {
+                StackReport::skipped(&stack.name, &stack.path, because)
+            }
+            None => StackReport::skipped(&stack.name, &stack.path, "not scheduled"),
+        })
+        .collect();
+    StacksApplied {
+        reports,
+        stale: shared.stale.load(Ordering::SeqCst),
+        blocked: shared.blocked.load(Ordering::SeqCst),
+    }
+}
+
+/// Says why a stack planned again during apply was not applied.
+const NEEDS_APPROVAL: &str = "now needs approval for";
+
+/// Applies one stack and stores its outputs: its saved plan, or — when a
+/// stack it depends on was applied in this run, so its inputs may have
+/// changed — a new plan, if everything in it that needs approval was
+/// approved. `Err` carries the failure report.
+async fn apply_stack(
+    shared: &Applying,
+    stack: &StackRun,
+    report: StackReport,
+    task: &Task,
+) -> Result<StackReport, StackReport> {
+    let upstream: Vec<String> = {
+        let applied = shared.applied.lock().expect("not poisoned");
+        stack
+            .depends_on
+            .iter()
+            .filter(|d| applied.contains(*d))
+            .cloned()
+            .collect()
+    };
+    let result = if upstream.is_empty() {
+        if !stack.changes {
+            task.finish("no changes");
+            return Ok(report);
+        }
+        apply_saved_plan(shared, stack, task)
+            .await
+            .map(|()| report.clone())
+    } else {
+        replan_and_apply(shared, stack, &upstream, task).await
+    };
+    match result {
+        Ok(mut report) => {
+            if report.status == StackStatus::InSync {
+                task.finish("no changes");
+            } else {
+                report.status = StackStatus::Applied;
+                task.finish("applied");
+            }
+            Ok(report)
+        }
+        Err(Failure::Report(report)) => {
+            task.finish("failed");
+            Err(*report)
+        }
+        Err(Failure::Error(e)) => {
+            if matches!(e, Error::Terraform(TerraformError::StalePlan)) {
+                shared.stale.store(true, Ordering::SeqCst);
+            }
+            task.finish("failed");
+            let mut report = report;
+            report.status = StackStatus::Error;
+            report.error = Some(crate::error_chain(&e));
+            Err(report)
+        }
+    }
+}
+
+enum Failure {
+    /// A report that already says what went wrong.
+    Report(Box<StackReport>),
+    Error(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure::Error(e)
+    }
+}
+
+impl From<crate::runs::RunError> for Failure {
+    fn from(e: crate::runs::RunError) -> Failure {
+        Failure::Error(e.into())
+    }
+}
+
+async fn apply_saved_plan(shared: &Applying, stack: &StackRun, task: &Task) -> Result<(), Failure> {
+    let runs = &shared.plan.runs;
+    let planfile = runs.plan_file(&shared.plan.run_id, &stack.name);
+    // Checked for the whole run before the first apply; again here, right
+    // before Terraform reads the file.
+    let found = runs::sha256_file(&planfile)?;
+    if Some(&found) != stack.plan_sha256.as_ref() {
+        shared.stale.store(true, Ordering::SeqCst);
+        return Err(Error::Invalid {
+            path: planfile,
+            message: "stale: the saved plan changed on disk since it was planned; re-plan with strata plan".to_owned(),
+        }
+        .into());
+    }
+    Ok(apply_planfile(shared, &stack.name, &stack.path, &planfile, task).await?)
+}
+
+async fn replan_and_apply(
+    shared: &Applying,
+    stack: &StackRun,
+    upstream: &[String],
+    task: &Task,
+) -> Result<StackReport, Failure> {
+    let Some(config) = shared.stacks.iter().find(|s| s.name == stack.name) else {
+        return Err(Error::Invalid {
+            path: PathBuf::from(&stack.path),
+            message: format!("stack {} is not in strata.hcl of this commit", stack.name),
+        }
+        .into());
+    };
+    let runs = &shared.plan.runs;
+    let planfile = runs
+        .dir_of(&shared.plan.run_id)
+        .join("stacks")
+        .join(&stack.name)
+        .join("replan")
+        .join("tfplan");
+    let outcome = plan_stack_into(&shared.plan, config, &planfile, task).await?;
+    let after = upstream.join(", ");
+    let mut report = outcome.report;
+    report.replanned_after = Some(after.clone());
+    if report.status == StackStatus::Error {
+        return Err(Failure::Report(Box::new(report)));
+    }
+    if report.status == StackStatus::InSync {
+        return Ok(report);
+    }
+    let sha = outcome.sha256.clone().unwrap_or_default();
+    let uncovered: Vec<Item> = outcome
+        .items
+        .iter()
+        .filter(|i| {
+            !shared.approved.iter().any(|a| {
+                a.stack == i.stack
+                    && a.workload == i.workload
+                    && a.address == i.address
+                    && a.action == i.action
+            })
+        })
+        .cloned()
+        .collect();
+    // What the run's approval does not cover goes through the policy and
+    // `--auto-approve` like any item; nobody is asked in the middle of an
+    // apply.
+    let verdict = approval::decide(&shared.plan.policy, &uncovered, shared.auto_approve, false);
+    let by = match verdict {
+        Verdict::Proceed => (!outcome.items.is_empty()).then_some(DecidedBy::EarlierApproval),
+        Verdict::AutoApproved(by) => Some(by.into()),
+        Verdict::Denied | Verdict::Pending | Verdict::Ask => {
+            let list: Vec<String> = uncovered
+                .iter()
+                .map(|i| format!("{} {} ({})", i.action, i.address, i.why()))
+                .collect();
+            let what = if verdict == Verdict::Denied {
+                "approval.destructive = \"deny\" refuses"
+            } else {
+                NEEDS_APPROVAL
+            };
+            shared.blocked.store(true, Ordering::SeqCst);
+            report.status = StackStatus::Error;
+            report.error = Some(format!(
+                "not applied: planned again after {after} was applied, it {what}: {}. Run `strata apply` again to review the new plan",
+                list.join("; ")
+            ));
+            return Err(Failure::Report(Box::new(report)));
+        }
+    };
+    if let Some(by) = by {
+        // Recorded with the hash of the plan that is really applied.
+        let mut decision = shared.who.decide_on(
+            &shared.plan.run_id,
+            shared.commit.clone(),
+            DecisionKind::AutoApproved,
+            by,
+        );
+        decision.plans = vec![runs::PlanHash {
+            stack: stack.name.clone(),
+            sha256: sha.clone(),
+        }];
+        decision.items = outcome.items.len();
+        runs.record(&decision)?;
+    }
+    runs.update(&shared.plan.run_id, |r| {
+        if let Some(s) = r.stacks.iter_mut().find(|s| s.name == stack.name) {
+            s.replan_sha256 = Some(sha.clone());
+        }
+        Ok::<_, Error>(())
+    })?;
+    apply_planfile(shared, &stack.name, &stack.path, &planfile, task).await?;
+    Ok(report)
+}
+
+/// `terraform apply PLANFILE`. Its outputs are not copied anywhere: the
+/// workloads read them from Terraform's state once the stacks are done.
+async fn apply_planfile(
+    shared: &Applying,
+    name: &str,
+    path: &str,
+    planfile: &Path,
+    task: &Task,
+) -> Result<(), Error> {
+    let plan = &shared.plan;
+    let dir = plan.root.join(path);
+    task.step("apply");
+    plan.terraform
+        .apply(&dir, planfile, &plan.interrupt)
+        .await?;
+    crate::failpoint::reached(&format!("{name}/applied"));
+    shared
+        .applied
+        .lock()
+        .expect("not poisoned")
+        .insert(name.to_owned());
+    plan.runs.update(&plan.run_id, |r| {
+        if let Some(s) = r.stacks.iter_mut().find(|s| s.name == name) {
+            s.applied_at = Some(Timestamp::now());
+        }
+        Ok::<_, Error>(())
+    })?;
+    Ok(())
+}
