@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Cluster, Repo, Strata, Webhook};
+use crate::support::{Cluster, Repo, Strata, TerraformCalls, Webhook};
 
 /// A running `strata watch`, its log in a file.
 struct Watch {
@@ -15,6 +15,17 @@ struct Watch {
 
 impl Watch {
     fn start(strata: &Strata, repo: &Repo, cluster: &Cluster, args: &[&str]) -> Watch {
+        Watch::start_with(strata, repo, cluster, args, None)
+    }
+
+    /// As `start`, with Terraform behind `calls` when given.
+    fn start_with(
+        strata: &Strata,
+        repo: &Repo,
+        cluster: &Cluster,
+        args: &[&str],
+        calls: Option<&TerraformCalls>,
+    ) -> Watch {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("watch.log");
         let kubeconfig = cluster.kubeconfig();
@@ -26,8 +37,11 @@ impl Watch {
             kubeconfig.to_str().unwrap(),
         ];
         all.extend(args);
-        let child = strata
-            .command(&all)
+        let mut command = strata.command(&all);
+        if let Some(calls) = calls {
+            command.env("STRATA_TERRAFORM", calls.binary());
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -71,8 +85,12 @@ impl Watch {
         (status, body.to_owned())
     }
 
-    /// The value of metric `series` (name and labels, as exposed).
+    /// The value of metric `series` (name and labels, as exposed); `None`
+    /// also before the metrics address is served.
     fn metric(&self, series: &str) -> Option<f64> {
+        if !self.log().contains("serving /metrics") {
+            return None;
+        }
         let (_, body) = self.get("/metrics");
         body.lines().find_map(|l| {
             l.strip_prefix(series)?
@@ -254,7 +272,13 @@ notify "ops" {{
         value("default", "other") == Some("3".into())
     });
     // Several resyncs later: still there, and asked for once.
-    std::thread::sleep(Duration::from_secs(8));
+    let count = || {
+        watch
+            .metric("strata_reconcile_duration_seconds_count")
+            .unwrap_or(0.0)
+    };
+    let seen = count();
+    eventually(&watch, "two more reconciles", || count() >= seen + 2.0);
     assert!(cluster.exists(&["configmap", "old", "-n", "apps"]));
     let asked: Vec<serde_json::Value> = hook
         .bodies()
@@ -588,4 +612,130 @@ fn a_lease_taken_over_stops_the_reconcile_and_the_replica_waits_its_turn() {
     });
     let (code, log) = watch.stop();
     assert_eq!(code, 0, "{log}");
+}
+
+fn data(input: &str, replace_on: &str) -> String {
+    format!(
+        "resource \"terraform_data\" \"x\" {{\n  input            = \"{input}\"\n  triggers_replace = [\"{replace_on}\"]\n}}\n\noutput \"x\" {{\n  value = terraform_data.x.output\n}}\n"
+    )
+}
+
+/// One reconcile plans each stack once: what needs approval (and what
+/// depends on it) is split off the same plan into a pending run, and the
+/// rest is applied. Only a held stack whose dependency was just applied is
+/// planned again. The Terraform commands are counted through a wrapper.
+#[test]
+fn a_reconcile_plans_each_stack_once_and_holds_what_needs_approval() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let calls = TerraformCalls::new();
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        r#"stack "safe" { path = "infra/safe" }
+stack "risky" { path = "infra/risky" }
+stack "after-risky" {
+  path       = "infra/after-risky"
+  depends_on = ["risky"]
+}
+stack "base" { path = "infra/base" }
+stack "on-base" {
+  path       = "infra/on-base"
+  depends_on = ["base"]
+}
+"#,
+    );
+    for stack in ["safe", "risky", "after-risky", "base", "on-base"] {
+        repo.write(&format!("infra/{stack}/main.tf"), &data("1", "1"));
+    }
+    repo.commit("five stacks");
+    let watch = Watch::start_with(
+        &strata,
+        &repo,
+        &cluster,
+        &[
+            "--interval",
+            "1s",
+            "--resync",
+            "1h",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
+        Some(&calls),
+    );
+    eventually(&watch, "the first commit converges", || {
+        watch.metric("strata_applied_total{layer=\"stack\"}") >= Some(5.0)
+    });
+    let reconciles = || {
+        watch
+            .metric("strata_reconcile_duration_seconds_count")
+            .unwrap_or(0.0)
+    };
+    let before = reconciles();
+    calls.take();
+
+    // safe: an update. risky: a replace (needs approval), and after-risky
+    // depends on it. base: an update, and on-base (a replace) depends on
+    // it, so on-base is held and planned again once base is applied.
+    repo.write("infra/safe/main.tf", &data("2", "1"))
+        .write("infra/risky/main.tf", &data("2", "2"))
+        .write("infra/after-risky/main.tf", &data("2", "1"))
+        .write("infra/base/main.tf", &data("2", "1"))
+        .write("infra/on-base/main.tf", &data("1", "2"));
+    repo.commit("changes, two of them destructive");
+    eventually(&watch, "the approval is asked for", || {
+        watch.log().contains("approval required")
+    });
+    eventually(&watch, "the reconcile is over", || reconciles() > before);
+    let ran = calls.take();
+    let count = |call: &str| ran.iter().filter(|c| c.as_str() == call).count();
+    for stack in ["safe", "risky", "after-risky", "base"] {
+        assert_eq!(count(&format!("{stack} plan")), 1, "{stack}: {ran:#?}");
+    }
+    assert_eq!(
+        count("on-base plan"),
+        2,
+        "planned again after base: {ran:#?}"
+    );
+    assert_eq!(count("safe apply") + count("base apply"), 2, "{ran:#?}");
+    for held in ["risky", "after-risky", "on-base"] {
+        assert_eq!(
+            count(&format!("{held} apply")),
+            0,
+            "{held} is held: {ran:#?}"
+        );
+    }
+    assert_eq!(count(" version"), 1, "{ran:#?}");
+
+    // The pending run holds exactly what needs approval and what depends on
+    // it, with the plans made in this reconcile.
+    let run_id = watch
+        .log()
+        .lines()
+        .find(|l| l.contains("approval required"))
+        .and_then(|l| l.split("run=").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the pending run in the log")
+        .to_owned();
+    let record = strata.run_record(&run_id);
+    assert_eq!(record["status"], "approval_required", "{record:#}");
+    let mut held: Vec<&str> = record["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    held.sort_unstable();
+    assert_eq!(held, ["after-risky", "on-base", "risky"], "{record:#}");
+
+    let approve = strata.run(&["approve", &run_id]);
+    assert_eq!(approve.code, 0, "{approve:?}");
+    eventually(&watch, "the approved run is applied", || {
+        watch.metric("strata_pending_approvals") == Some(0.0)
+            && watch.metric("strata_applied_total{layer=\"stack\"}") >= Some(10.0)
+    });
+    let (code, log) = watch.stop();
+    assert_eq!(code, 0, "{log}");
+    let plan = strata.kube(&repo, &cluster, &["plan"]);
+    assert_eq!(plan.code, 0, "everything converged: {plan:?}");
 }

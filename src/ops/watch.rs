@@ -14,15 +14,19 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::apply::{ApplyOptions, converge};
-use super::plan::{PlanOptions, plan};
+use super::apply::{ApplyOptions, apply_planned, converge};
+use super::plan::{PlanOptions, Planned, finish};
+use super::stacks::{Shared, plan_stack_into};
 use super::{Error, checkout};
+use crate::approval::{self, Verdict};
 use crate::config::{Config, Notify, NotifyEvent};
 use crate::interrupt::{Interrupt, Level, Trigger};
 use crate::kube::lease::{Holder, LeaseLock};
 use crate::metrics::Metrics;
-use crate::report::{Outcome, Report};
-use crate::runs::{RunStatus, Runs};
+use crate::report::{Outcome, Report, StackStatus};
+use crate::runs::{Run, RunStatus, Runs};
+use crate::source::Snapshot;
+use crate::state::StateDir;
 use crate::ui::Ui;
 
 #[derive(Debug, Clone)]
@@ -305,11 +309,12 @@ async fn tick(
     ui: &Ui,
     interrupt: &Interrupt,
 ) -> Result<(), Failed> {
-    // What Git says now (fetched for a remote repository).
+    // What Git says now (fetched for a remote repository). The checkout,
+    // and the state directory's lock, serve the whole reconcile.
     let (lock, snapshot) =
         checkout(&opts.plan.source, &opts.plan.env, "watch", ui, interrupt).await?;
-    drop(lock);
     let config = crate::config::load(&snapshot.root).map_err(Error::from)?;
+    let mut lock = Some(lock);
     state.notify = config.notify.clone();
     let commit = snapshot.commit.clone();
 
@@ -321,6 +326,8 @@ async fn tick(
         match runs.load(&p.run).map_err(Error::from)?.status {
             RunStatus::Approved => {
                 tracing::info!(run = %p.run, "applying the approved run");
+                // It is checked out at its own commit, under the lock.
+                lock = None;
                 let report = converge(
                     &ApplyOptions {
                         plan: opts.plan.clone(),
@@ -363,11 +370,18 @@ async fn tick(
             "new commit"
         );
     }
-    reconcile(opts, runs, &config, state, commit, ui, interrupt).await
+    // After an approved run was applied (under its own checkout), check
+    // out again for the reconcile.
+    let checked = match lock {
+        Some(lock) => (lock, snapshot),
+        None => checkout(&opts.plan.source, &opts.plan.env, "watch", ui, interrupt).await?,
+    };
+    reconcile(opts, runs, &config, state, commit, checked, ui, interrupt).await
 }
 
-/// Runs the pipeline on everything not held; what needs approval is
-/// split off into a pending run.
+/// Plans everything not held by a pending run, once. What needs approval
+/// (and everything that depends on it, in the run's own graph) is split
+/// off into a run of its own, pending approval; the rest is applied.
 #[allow(
     clippy::too_many_arguments,
     reason = "one call site; a struct would only rename them"
@@ -378,105 +392,108 @@ async fn reconcile(
     config: &Config,
     state: &mut Loop,
     commit: Option<String>,
+    checked: (StateDir, Snapshot),
     ui: &Ui,
     interrupt: &Interrupt,
 ) -> Result<(), Failed> {
-    let held = state
+    let waiting = state
         .pending
         .as_ref()
         .map(|p| p.held.clone())
         .unwrap_or_default();
-    let Some(selection) = select(config, &held, &opts.plan) else {
+    let Some(selection) = select(config, &waiting, &opts.plan) else {
         // Everything waits for the pending run.
         state.last = Some(Instant::now());
         state.commit = commit;
         return Ok(());
     };
-    let report = converge(
-        &ApplyOptions {
-            plan: selection.clone(),
-            auto_approve: opts.auto_approve,
-            run: None,
-        },
-        ui,
-        interrupt,
-    )
-    .await?
-    .0;
-    if let Some(run) = &report.pending_run {
-        // Workloads held during the apply, already saved as a run.
-        return hold(
-            opts,
-            state,
-            &report,
-            Pending {
+    let (lock, snapshot) = checked;
+    let mut planned =
+        Planned::plan_checked_out(lock, snapshot, &selection, "apply", ui, interrupt).await?;
+    let apply = ApplyOptions {
+        plan: selection,
+        auto_approve: opts.auto_approve,
+        run: None,
+    };
+    let verdict = approval::decide(
+        &planned.run.policy,
+        &planned.run.items,
+        opts.auto_approve,
+        false,
+    );
+    if verdict != Verdict::Pending || planned.failed() || !planned.run.has_changes() {
+        let report = apply_planned(planned, &apply, ui, interrupt).await?.0;
+        if let Some(run) = &report.pending_run {
+            // Workloads held during the apply, already saved as a run.
+            let pending = Pending {
                 run: run.clone(),
                 commit,
                 held: report.held.iter().cloned().collect(),
-            },
-        )
-        .await;
-    }
-    if report.result != Outcome::ApprovalRequired {
+            };
+            return hold(opts, state, &report, pending).await;
+        }
         return settle(opts, state, &report, commit).await;
     }
-    // Something needs approval: hold it and what depends on it, converge
-    // the rest, and save what is held as a run of its own.
-    let Some(id) = report.run_id.clone() else {
-        return settle(opts, state, &report, commit).await;
-    };
-    let names: BTreeSet<String> = report
-        .approvals
+
+    // Something needs approval and nobody can be asked: hold it and what
+    // depends on it, and apply the rest.
+    let owners: BTreeSet<String> = planned
+        .run
+        .items
         .iter()
-        .map(|i| {
-            if i.stack.is_empty() {
-                i.workload.clone()
-            } else {
-                i.stack.clone()
-            }
-        })
+        .map(|i| i.owner().to_owned())
         .collect();
-    let held: BTreeSet<String> = dependents(config, &names).union(&held).cloned().collect();
-    let rest = select(config, &held, &opts.plan);
-    let pending_id = if let Some(rest) = rest {
-        // The first run planned everything; its plans of what now
-        // converges would go stale, so it gives way to a run of the held
-        // part, planned after the rest is applied.
-        supersede(runs, &id, None)?;
-        let converged = converge(
-            &ApplyOptions {
-                plan: rest,
-                auto_approve: opts.auto_approve,
-                run: None,
-            },
+    let held: BTreeSet<String> = dependents(&planned.run, &owners)
+        .union(&waiting)
+        .cloned()
+        .collect();
+    let (mut pending, held_report) = split_off(&mut planned, &held)?;
+    let terraform = planned.terraform.clone();
+    let stacks = planned.config.stacks.clone();
+    let root = planned.snapshot.root.clone();
+    let rest = apply_planned(planned, &apply, ui, interrupt).await?.0;
+    let applied: BTreeSet<String> = rest
+        .stacks
+        .iter()
+        .filter(|s| s.status == StackStatus::Applied)
+        .map(|s| s.name.clone())
+        .collect();
+    if let Err(failed) = settle(opts, state, &rest, commit.clone()).await {
+        let note = "the rest of its reconcile failed; the next one plans it again".to_owned();
+        let _ = runs.update(&pending.id, |r| r.finish(RunStatus::Failed, Some(note)));
+        runs.drop_plans(&pending.id);
+        return Err(failed);
+    }
+    // A held stack whose dependency was just applied may read new
+    // outputs: only it is planned again.
+    if let Some(terraform) = terraform {
+        replan_held(
+            &mut pending,
+            &applied,
+            &stacks,
+            (&terraform, &root, runs),
             ui,
             interrupt,
         )
-        .await?
-        .0;
-        settle(opts, state, &converged, commit.clone()).await?;
-        let mut only = selection.clone();
-        only.save = true;
-        (only.stacks, only.workloads) = split(config, &held);
-        let saved = plan(&only, ui, interrupt).await?;
-        match (saved.run_id.clone(), saved.result) {
-            (Some(run), Outcome::Changes) => run,
-            // Planning the held part failed: a failed reconcile.
-            (_, Outcome::Error) => return settle(opts, state, &saved, commit).await,
-            // Nothing is left to do there any more.
-            _ => return Ok(()),
-        }
-    } else {
-        id
-    };
-    let run = runs.load(&pending_id).map_err(Error::from)?;
-    if run.status != RunStatus::ApprovalRequired {
-        // Nothing needs approval any more: apply it now.
+        .await?;
+    }
+    // Workloads `apply` held (diffed again after its stacks) join the run.
+    if let Some(id) = &rest.pending_run {
+        let theirs = runs.load(id).map_err(Error::from)?;
+        pending.workloads.extend(theirs.workloads.clone());
+        pending.items.extend(theirs.items.clone());
+        supersede(runs, id, None)?;
+    }
+    pending.created = jiff::Timestamp::now();
+    if pending.items.is_empty() {
+        // Planned again, nothing needs approval any more: apply it now.
+        pending.note = None;
+        runs.write(&pending).map_err(Error::from)?;
         let report = converge(
             &ApplyOptions {
                 plan: opts.plan.clone(),
                 auto_approve: opts.auto_approve,
-                run: Some(pending_id),
+                run: Some(pending.id.clone()),
             },
             ui,
             interrupt,
@@ -485,20 +502,147 @@ async fn reconcile(
         .0;
         return settle(opts, state, &report, commit).await;
     }
-    let mut report = report;
-    report.run_id = Some(pending_id.clone());
-    report.approvals = run.items.clone();
+    pending.await_approval().map_err(Error::from)?;
+    let mut report = held_report;
+    report.approvals = pending.items.clone();
+    finish(runs, &pending, &report)?;
+    report.held = held.iter().cloned().collect();
+    let names = pending
+        .stacks
+        .iter()
+        .map(|s| s.name.clone())
+        .chain(pending.workloads.iter().map(|w| w.name.clone()))
+        .chain(waiting)
+        .collect();
     hold(
         opts,
         state,
         &report,
         Pending {
-            run: pending_id,
+            run: pending.id,
             commit,
-            held,
+            held: names,
         },
     )
     .await
+}
+
+/// Moves the stacks and workloads named in `held` (their plan files and
+/// items) out of the planned run into a new run, saved, and reports them.
+fn split_off(planned: &mut Planned, held: &BTreeSet<String>) -> Result<(Run, Report), Error> {
+    let runs = planned.runs.clone();
+    let run = &mut planned.run;
+    let now = jiff::Timestamp::now();
+    let pending = Run {
+        id: Runs::new_id(),
+        command: "apply".to_owned(),
+        created: now,
+        updated: now,
+        status: RunStatus::Planned,
+        saved: true,
+        source: run.source.clone(),
+        policy: run.policy.clone(),
+        stacks: run
+            .stacks
+            .iter()
+            .filter(|s| held.contains(&s.name))
+            .cloned()
+            .collect(),
+        workloads: run
+            .workloads
+            .iter()
+            .filter(|w| held.contains(&w.name))
+            .cloned()
+            .collect(),
+        items: run
+            .items
+            .iter()
+            .filter(|i| held.contains(i.owner()))
+            .cloned()
+            .collect(),
+        approval: None,
+        note: Some(format!(
+            "held by watch from run {}: what needs approval, and what depends on it",
+            run.id
+        )),
+    };
+    runs.create(&pending)?;
+    for s in pending.stacks.iter().filter(|s| s.changes) {
+        let from = runs.dir_of(&run.id).join("stacks").join(&s.name);
+        let to = runs.dir_of(&pending.id).join("stacks").join(&s.name);
+        std::fs::rename(&from, &to).map_err(|source| Error::Io {
+            what: "moving the plan of a held stack to",
+            path: to.clone(),
+            source,
+        })?;
+    }
+    run.stacks.retain(|s| !held.contains(&s.name));
+    run.workloads.retain(|w| !held.contains(&w.name));
+    run.items.retain(|i| !held.contains(i.owner()));
+    let (held_stacks, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut planned.reports)
+        .into_iter()
+        .partition(|r| held.contains(&r.name));
+    planned.reports = rest;
+    let (held_workloads, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut planned.workloads)
+        .into_iter()
+        .partition(|w| held.contains(&w.config.name));
+    planned.workloads = rest;
+    runs.write(run)?;
+    let mut report = Report::new("plan", Some((&planned.snapshot).into()), held_stacks)
+        .with_workloads(held_workloads.into_iter().map(|w| w.report).collect());
+    report.run_id = Some(pending.id.clone());
+    Ok((pending, report))
+}
+
+/// Plans again, into `pending`, each held stack that depends on a stack
+/// just `applied`, and takes its new items.
+async fn replan_held(
+    pending: &mut Run,
+    applied: &BTreeSet<String>,
+    stacks: &[crate::config::Stack],
+    at: (&crate::terraform::Terraform, &std::path::Path, &Runs),
+    ui: &Ui,
+    interrupt: &Interrupt,
+) -> Result<(), Error> {
+    let (terraform, root, runs) = at;
+    let shared = Shared {
+        terraform: terraform.clone(),
+        root: root.to_owned(),
+        runs: runs.clone(),
+        run_id: pending.id.clone(),
+        policy: pending.policy.clone(),
+        interrupt: interrupt.clone(),
+    };
+    let progress = ui.progress();
+    for i in 0..pending.stacks.len() {
+        let s = &pending.stacks[i];
+        if !s.depends_on.iter().any(|d| applied.contains(d)) {
+            continue;
+        }
+        let Some(config) = stacks.iter().find(|c| c.name == s.name) else {
+            continue;
+        };
+        let task = progress.task(&s.name);
+        let planfile = runs.plan_file(&pending.id, &s.name);
+        let outcome = plan_stack_into(&shared, config, &planfile, &task).await?;
+        task.finish("planned again");
+        if outcome.report.status == StackStatus::Error {
+            return Err(Error::Invalid {
+                path: planfile,
+                message: outcome
+                    .report
+                    .error
+                    .unwrap_or_else(|| "planning again failed".to_owned()),
+            });
+        }
+        let name = s.name.clone();
+        pending.items.retain(|i| i.stack != name);
+        pending.items.extend(outcome.items);
+        let s = &mut pending.stacks[i];
+        s.changes = outcome.sha256.is_some();
+        s.plan_sha256 = outcome.sha256;
+    }
+    Ok(())
 }
 
 /// Remembers the pending run and says so, once.
@@ -666,17 +810,18 @@ fn supersede(runs: &Runs, id: &str, commit: Option<&str>) -> Result<(), Error> {
     Ok(())
 }
 
-/// `names` and every stack and workload that depends on one of them,
-/// directly or not.
-fn dependents(config: &Config, names: &BTreeSet<String>) -> BTreeSet<String> {
+/// `names` and every stack and workload of `run` that depends on one of
+/// them, directly or not, in the run's own graph (which includes the
+/// carriers of `outputs` blocks).
+fn dependents(run: &Run, names: &BTreeSet<String>) -> BTreeSet<String> {
     let mut out = names.clone();
     loop {
         let before = out.len();
-        let nodes = config
+        let nodes = run
             .stacks
             .iter()
             .map(|s| (&s.name, &s.depends_on))
-            .chain(config.workloads.iter().map(|w| (&w.name, &w.depends_on)));
+            .chain(run.workloads.iter().map(|w| (&w.name, &w.depends_on)));
         for (name, deps) in nodes {
             if deps.iter().any(|d| out.contains(d)) {
                 out.insert(name.clone());
@@ -768,9 +913,52 @@ workload "other" { path = "k8s/other" }
     #[test]
     fn what_depends_on_a_held_stack_is_held_and_the_rest_is_selected() {
         let (_dir, config) = config();
-        let held = dependents(&config, &BTreeSet::from(["db".to_owned()]));
+        let now = jiff::Timestamp::now();
+        let run = Run {
+            id: Runs::new_id(),
+            command: "apply".to_owned(),
+            created: now,
+            updated: now,
+            status: RunStatus::Planned,
+            saved: false,
+            source: crate::runs::RunSource {
+                spec: ".".to_owned(),
+                repo: ".".to_owned(),
+                reference: "HEAD".to_owned(),
+                commit: None,
+                worktree: false,
+            },
+            policy: config.approval.clone(),
+            stacks: config
+                .stacks
+                .iter()
+                .map(|s| crate::runs::StackRun {
+                    name: s.name.clone(),
+                    path: s.path.clone(),
+                    depends_on: s.depends_on.clone(),
+                    changes: true,
+                    plan_sha256: None,
+                    replan_sha256: None,
+                    applied_at: None,
+                })
+                .collect(),
+            workloads: config
+                .workloads
+                .iter()
+                .map(|w| crate::runs::WorkloadRun {
+                    name: w.name.clone(),
+                    path: w.path.clone(),
+                    depends_on: w.depends_on.clone(),
+                    changes: true,
+                })
+                .collect(),
+            items: Vec::new(),
+            approval: None,
+            note: None,
+        };
+        let held = dependents(&run, &BTreeSet::from(["db".to_owned()]));
         assert_eq!(held, BTreeSet::from(["db".to_owned(), "apps".to_owned()]));
-        let held = dependents(&config, &BTreeSet::from(["net".to_owned()]));
+        let held = dependents(&run, &BTreeSet::from(["net".to_owned()]));
         assert_eq!(held.len(), 4, "{held:?}");
         assert!(!held.contains("other"));
 

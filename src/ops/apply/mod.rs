@@ -74,7 +74,18 @@ async fn apply_fresh(
     ui: &Ui,
     interrupt: &Interrupt,
 ) -> Result<Finished, Error> {
-    let mut planned = Planned::plan(&opts.plan, "apply", ui, interrupt).await?;
+    let planned = Planned::plan(&opts.plan, "apply", ui, interrupt).await?;
+    apply_planned(planned, opts, ui, interrupt).await
+}
+
+/// Everything after planning: the gate, then the stacks and workloads of
+/// the planned run.
+pub(crate) async fn apply_planned(
+    mut planned: Planned,
+    opts: &ApplyOptions,
+    ui: &Ui,
+    interrupt: &Interrupt,
+) -> Result<Finished, Error> {
     if planned.failed() {
         planned.run.finish(
             RunStatus::Failed,
