@@ -43,6 +43,13 @@ pub fn installed() -> Option<&'static Interrupt> {
     INSTALLED.get()
 }
 
+/// An interrupt that never fires, for work started where no interrupt was
+/// passed down (a library caller that installed none).
+pub fn never() -> Interrupt {
+    static NEVER: OnceLock<(Trigger, Interrupt)> = OnceLock::new();
+    NEVER.get_or_init(Interrupt::new).1.clone()
+}
+
 /// How far a stop has been asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {

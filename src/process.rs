@@ -82,6 +82,8 @@ pub struct Process {
     env: Vec<(OsString, OsString)>,
     stdout: Stdout,
     grace: Duration,
+    /// Stopped (as on an interrupt) when it runs longer.
+    timeout: Option<Duration>,
 }
 
 /// What a finished child left behind.
@@ -93,6 +95,8 @@ pub struct Output {
     pub stderr: String,
     /// True when the child was stopped because of an interrupt.
     pub interrupted: bool,
+    /// True when the child was stopped because it ran past its timeout.
+    pub timed_out: bool,
 }
 
 impl Output {
@@ -131,6 +135,7 @@ impl Process {
             env: Vec::new(),
             stdout: Stdout::Capture,
             grace: DEFAULT_GRACE,
+            timeout: None,
         }
     }
 
@@ -163,6 +168,13 @@ impl Process {
     /// Streams stdout into `path` instead of memory (large plan JSON).
     pub fn stdout_to_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.stdout = Stdout::File(path.into());
+        self
+    }
+
+    /// Stops the child (SIGINT, then SIGKILL after the grace period) when
+    /// it runs longer than `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
         self
     }
 
@@ -240,8 +252,27 @@ impl Process {
         };
 
         let mut interrupted = false;
+        let mut timed_out = false;
+        let deadline = async {
+            match self.timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
         let status = tokio::select! {
             status = child.wait() => status,
+            () = deadline => {
+                timed_out = true;
+                tracing::warn!(command = %program, "ran past its timeout of {:?}; stopping it", self.timeout.unwrap_or_default());
+                if let Some(pid) = pid {
+                    send_sigint(pid);
+                }
+                tokio::select! {
+                    status = child.wait() => status,
+                    _ = interrupt.reached(Level::Hard) => kill(&mut child).await,
+                    _ = tokio::time::sleep(self.grace) => kill(&mut child).await,
+                }
+            }
             _ = interrupt.reached(Level::Graceful) => {
                 interrupted = true;
                 if let Some(pid) = pid {
@@ -274,6 +305,7 @@ impl Process {
             stdout,
             stderr,
             interrupted,
+            timed_out,
         })
     }
 }
@@ -343,4 +375,48 @@ async fn read_stderr(
         all.push('\n');
     }
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_child_past_its_timeout_is_stopped_and_says_so() {
+        let interrupt = crate::interrupt::never();
+        let out = Process::new("sleep")
+            .arg("30")
+            .envs([("PATH".into(), std::env::var_os("PATH").unwrap_or_default())])
+            .timeout(Duration::from_millis(100))
+            .grace(Duration::from_secs(5))
+            .run(&interrupt)
+            .await
+            .expect("runs");
+        assert!(out.timed_out && !out.interrupted, "{out:?}");
+        assert!(!out.status.success());
+
+        let quick = Process::new("true")
+            .envs([("PATH".into(), std::env::var_os("PATH").unwrap_or_default())])
+            .timeout(Duration::from_secs(60))
+            .run(&interrupt)
+            .await
+            .expect("runs");
+        assert!(!quick.timed_out && quick.status.success());
+    }
+
+    #[tokio::test]
+    async fn the_working_directory_is_the_one_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Process::new("pwd")
+            .envs([("PATH".into(), std::env::var_os("PATH").unwrap_or_default())])
+            .cwd(dir.path())
+            .run(&crate::interrupt::never())
+            .await
+            .expect("runs");
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            std::path::Path::new(printed.trim()).canonicalize().unwrap(),
+            dir.path().canonicalize().unwrap()
+        );
+    }
 }

@@ -441,3 +441,69 @@ fn a_stack_that_fails_to_apply_skips_the_workloads_that_depend_on_it() {
         "2"
     );
 }
+
+/// A workload starts as soon as the stacks it needs are applied: while a
+/// stack's apply is held at a pause point, a workload that needs no stack
+/// is already converged, and one that depends on the stack has not
+/// started.
+#[test]
+fn a_workload_that_needs_no_stack_converges_while_a_stack_is_still_applying() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        r#"stack "slow" { path = "infra/slow" }
+
+workload "free" {
+  path      = "k8s/free"
+  namespace = "default"
+}
+
+workload "bound" {
+  path       = "k8s/bound"
+  namespace  = "default"
+  depends_on = ["slow"]
+}
+"#,
+    )
+    .write("infra/slow/main.tf", &app_stack("1"))
+    .write(
+        "k8s/free/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: free\ndata:\n  v: \"1\"\n",
+    )
+    .write(
+        "k8s/bound/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bound\ndata:\n  v: \"1\"\n",
+    );
+    repo.commit("a stack, a free workload, a bound one");
+    let kubeconfig = cluster.kubeconfig();
+    let args = [
+        "apply",
+        "--auto-approve",
+        "--repo",
+        repo.path().to_str().expect("utf-8"),
+        "--kubeconfig",
+        kubeconfig.to_str().expect("utf-8"),
+    ];
+    let paused = strata.pause_at(&args, "slow/apply");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cluster.exists(&["configmap", "free", "-n", "default"]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the free workload did not converge while the stack was applying:\n{}",
+            paused.before
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        !cluster.exists(&["configmap", "bound", "-n", "default"]),
+        "the bound workload must wait for its stack"
+    );
+    let (code, rest) = paused.interrupt();
+    assert_eq!(code, Some(1), "{rest}");
+    // The next run finishes the job.
+    let again = strata.kube(&repo, &cluster, &["apply", "--auto-approve"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(cluster.exists(&["configmap", "bound", "-n", "default"]));
+}

@@ -22,6 +22,8 @@ mod executor;
 /// Hostile repositories: symlinks, paths and kustomizations that lead out
 /// of the repository, values the API server would reject.
 mod hostile;
+/// The module graph of src/ has no import cycles.
+mod layering;
 /// Both layers in one pipeline: outputs into the cluster, one gate.
 mod pipeline;
 /// `strata plan` and `strata inspect` on real Terraform plans.

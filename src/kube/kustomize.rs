@@ -20,7 +20,10 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
-use std::process::Command;
+use std::time::Duration;
+
+use crate::interrupt::Interrupt;
+use crate::process::Process;
 
 use super::KubeError;
 
@@ -302,7 +305,12 @@ pub struct Tools {
     pub path: Option<OsString>,
     /// `HOME`, passed to the renderer.
     pub home: Option<OsString>,
+    /// Stops the renderer; `None`: the process's own, if installed.
+    pub interrupt: Option<Interrupt>,
 }
+
+/// How long rendering one kustomization may take.
+const RENDER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// File names that make a directory a kustomization.
 pub const KUSTOMIZATION: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
@@ -310,46 +318,59 @@ pub const KUSTOMIZATION: [&str; 3] = ["kustomization.yaml", "kustomization.yml",
 /// Renders a kustomization with `kustomize build`, else `kubectl
 /// kustomize`, whichever is on PATH first in that order.
 pub(super) fn build(full: &Path, dir: &str, tools: &Tools) -> Result<String, KubeError> {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let find = |name: &str| which::which_in(name, tools.path.as_ref(), &cwd).ok();
-    let mut command = if let Some(kustomize) = find("kustomize") {
-        let mut c = Command::new(kustomize);
-        c.arg("build");
-        c
-    } else if let Some(kubectl) = find("kubectl") {
-        let mut c = Command::new(kubectl);
-        c.arg("kustomize");
-        c
-    } else {
-        return Err(KubeError::Render {
-            dir: dir.to_owned(),
-            message: "neither kustomize nor kubectl is on PATH; install one of them \
-                      (https://kubectl.docs.kubernetes.io/installation/)"
-                .to_owned(),
-        });
+    let render_error = |message: String| KubeError::Render {
+        dir: dir.to_owned(),
+        message,
     };
-    command.arg(full).env_clear();
-    if let Some(path) = &tools.path {
-        command.env("PATH", path);
-    }
-    if let Some(home) = &tools.home {
-        command.env("HOME", home);
-    }
-    let output = command.output().map_err(|e| KubeError::Render {
-        dir: dir.to_owned(),
-        message: format!("cannot run {:?}: {e}", command.get_program()),
-    })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(KubeError::Render {
-            dir: dir.to_owned(),
-            message: stderr.trim().to_owned(),
-        });
-    }
-    String::from_utf8(output.stdout).map_err(|_| KubeError::Render {
-        dir: dir.to_owned(),
-        message: "the rendered output is not UTF-8".to_owned(),
+    let find = |name: &str| which::which_in(name, tools.path.as_ref(), full).ok();
+    let command = if let Some(kustomize) = find("kustomize") {
+        Process::new(kustomize).arg("build")
+    } else if let Some(kubectl) = find("kubectl") {
+        Process::new(kubectl).arg("kustomize")
+    } else {
+        return Err(render_error(
+            "neither kustomize nor kubectl is on PATH; install one of them \
+             (https://kubectl.docs.kubernetes.io/installation/)"
+                .to_owned(),
+        ));
+    };
+    // Run in the kustomization's own directory, whatever strata's is.
+    let env = [("PATH", &tools.path), ("HOME", &tools.home)]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (OsString::from(k), v.clone())));
+    let command = command.arg(".").cwd(full).envs(env).timeout(RENDER_TIMEOUT);
+    let interrupt = tools
+        .interrupt
+        .clone()
+        .unwrap_or_else(crate::interrupt::never);
+    // Called from blocking code (the manifest walk): the child is run on
+    // the runtime, off its worker threads.
+    let output = crate::off_the_runtime(|| match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle.block_on(command.run(&interrupt)),
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| crate::process::ProcessError::Spawn {
+                program: command.display(),
+                source: e,
+            })?
+            .block_on(command.run(&interrupt)),
     })
+    .map_err(|e| render_error(crate::error_line(&e)))?;
+    if output.interrupted {
+        return Err(render_error("interrupted".to_owned()));
+    }
+    if output.timed_out {
+        return Err(render_error(format!(
+            "rendering took longer than {}s and was stopped",
+            RENDER_TIMEOUT.as_secs()
+        )));
+    }
+    if !output.status.success() {
+        return Err(render_error(output.stderr.trim().to_owned()));
+    }
+    String::from_utf8(output.stdout)
+        .map_err(|_| render_error("the rendered output is not UTF-8".to_owned()))
 }
 
 #[cfg(test)]

@@ -33,6 +33,9 @@ pub(crate) struct StacksTarget<'a> {
     pub who: &'a Who,
     /// `--auto-approve` was given.
     pub auto_approve: bool,
+    /// Told of each stack as it is done, so that the workloads that need
+    /// it can start.
+    pub done: super::workloads::StacksDoneTx,
 }
 
 /// One stack's planning result.
@@ -324,10 +327,12 @@ pub(crate) async fn apply_stacks(
         })
         .collect();
     let progress = ui.progress();
+    let done = target.done.clone();
     let results = {
         let shared = shared.clone();
         let work = work.clone();
         let stop_on = interrupt.clone();
+        let done = done.clone();
         dag::run(
             nodes,
             parallelism,
@@ -340,7 +345,17 @@ pub(crate) async fn apply_stacks(
                     .cloned()
                     .expect("every node is a stack of the run");
                 let task = progress.task(&name);
-                async move { apply_stack(&shared, &stack, report, &task).await }
+                let done = done.clone();
+                async move {
+                    let result = apply_stack(&shared, &stack, report, &task).await;
+                    let status = match &result {
+                        Ok(r) | Err(r) => r.status,
+                    };
+                    done.send_modify(|m| {
+                        m.insert(name, status);
+                    });
+                    result
+                }
             },
         )
         .await
@@ -355,6 +370,12 @@ pub(crate) async fn apply_stacks(
             None => StackReport::skipped(&stack.name, &stack.path, "not scheduled"),
         })
         .collect();
+    // Those skipped (a dependency failed, or an interrupt) are done too.
+    done.send_modify(|m| {
+        for r in &reports {
+            m.entry(r.name.clone()).or_insert(r.status);
+        }
+    });
     StacksApplied {
         reports,
         stale: shared.stale.load(Ordering::SeqCst),

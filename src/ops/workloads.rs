@@ -53,6 +53,7 @@ pub(crate) fn tools(env: &Environment) -> Tools {
     Tools {
         path: env.get("PATH").map(ToOwned::to_owned),
         home: env.get("HOME").map(ToOwned::to_owned),
+        interrupt: crate::interrupt::installed().cloned(),
     }
 }
 
@@ -143,25 +144,34 @@ pub(crate) fn outputs_sources<'a>(
     at: (&Path, &Runs, &str),
     applied: &BTreeSet<String>,
 ) -> Vec<(String, OutputsFrom<'a>)> {
-    let (root, runs, run_id) = at;
     needed_stacks(layout)
         .into_iter()
         .filter_map(|name| {
-            let stack = config.stack(&name)?;
-            let json = runs.plan_json(run_id, &name);
-            let from = match terraform {
-                Some(terraform) if applied.contains(&name) || !json.is_file() => {
-                    OutputsFrom::State {
-                        terraform,
-                        dir: root.join(&stack.path),
-                    }
-                }
-                _ if json.is_file() => OutputsFrom::Plan(json),
-                _ => return None,
-            };
+            let from = outputs_source(&name, config, terraform, at, applied)?;
             Some((name, from))
         })
         .collect()
+}
+
+/// Where stack `name`'s outputs are read from (see [`outputs_sources`]).
+fn outputs_source<'a>(
+    name: &str,
+    config: &crate::config::Config,
+    terraform: Option<&'a crate::terraform::Terraform>,
+    at: (&Path, &Runs, &str),
+    applied: &BTreeSet<String>,
+) -> Option<OutputsFrom<'a>> {
+    let (root, runs, run_id) = at;
+    let stack = config.stack(name)?;
+    let json = runs.plan_json(run_id, name);
+    Some(match terraform {
+        Some(terraform) if applied.contains(name) || !json.is_file() => OutputsFrom::State {
+            terraform,
+            dir: root.join(&stack.path),
+        },
+        _ if json.is_file() => OutputsFrom::Plan(json),
+        _ => return None,
+    })
 }
 
 /// The outputs of the given stacks as Terraform's state holds them now.
@@ -398,8 +408,10 @@ async fn try_plan(workload: &Workload, inputs: &Inputs<'_>) -> Result<converge::
 pub(crate) struct Converge {
     pub cluster: Cluster,
     pub root: PathBuf,
-    /// The stacks' outputs once they are applied, read from their state.
-    pub outputs: Outputs,
+    /// Where the stacks' outputs are read from, once each is done.
+    pub outputs: OutputsReader,
+    /// The run's stacks as they finish.
+    pub stacks: StacksDone,
     pub commit: Option<String>,
     pub policy: Approval,
     pub options: KubeOptions,
@@ -409,6 +421,128 @@ pub(crate) struct Converge {
     pub auto_approve: bool,
     pub interrupt: Interrupt,
     pub layout: Layout,
+}
+
+/// The run's stacks as `apply` finishes them, so that each workload starts
+/// as soon as the stacks it needs are done.
+#[derive(Clone)]
+pub(crate) struct StacksDone {
+    /// The stacks of the run (others are done already, as far as it goes).
+    in_run: Arc<BTreeSet<String>>,
+    rx: tokio::sync::watch::Receiver<BTreeMap<String, StackStatus>>,
+}
+
+/// The sending half of [`StacksDone`], held by the stack executor.
+pub(crate) type StacksDoneTx = Arc<tokio::sync::watch::Sender<BTreeMap<String, StackStatus>>>;
+
+impl StacksDone {
+    /// A channel for the stacks `in_run`, none of them done yet.
+    pub fn channel(in_run: BTreeSet<String>) -> (StacksDoneTx, StacksDone) {
+        let (tx, rx) = tokio::sync::watch::channel(BTreeMap::new());
+        (
+            Arc::new(tx),
+            StacksDone {
+                in_run: Arc::new(in_run),
+                rx,
+            },
+        )
+    }
+
+    /// Stacks that are all done already.
+    pub fn finished(reports: &[StackReport]) -> StacksDone {
+        let (tx, done) = StacksDone::channel(reports.iter().map(|r| r.name.clone()).collect());
+        tx.send_modify(|m| {
+            m.extend(reports.iter().map(|r| (r.name.clone(), r.status)));
+        });
+        done
+    }
+
+    /// Waits until every stack of `names` that is in the run is done;
+    /// their statuses. `None` on an interrupt.
+    async fn wait(
+        &self,
+        names: &BTreeSet<String>,
+        interrupt: &Interrupt,
+    ) -> Option<BTreeMap<String, StackStatus>> {
+        let wanted: Vec<&String> = names.iter().filter(|n| self.in_run.contains(*n)).collect();
+        let mut rx = self.rx.clone();
+        let done = rx.wait_for(|m| wanted.iter().all(|n| m.contains_key(*n)));
+        tokio::select! {
+            m = done => m.ok().map(|m| {
+                wanted.iter().filter_map(|n| m.get(*n).map(|s| ((*n).clone(), *s))).collect()
+            }),
+            () = interrupt.reached(crate::interrupt::Level::Graceful) => None,
+        }
+    }
+}
+
+/// Reads stacks' outputs from Terraform's state (or this run's plan of a
+/// stack it did not apply), each once.
+pub(crate) struct OutputsReader {
+    pub terraform: Option<crate::terraform::Terraform>,
+    pub config: crate::config::Config,
+    /// The checked-out tree the stacks are in.
+    pub root: PathBuf,
+    pub runs: Runs,
+    pub run_id: String,
+    pub read: tokio::sync::Mutex<Outputs>,
+}
+
+impl OutputsReader {
+    /// The outputs of `stacks`, given how the run's stacks ended
+    /// (`applied` ones are read from their state).
+    async fn of(
+        &self,
+        stacks: &BTreeSet<String>,
+        applied: &BTreeSet<String>,
+        interrupt: &Interrupt,
+    ) -> Outputs {
+        let mut read = self.read.lock().await;
+        let missing: Vec<String> = stacks
+            .iter()
+            .filter(|s| !read.contains_key(*s))
+            .cloned()
+            .collect();
+        let at = (self.root.as_path(), &self.runs, self.run_id.as_str());
+        let sources = missing
+            .into_iter()
+            .filter_map(|name| {
+                let from =
+                    outputs_source(&name, &self.config, self.terraform.as_ref(), at, applied)?;
+                Some((name, from))
+            })
+            .collect();
+        read.extend(state_outputs(sources, interrupt).await);
+        read.iter()
+            .filter(|(k, _)| stacks.contains(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+/// The stacks a workload needs done before it converges: those it
+/// depends on, those its manifests reference, those whose outputs it
+/// carries.
+fn stacks_needed(layout: &Layout, w: &Workload) -> BTreeSet<String> {
+    w.depends_on
+        .iter()
+        .cloned()
+        .chain(
+            layout
+                .references
+                .get(&w.name)
+                .into_iter()
+                .flatten()
+                .map(|(stack, _)| stack.clone()),
+        )
+        .chain(
+            layout
+                .published
+                .iter()
+                .filter(|p| p.carrier == w.name)
+                .map(|p| p.stack.clone()),
+        )
+        .collect()
 }
 
 /// A workload not converged because, diffed again with the new outputs,
@@ -430,24 +564,18 @@ pub(crate) struct WorkloadsApplied {
     pub held: Vec<Held>,
 }
 
-/// Converges `planned` in dependency order after the stacks: a workload
-/// whose stack dependency failed is skipped; one planned before a stack
-/// was applied in this run is diffed again with the new outputs, and
+/// Converges `planned` in dependency order, each workload as soon as the
+/// stacks it needs are done: one whose stack dependency failed is
+/// skipped; one whose stacks were applied in this run (or that was planned
+/// with outputs unknown) is diffed again with the new outputs, and
 /// converged only if what it now needs approval for was approved — else
 /// it is held, with everything that depends on it.
 pub(crate) async fn apply_workloads(
     ctx: Arc<Converge>,
     planned: Vec<WorkloadPlanned>,
-    stacks: &[StackReport],
     ui: &Ui,
 ) -> WorkloadsApplied {
     let held: Arc<std::sync::Mutex<Vec<Held>>> = Arc::default();
-    let failed_stacks: BTreeSet<String> = stacks
-        .iter()
-        .filter(|s| matches!(s.status, StackStatus::Error | StackStatus::Skipped))
-        .map(|s| s.name.clone())
-        .collect();
-    let any_applied = stacks.iter().any(|s| s.status == StackStatus::Applied);
     let names: BTreeSet<String> = planned.iter().map(|w| w.config.name.clone()).collect();
     let nodes = planned
         .iter()
@@ -470,7 +598,6 @@ pub(crate) async fn apply_workloads(
     );
     let progress = ui.progress();
     let stop_on = ctx.interrupt.clone();
-    let failed_stacks = Arc::new(failed_stacks);
     let results = {
         let by_name = by_name.clone();
         let held = held.clone();
@@ -484,17 +611,18 @@ pub(crate) async fn apply_workloads(
                     .get(&name)
                     .cloned()
                     .expect("every node is a workload");
-                let failed_stacks = failed_stacks.clone();
                 let held = held.clone();
-                let task = progress.task(&name);
+                let progress = progress.clone();
                 async move {
-                    let blocked = w
-                        .config
-                        .depends_on
+                    let needed = stacks_needed(&ctx.layout, &w.config);
+                    let Some(stacks) = ctx.stacks.wait(&needed, &ctx.interrupt).await else {
+                        return Err(WorkloadPlanned::skipped(&w.config, "interrupted").report);
+                    };
+                    let task = progress.task(&name);
+                    let blocked = stacks
                         .iter()
-                        .find(|d| failed_stacks.contains(*d))
-                        .cloned();
-                    if let Some(stack) = blocked {
+                        .find(|(_, s)| matches!(s, StackStatus::Error | StackStatus::Skipped));
+                    if let Some((stack, _)) = blocked {
                         task.finish("skipped");
                         return Err(WorkloadPlanned::skipped(
                             &w.config,
@@ -502,7 +630,14 @@ pub(crate) async fn apply_workloads(
                         )
                         .report);
                     }
-                    let report = match apply_workload(&ctx, w, any_applied, &task).await {
+                    let applied: BTreeSet<String> = stacks
+                        .iter()
+                        .filter(|(_, s)| **s == StackStatus::Applied)
+                        .map(|(n, _)| n.clone())
+                        .collect();
+                    let outputs = ctx.outputs.of(&needed, &applied, &ctx.interrupt).await;
+                    let changed = !applied.is_empty();
+                    let report = match apply_workload(&ctx, w, changed, &outputs, &task).await {
                         Converged::Done(report) => report,
                         Converged::Held(h) => {
                             // Its dependents wait with it.
@@ -572,6 +707,7 @@ async fn apply_workload(
     ctx: &Converge,
     mut w: WorkloadPlanned,
     outputs_changed: bool,
+    outputs: &Outputs,
     task: &Task,
 ) -> Converged {
     let unknown = w
@@ -583,7 +719,7 @@ async fn apply_workload(
         let inputs = Inputs {
             cluster: &ctx.cluster,
             root: &ctx.root,
-            outputs: &ctx.outputs,
+            outputs,
             commit: ctx.commit.as_deref(),
             policy: &ctx.policy,
             options: &ctx.options,

@@ -451,69 +451,76 @@ async fn apply_run(
         Ok(())
     })?;
     let runs = target.runs.clone();
-    let stacks = match &target.terraform {
-        Some(terraform) => {
-            let on = StacksTarget {
-                config: &target.config,
-                root: &target.root,
-                runs: &target.runs,
-                who: &target.who,
+    // Stacks and workloads run together: each workload starts as soon as
+    // the stacks it needs are done.
+    let (done, stacks_done) =
+        workloads::StacksDone::channel(run.stacks.iter().map(|s| s.name.clone()).collect());
+    let (commit, policy) = (run.source.commit.clone(), run.policy.clone());
+    let run_id = run.id.clone();
+    let converge = |approved: Vec<Item>, stacks: workloads::StacksDone| {
+        target.cluster.as_ref().map(|cluster| {
+            Arc::new(Converge {
+                cluster: cluster.clone(),
+                root: target.root.clone(),
+                outputs: workloads::OutputsReader {
+                    terraform: target.terraform.clone(),
+                    config: target.config.clone(),
+                    root: target.root.clone(),
+                    runs: runs.clone(),
+                    run_id: run_id.clone(),
+                    read: tokio::sync::Mutex::default(),
+                },
+                stacks,
+                commit: commit.clone(),
+                policy: policy.clone(),
+                options: target.kube.clone(),
+                tools: target.tools.clone(),
+                approved,
                 auto_approve: target.auto_approve,
-            };
-            apply_stacks(on, terraform.clone(), &run, reports, ui, interrupt).await
-        }
-        None => StacksApplied {
-            reports: Vec::new(),
-            stale: false,
-            blocked: false,
-        },
+                interrupt: interrupt.clone(),
+                layout: target.layout.clone(),
+            })
+        })
     };
+    let stacks = async {
+        match &target.terraform {
+            Some(terraform) => {
+                let on = StacksTarget {
+                    config: &target.config,
+                    root: &target.root,
+                    runs: &target.runs,
+                    who: &target.who,
+                    auto_approve: target.auto_approve,
+                    done: done.clone(),
+                };
+                apply_stacks(on, terraform.clone(), &run, reports, ui, interrupt).await
+            }
+            None => StacksApplied {
+                reports: Vec::new(),
+                stale: false,
+                blocked: false,
+            },
+        }
+    };
+    let first_ctx = converge(run.items.clone(), stacks_done);
+    let planned_workloads = target.workloads.clone();
+    let workloads = async {
+        match first_ctx {
+            Some(ctx) if !interrupt.is_requested() => {
+                Some(workloads::apply_workloads(ctx, planned_workloads, ui).await)
+            }
+            _ => None,
+        }
+    };
+    let (stacks, first) = tokio::join!(stacks, workloads);
     let StacksApplied {
         reports,
         stale,
         blocked,
     } = stacks;
     let mut held = Hold::None;
-    let workloads = match target.cluster {
-        Some(cluster) if !interrupt.is_requested() => {
-            let (commit, policy) = (run.source.commit.clone(), run.policy.clone());
-            // Read once the stacks are done, from Terraform's state: what
-            // this run applied, and what it left as it was.
-            let applied: BTreeSet<String> = reports
-                .iter()
-                .filter(|r| r.status == StackStatus::Applied)
-                .map(|r| r.name.clone())
-                .collect();
-            let sources = workloads::outputs_sources(
-                &target.layout,
-                &target.config,
-                target.terraform.as_ref(),
-                (&target.root, &runs, &run.id),
-                &applied,
-            );
-            let outputs = workloads::state_outputs(sources, interrupt).await;
-            let converge = |approved: Vec<Item>| {
-                Arc::new(Converge {
-                    cluster: cluster.clone(),
-                    root: target.root.clone(),
-                    outputs: outputs.clone(),
-                    commit: commit.clone(),
-                    policy: policy.clone(),
-                    options: target.kube.clone(),
-                    tools: target.tools.clone(),
-                    approved,
-                    auto_approve: target.auto_approve,
-                    interrupt: interrupt.clone(),
-                    layout: target.layout.clone(),
-                })
-            };
-            let first = workloads::apply_workloads(
-                converge(run.items.clone()),
-                target.workloads,
-                &reports,
-                ui,
-            )
-            .await;
+    let workloads = match first {
+        Some(first) => {
             let mut out = first.reports;
             if !first.held.is_empty() && !interrupt.is_requested() {
                 held = hold(
@@ -527,10 +534,12 @@ async fn apply_run(
                 )
                 .await?;
                 if let Hold::Approved = &held {
+                    let ctx =
+                        converge(run.items.clone(), workloads::StacksDone::finished(&reports))
+                            .expect("workloads were converged, so there is a cluster");
                     let again = workloads::apply_workloads(
-                        converge(run.items.clone()),
+                        ctx,
                         first.held.iter().map(|h| h.workload.clone()).collect(),
-                        &reports,
                         ui,
                     )
                     .await;
@@ -549,7 +558,7 @@ async fn apply_run(
             }
             out
         }
-        _ => target.workloads.iter().map(|w| w.report.clone()).collect(),
+        None => target.workloads.iter().map(|w| w.report.clone()).collect(),
     };
 
     let mut report = Report::new("apply", Some(source), reports).with_workloads(workloads);
