@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use kube_sim::{Background, Options};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/manifests")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/manifests")
 }
 
 fn kubectl_binary() -> PathBuf {
