@@ -97,14 +97,17 @@ async fn run() -> anyhow::Result<()> {
     sim.write_kubeconfig(&kubeconfig).map_err(|e| {
         anyhow::anyhow!("cannot write the kubeconfig {}: {e}", kubeconfig.display())
     })?;
+    // The handlers are in place before the line that says it serves: a
+    // SIGTERM right after it must stop the server cleanly, not kill it.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     eprintln!(
         "kube-sim: serving {} (kubeconfig {})",
         sim.url(),
         kubeconfig.display()
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        _ = int.recv() => {}
         _ = term.recv() => {}
     }
     sim.stop().await;
