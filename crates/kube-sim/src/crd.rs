@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::kinds::ResourceKind;
+use crate::kinds::{ResourceKind, Subresource, strings};
 use crate::meta;
 use crate::store::{EventType, Key, State};
 
@@ -19,14 +19,8 @@ pub fn kinds_of(crd: &Value) -> Vec<ResourceKind> {
         .as_str()
         .map(str::to_owned)
         .unwrap_or_else(|| kind.to_ascii_lowercase());
-    let short_names: Vec<String> = names["shortNames"]
-        .as_array()
-        .map(|l| {
-            l.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let short_names = strings(&names["shortNames"]);
+    let categories = strings(&names["categories"]);
     let namespaced = spec["scope"].as_str() != Some("Cluster");
     spec["versions"]
         .as_array()
@@ -34,16 +28,32 @@ pub fn kinds_of(crd: &Value) -> Vec<ResourceKind> {
             versions
                 .iter()
                 .filter(|v| v["served"].as_bool().unwrap_or(true))
-                .map(|v| ResourceKind {
-                    group: group.clone(),
-                    version: v["name"].as_str().unwrap_or("").to_owned(),
-                    kind: kind.clone(),
-                    plural: plural.clone(),
-                    singular: singular.clone(),
-                    namespaced,
-                    short_names: short_names.clone(),
-                    status: v["subresources"].get("status").is_some(),
-                    custom: true,
+                .map(|v| {
+                    let status = v["subresources"].get("status").is_some();
+                    let subresources = status
+                        .then(|| Subresource {
+                            name: "status".to_owned(),
+                            kind: kind.clone(),
+                            verbs: ["get", "patch", "update"].map(str::to_owned).to_vec(),
+                            ..Subresource::default()
+                        })
+                        .into_iter()
+                        .collect();
+                    ResourceKind {
+                        group: group.clone(),
+                        version: v["name"].as_str().unwrap_or("").to_owned(),
+                        kind: kind.clone(),
+                        plural: plural.clone(),
+                        singular: singular.clone(),
+                        namespaced,
+                        short_names: short_names.clone(),
+                        categories: categories.clone(),
+                        verbs: ResourceKind::all_verbs(),
+                        subresources,
+                        status,
+                        storage_version_hash: None,
+                        custom: true,
+                    }
                 })
                 .collect()
         })

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod api;
+pub mod auth;
 pub mod controllers;
 pub mod crd;
 pub mod faults;
@@ -22,6 +23,8 @@ pub mod fields;
 pub mod kinds;
 pub mod meta;
 pub mod patch;
+pub mod rbac;
+pub mod reviews;
 pub mod schema;
 pub mod selector;
 pub mod server;
@@ -123,6 +126,7 @@ impl KubeSim {
             addr,
             shutdown: shutdown_rx.clone(),
             faults: Mutex::new(faults::Faults::new(opts.faults.clone(), opts.seed)),
+            tokens: Mutex::new(std::collections::HashMap::new()),
         });
         let tls = if opts.tls {
             Some(tls::generate().map_err(std::io::Error::other)?)

@@ -24,7 +24,7 @@ use crate::kinds::ResourceKind;
 use crate::status::ApiError;
 use crate::store::{Event, Key, State};
 
-type Body = BoxBody<Bytes, Infallible>;
+pub type Body = BoxBody<Bytes, Infallible>;
 
 /// The emulator's shared state.
 pub struct Sim {
@@ -34,6 +34,8 @@ pub struct Sim {
     pub addr: SocketAddr,
     pub shutdown: watch::Receiver<bool>,
     pub faults: Mutex<crate::faults::Faults>,
+    /// Tokens issued by TokenRequest, and whom they authenticate.
+    pub tokens: Mutex<std::collections::HashMap<String, crate::auth::User>>,
 }
 
 impl Sim {
@@ -84,7 +86,7 @@ fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).boxed()
 }
 
-fn json_response(code: StatusCode, value: &Value) -> Response<Body> {
+pub fn json_response(code: StatusCode, value: &Value) -> Response<Body> {
     let mut body = serde_json::to_vec(value).unwrap_or_default();
     body.push(b'\n');
     Response::builder()
@@ -278,11 +280,11 @@ struct Headers {
 
 /// Where a REST path points.
 #[derive(Debug)]
-struct Target {
-    kind: ResourceKind,
-    namespace: String,
-    name: Option<String>,
-    sub: Option<String>,
+pub struct Target {
+    pub kind: ResourceKind,
+    pub namespace: String,
+    pub name: Option<String>,
+    pub sub: Option<String>,
 }
 
 fn not_found_path() -> ApiError {
@@ -433,10 +435,23 @@ async fn dispatch(
     if let Some(sub) = &t.sub
         && (sub != "status" || !t.kind.status)
     {
+        if t.kind.subresource(sub).is_some() {
+            return crate::reviews::subresource(sim, method, body, &t);
+        }
         return Err(not_found_path());
     }
     let kind = &t.kind;
     let ns = t.namespace.as_str();
+    let verb = verb_of(method, t.name.is_some(), query.flag("watch"));
+    if t.sub.is_none() && !kind.allows(verb) {
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
+    }
+    if kind.virtual_only() && *method == Method::POST {
+        let answer = crate::reviews::create(sim, kind, ns, &crate::auth::User::admin(), body)?;
+        return Ok(json_response(StatusCode::CREATED, &answer));
+    }
     if !body.is_empty() && content_type.starts_with("application/vnd.kubernetes.protobuf") {
         // Protobuf is not spoken; clients fall back to JSON on a 415.
         return Err(ApiError::unsupported_media_type(content_type));
@@ -566,13 +581,25 @@ async fn dispatch(
     }
 }
 
+/// The verb of a request, as discovery and RBAC name them.
+pub fn verb_of(method: &Method, named: bool, watch: bool) -> &'static str {
+    match (method.as_str(), named) {
+        ("GET", false) if watch => "watch",
+        ("GET", false) => "list",
+        ("GET", true) if watch => "watch",
+        ("GET", true) => "get",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        _ => "",
+    }
+}
+
 /// The kinds with a `/scale` subresource.
 fn has_scale(kind: &ResourceKind) -> bool {
-    !kind.custom
-        && matches!(
-            kind.kind.as_str(),
-            "Deployment" | "StatefulSet" | "ReplicaSet"
-        )
+    !kind.custom && kind.subresource("scale").is_some()
 }
 
 /// The `autoscaling/v1` `Scale` view of a workload.
@@ -961,26 +988,30 @@ fn aggregated(kinds: &[ResourceKind], core: bool) -> Value {
             "responseKind": response_kind,
             "scope": if k.namespaced { "Namespaced" } else { "Cluster" },
             "singularResource": k.singular,
-            "verbs": k.verbs(),
+            "verbs": k.verbs,
         });
         if !k.short_names.is_empty() {
             resource["shortNames"] = json!(k.short_names);
         }
-        let mut subresources = Vec::new();
-        if k.status {
-            subresources.push(json!({
-                "subresource": "status",
-                "responseKind": response_kind,
-                "verbs": ["get", "patch", "update"],
-            }));
+        if !k.categories.is_empty() {
+            resource["categories"] = json!(k.categories);
         }
-        if has_scale(k) {
-            subresources.push(json!({
-                "subresource": "scale",
-                "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
-                "verbs": ["get", "patch", "update"],
-            }));
-        }
+        let subresources: Vec<Value> = k
+            .subresources
+            .iter()
+            .map(|sub| {
+                let (group, version) = if sub.version.is_empty() {
+                    (k.group.as_str(), k.version.as_str())
+                } else {
+                    (sub.group.as_str(), sub.version.as_str())
+                };
+                json!({
+                    "subresource": sub.name,
+                    "responseKind": {"group": group, "version": version, "kind": sub.kind},
+                    "verbs": sub.verbs,
+                })
+            })
+            .collect();
         if !subresources.is_empty() {
             resource["subresources"] = json!(subresources);
         }
@@ -1089,33 +1120,34 @@ fn resource_list(sim: &Sim, group: &str, version: &str) -> Result<Response<Body>
             "singularName": k.singular,
             "namespaced": k.namespaced,
             "kind": k.kind,
-            "verbs": k.verbs(),
+            "verbs": k.verbs,
         });
         if !k.short_names.is_empty() {
             r["shortNames"] = json!(k.short_names);
         }
-        resources.push(r);
-        if k.status {
-            resources.push(json!({
-                "name": format!("{}/status", k.plural),
-                "singularName": "",
-                "namespaced": k.namespaced,
-                "kind": k.kind,
-                "verbs": ["get", "patch", "update"],
-            }));
+        if !k.categories.is_empty() {
+            r["categories"] = json!(k.categories);
         }
-        if has_scale(k) {
-            resources.push(json!({
-                "name": format!("{}/scale", k.plural),
+        if let Some(hash) = &k.storage_version_hash {
+            r["storageVersionHash"] = json!(hash);
+        }
+        resources.push(r);
+        for sub in &k.subresources {
+            let mut r = json!({
+                "name": format!("{}/{}", k.plural, sub.name),
                 "singularName": "",
                 "namespaced": k.namespaced,
-                "group": "autoscaling",
-                "version": "v1",
-                "kind": "Scale",
-                "verbs": ["get", "patch", "update"],
-            }));
+                "kind": sub.kind,
+                "verbs": sub.verbs,
+            });
+            if !sub.version.is_empty() && (&sub.group, &sub.version) != (&k.group, &k.version) {
+                r["group"] = json!(sub.group);
+                r["version"] = json!(sub.version);
+            }
+            resources.push(r);
         }
     }
+    resources.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     let gv = if group.is_empty() {
         version.to_owned()
     } else {
@@ -1167,7 +1199,13 @@ mod tests {
             .find(|r| r["resource"] == "namespaces")
             .unwrap();
         assert_eq!(namespaces["scope"], "Cluster");
-        assert_eq!(namespaces["subresources"][0]["subresource"], "status");
+        assert!(
+            namespaces["subresources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["subresource"] == "status")
+        );
         let groups = aggregated(&kinds, false);
         let apps = groups["items"]
             .as_array()
@@ -1175,9 +1213,13 @@ mod tests {
             .iter()
             .find(|g| g["metadata"]["name"] == "apps")
             .unwrap();
-        assert_eq!(
-            apps["versions"][0]["resources"][0]["responseKind"]["kind"],
-            "Deployment"
-        );
+        let deployments = apps["versions"][0]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == "deployments")
+            .unwrap();
+        assert_eq!(deployments["responseKind"]["kind"], "Deployment");
+        assert_eq!(deployments["categories"][0], "all");
     }
 }

@@ -26,7 +26,7 @@ pub struct Subject<'a> {
 
 impl Subject<'_> {
     /// `configmaps "x"` or `deployments.apps "x"`, as in the real messages.
-    fn qualified(&self) -> String {
+    pub fn qualified(&self) -> String {
         if self.group.is_empty() {
             format!("{} {:?}", self.plural, self.name)
         } else {

@@ -2,105 +2,12 @@
 //! against the emulator: the flows of podinfo's overlays, conflicts, a CRD
 //! and its custom resource, strict validation and deletion.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
-use kube_sim::{Background, Options};
+mod common;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/manifests")
-}
-
-fn kubectl_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/kubectl");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/setup-tools.sh (scripts/test.sh does it)",
-        path.display()
-    );
-    path
-}
-
-/// An emulator and a kubectl with its own HOME (discovery cache) and
-/// kubeconfig.
-struct Cluster {
-    _sim: Background,
-    home: tempfile::TempDir,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-impl From<Output> for Run {
-    fn from(o: Output) -> Run {
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-}
-
-impl Cluster {
-    fn start() -> Cluster {
-        Cluster::with(Options::default())
-    }
-
-    fn with(options: Options) -> Cluster {
-        let sim = Background::start(options).expect("kube-sim starts");
-        let home = tempfile::tempdir().expect("tempdir");
-        sim.sim()
-            .write_kubeconfig(&home.path().join("kubeconfig"))
-            .expect("kubeconfig");
-        Cluster { _sim: sim, home }
-    }
-
-    fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Run {
-        let mut cmd = Command::new(kubectl_binary());
-        cmd.args(args)
-            .env_clear()
-            .env("HOME", self.home.path())
-            .env("KUBECONFIG", self.home.path().join("kubeconfig"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            });
-        let mut child = cmd.spawn().expect("kubectl runs");
-        if let Some(text) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(text.as_bytes())
-                .expect("write stdin");
-        }
-        child.wait_with_output().expect("kubectl finishes").into()
-    }
-
-    #[track_caller]
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let run = self.kubectl(args, stdin);
-        assert_eq!(run.code, 0, "kubectl {args:?}: {run:?}");
-        run.stdout
-    }
-}
+use common::{Cluster, fixtures, kubectl_binary};
+use kube_sim::Options;
 
 fn render(overlay: &str) -> String {
     let dir = fixtures().join("podinfo/deploy/overlays").join(overlay);
