@@ -61,6 +61,9 @@ pub struct Options {
     pub seed: Option<u64>,
     /// Serve HTTPS with a fresh self-signed CA (in the kubeconfig).
     pub tls: bool,
+    /// How many changes are kept for watches and paged lists to resume
+    /// from (etcd's compaction); older resourceVersions get 410.
+    pub history: usize,
 }
 
 /// Where scripts/setup-tools.sh puts the schema in this checkout, or
@@ -85,6 +88,7 @@ impl Default for Options {
             faults: Vec::new(),
             seed: None,
             tls: false,
+            history: store::HISTORY,
         }
     }
 }
@@ -109,6 +113,7 @@ impl KubeSim {
         let addr = listener.local_addr()?;
         let (events, _) = broadcast::channel(4096);
         let mut state = store::State::new(kinds::builtin(), events.clone());
+        state.history_limit = opts.history;
         if let Some(path) = &opts.schema {
             let loaded = schema::Schema::load(path).map_err(|e| {
                 std::io::Error::other(format!(

@@ -92,6 +92,7 @@ async fn run() -> anyhow::Result<()> {
         },
         seed,
         tls,
+        ..Options::default()
     })
     .await?;
     sim.write_kubeconfig(&kubeconfig).map_err(|e| {

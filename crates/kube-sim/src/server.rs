@@ -762,12 +762,22 @@ fn field_validation(
     Err(ApiError::bad_request(message))
 }
 
-/// LIST with selectors and `limit`/`continue` paging.
+/// LIST with selectors and `limit`/`continue` paging, as the real server
+/// pages: each page but the last carries `metadata.continue` (and, without
+/// selectors, `remainingItemCount`); pages after the first keep the first
+/// page's resourceVersion. A token older than the kept history is 410
+/// `Expired`, one that does not decode 400.
 fn list(state: &State, kind: &ResourceKind, ns: &str, query: &Query) -> Result<Value, ApiError> {
     let (labels, fields) = query.selectors()?;
     let namespace = (kind.namespaced && !ns.is_empty()).then_some(ns);
-    let after: Option<Key> = match query.get("continue") {
-        Some(token) if !token.is_empty() => Some(decode_continue(token)?),
+    let after: Option<Continue> = match query.get("continue") {
+        Some(token) if !token.is_empty() => {
+            let decoded = Continue::decode(token)?;
+            if decoded.rv < state.oldest_rv() {
+                return Err(continue_expired(&decoded, state.rv()));
+            }
+            Some(decoded)
+        }
         _ => None,
     };
     let limit: Option<usize> = match query.get("limit") {
@@ -777,40 +787,109 @@ fn list(state: &State, kind: &ResourceKind, ns: &str, query: &Query) -> Result<V
         ),
         _ => None,
     };
-    let matching: Vec<(&Key, &Value)> = state
-        .list(&kind.group, &kind.plural, namespace)
-        .filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a))
-        .filter(|(k, o)| {
-            labels.matches(o["metadata"]["labels"].as_object())
-                && fields.matches(&k.name, &k.namespace)
-        })
-        .collect();
-    let total = matching.len();
-    let take = limit.unwrap_or(total).min(total);
-    let items: Vec<Value> = matching[..take].iter().map(|(_, o)| (*o).clone()).collect();
-    let (cont, remaining) = if take < total {
-        let last = matching[take - 1].0;
-        (Some(encode_continue(last)), Some(total - take))
-    } else {
-        (None, None)
+    let selected = |k: &Key, o: &Value| {
+        labels.matches(o["metadata"]["labels"].as_object()) && fields.matches(&k.name, &k.namespace)
     };
-    Ok(api::list_object(kind, items, state.rv(), cont, remaining))
+    let mut matching = state
+        .list(&kind.group, &kind.plural, namespace)
+        .filter(|(k, _)| {
+            after
+                .as_ref()
+                .is_none_or(|a| (k.namespace.as_str(), k.name.as_str()) > (&a.namespace, &a.name))
+        })
+        .filter(|(k, o)| selected(k, o));
+    let rv = after.as_ref().map_or_else(|| state.rv(), |a| a.rv);
+    let take = limit.unwrap_or(usize::MAX);
+    let items: Vec<(&Key, &Value)> = matching.by_ref().take(take).collect();
+    let rest = matching.count();
+    let (cont, remaining) = match items.last() {
+        Some((last, _)) if rest > 0 => {
+            let token = Continue {
+                rv,
+                namespace: last.namespace.clone(),
+                name: last.name.clone(),
+            };
+            let unfiltered = query.get("labelSelector").unwrap_or("").is_empty()
+                && query.get("fieldSelector").unwrap_or("").is_empty();
+            (Some(token.encode()), unfiltered.then_some(rest))
+        }
+        _ => (None, None),
+    };
+    let items = items.into_iter().map(|(_, o)| o.clone()).collect();
+    Ok(api::list_object(kind, items, rv, cont, remaining))
 }
 
-fn encode_continue(key: &Key) -> String {
-    serde_json::to_string(&json!([key.namespace, key.name])).unwrap_or_default()
+/// Where a paged list goes on, as the real server's token says it:
+/// base64 of `{"v":"meta.k8s.io/v1","rv":N,"start":"<ns>/<name>\u0000"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Continue {
+    rv: u64,
+    namespace: String,
+    name: String,
 }
 
-fn decode_continue(token: &str) -> Result<Key, ApiError> {
-    let bad = || ApiError::bad_request(format!("continue key is not valid: {token:?}"));
-    let parts: Vec<String> = serde_json::from_str(token).map_err(|_| bad())?;
-    let [namespace, name] = <[String; 2]>::try_from(parts).map_err(|_| bad())?;
-    Ok(Key {
-        group: String::new(),
-        plural: String::new(),
-        namespace,
-        name,
-    })
+impl Continue {
+    fn encode(&self) -> String {
+        use base64::Engine as _;
+        let start = if self.namespace.is_empty() {
+            format!("{}\u{0}", self.name)
+        } else {
+            format!("{}/{}\u{0}", self.namespace, self.name)
+        };
+        let token = json!({"v": "meta.k8s.io/v1", "rv": self.rv, "start": start});
+        base64::engine::general_purpose::URL_SAFE.encode(token.to_string())
+    }
+
+    fn decode(token: &str) -> Result<Continue, ApiError> {
+        use base64::Engine as _;
+        let invalid = |why: &str| {
+            ApiError::bad_request(format!(
+                "invalid continue token: continue key is not valid{why}"
+            ))
+        };
+        let bytes = base64::engine::general_purpose::URL_SAFE
+            .decode(token)
+            .map_err(|_| invalid(""))?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|_| invalid(""))?;
+        if value["v"] != "meta.k8s.io/v1" {
+            return Err(invalid(
+                ": server does not recognize this encoded key (meta.k8s.io/v1)",
+            ));
+        }
+        let rv = value["rv"].as_u64().filter(|rv| *rv > 0).ok_or_else(|| {
+            invalid(": incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+        })?;
+        let start = value["start"]
+            .as_str()
+            .map(|s| s.trim_end_matches('\u{0}'))
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| invalid(": encoded start key empty"))?;
+        let (namespace, name) = start.split_once('/').unwrap_or(("", start));
+        Ok(Continue {
+            rv,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// The real server's 410 for a continue token whose snapshot is compacted.
+/// Its `metadata.continue` goes on from the same place at `now`,
+/// inconsistently.
+fn continue_expired(token: &Continue, now: u64) -> ApiError {
+    let mut error = ApiError::new(
+        StatusCode::GONE,
+        "Expired",
+        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+    );
+    error.list_continue = Some(
+        Continue {
+            rv: now,
+            ..token.clone()
+        }
+        .encode(),
+    );
+    error
 }
 
 /// A body fed from a channel: one watch event per chunk.

@@ -13,6 +13,8 @@ pub struct ApiError {
     pub message: String,
     /// `details`: name, group, kind and causes, when there are any.
     pub details: Option<Value>,
+    /// `metadata.continue` of the Status (a 410 `Expired` list).
+    pub list_continue: Option<String>,
 }
 
 /// What an error is about: the object's group, plural (which the real
@@ -50,6 +52,7 @@ impl ApiError {
             reason,
             message: message.into(),
             details: None,
+            list_continue: None,
         }
     }
 
@@ -156,6 +159,9 @@ impl ApiError {
         });
         if let Some(details) = &self.details {
             status["details"] = details.clone();
+        }
+        if let Some(token) = &self.list_continue {
+            status["metadata"]["continue"] = json!(token);
         }
         status
     }

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use crate::kinds::ResourceKind;
 use crate::schema::Schema;
 
-/// How many changes are kept for watches that resume from an older
-/// resourceVersion; older ones get 410 Gone, as after etcd compaction.
+/// How many changes are kept, by default, for watches that resume from an
+/// older resourceVersion and lists that page on; older ones get 410, as
+/// after etcd compaction.
 pub const HISTORY: usize = 10_000;
 
 /// Where an object lives.
@@ -62,6 +63,8 @@ pub struct State {
     /// The Kubernetes schema (and the CRDs' schemas); `None` runs untyped.
     pub schema: Option<Arc<Schema>>,
     history: VecDeque<Event>,
+    /// How many changes `history` keeps.
+    pub history_limit: usize,
     events: broadcast::Sender<Event>,
 }
 
@@ -73,6 +76,7 @@ impl State {
             kinds,
             schema: None,
             history: VecDeque::new(),
+            history_limit: HISTORY,
             events,
         }
     }
@@ -130,7 +134,7 @@ impl State {
             key,
             object,
         };
-        if self.history.len() == HISTORY {
+        while self.history.len() >= self.history_limit.max(1) {
             self.history.pop_front();
         }
         self.history.push_back(event.clone());

@@ -70,7 +70,26 @@ impl Cluster {
     }
 
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Run {
-        let mut cmd = Command::new(kubectl_binary());
+        self.kubectl_within(None, args, stdin)
+    }
+
+    /// kubectl, killed (exit 124) when it runs longer than `limit`
+    /// (coreutils' `timeout`): for commands that, broken, never end.
+    pub fn kubectl_within(
+        &self,
+        limit: Option<std::time::Duration>,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Run {
+        let mut cmd = match limit {
+            Some(limit) => {
+                let mut cmd = Command::new("timeout");
+                cmd.arg(format!("{}s", limit.as_secs().max(1)))
+                    .arg(kubectl_binary());
+                cmd
+            }
+            None => Command::new(kubectl_binary()),
+        };
         cmd.args(args)
             .env_clear()
             .env("HOME", self.home.path())
