@@ -16,6 +16,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bytes_field;
 pub mod controllers;
 pub mod crd;
 pub mod faults;

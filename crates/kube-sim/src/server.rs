@@ -492,18 +492,22 @@ async fn dispatch(
         (&Method::GET, Some(name)) => ok(api::get(&sim.lock(), kind, ns, name)?),
         (&Method::POST, None) => {
             let opts = query.write_options(user_agent)?;
-            let created = api::create(&mut sim.lock(), kind, ns, parse_body()?, &opts)?;
+            let body = parse_body()?;
+            crate::bytes_field::check_body(kind, &body)?;
+            let created = api::create(&mut sim.lock(), kind, ns, body, &opts)?;
             Ok(json_response(StatusCode::CREATED, &created))
         }
         (&Method::PUT, Some(name)) => {
             let opts = query.write_options(user_agent)?;
+            let body = parse_body()?;
+            crate::bytes_field::check_body(kind, &body)?;
             ok(api::update(
                 &mut sim.lock(),
                 kind,
                 ns,
                 name,
                 t.sub.as_deref(),
-                parse_body()?,
+                body,
                 true,
                 &opts,
             )?)
@@ -513,6 +517,11 @@ async fn dispatch(
             let patch_type = PatchType::from_content_type(content_type)
                 .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
             let patch = parse_body()?;
+            if patch_type == PatchType::Apply {
+                crate::bytes_field::check_apply(kind, ns, name, &patch)?;
+            } else {
+                crate::bytes_field::check_patch(kind, &patch)?;
+            }
             let mut state = sim.lock();
             if patch_type == PatchType::Apply {
                 let (object, created) =
