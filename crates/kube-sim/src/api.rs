@@ -307,6 +307,9 @@ fn defaults_on_create(kind: &ResourceKind, body: &mut Value) {
             body["spec"] = json!({"finalizers": ["kubernetes"]});
             body["status"] = json!({"phase": "Active"});
         }
+        "Secret" if kind.group.is_empty() && body["type"].as_str().is_none_or(str::is_empty) => {
+            body["type"] = json!("Opaque");
+        }
         "Service" => {
             let spec = &mut body["spec"];
             if spec.get("type").is_none() {

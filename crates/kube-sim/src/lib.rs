@@ -24,6 +24,7 @@ pub mod fields;
 pub mod kinds;
 pub mod meta;
 pub mod patch;
+pub mod protobuf;
 pub mod rbac;
 pub mod reviews;
 pub mod schema;

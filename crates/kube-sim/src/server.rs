@@ -220,10 +220,27 @@ async fn handle(sim: &Sim, req: Request<Incoming>) -> Response<Body> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_owned();
-    let body = match req.into_body().collect().await {
+    let mut body = match req.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => return error_response(&ApiError::bad_request(format!("reading the body: {e}"))),
     };
+    let mut content_type = content_type;
+    if !body.is_empty() && content_type.starts_with(crate::protobuf::MEDIA_TYPE) {
+        // Decoded into its JSON form, and served as if it came so.
+        let schema = sim.lock().schema.clone();
+        let Some(schema) = schema else {
+            return error_response(&ApiError::unsupported_media_type(&content_type));
+        };
+        match crate::protobuf::decode(&body, |g, v, k| {
+            schema.definition_name(g, v, k).map(str::to_owned)
+        }) {
+            Ok(object) => {
+                body = Bytes::from(serde_json::to_vec(&object).unwrap_or_default());
+                content_type = "application/json".to_owned();
+            }
+            Err(e) => return error_response(&e),
+        }
+    }
     tracing::debug!(%method, %path, %content_type, %user_agent, bytes = body.len(), "request");
     let headers = Headers {
         content_type,
@@ -451,10 +468,6 @@ async fn dispatch(
     if kind.virtual_only() && *method == Method::POST {
         let answer = crate::reviews::create(sim, kind, ns, &crate::auth::User::admin(), body)?;
         return Ok(json_response(StatusCode::CREATED, &answer));
-    }
-    if !body.is_empty() && content_type.starts_with("application/vnd.kubernetes.protobuf") {
-        // Protobuf is not spoken; clients fall back to JSON on a 415.
-        return Err(ApiError::unsupported_media_type(content_type));
     }
     let parse_body = || -> Result<Value, ApiError> {
         serde_json::from_slice(body).map_err(|e| {
