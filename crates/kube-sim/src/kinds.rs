@@ -5,6 +5,18 @@
 
 use serde_json::Value;
 
+/// Every verb of a resource that has them all.
+pub const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
 /// A subresource as discovery shows it (`status`, `scale`, `log`, ...).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Subresource {
@@ -64,18 +76,7 @@ impl ResourceKind {
 
     /// The verbs of a resource that supports them all.
     pub fn all_verbs() -> Vec<String> {
-        [
-            "create",
-            "delete",
-            "deletecollection",
-            "get",
-            "list",
-            "patch",
-            "update",
-            "watch",
-        ]
-        .map(str::to_owned)
-        .to_vec()
+        ALL_VERBS.iter().map(|v| (*v).to_owned()).collect()
     }
 
     pub fn allows(&self, verb: &str) -> bool {

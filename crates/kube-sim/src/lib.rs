@@ -63,6 +63,11 @@ pub struct Options {
     pub seed: Option<u64>,
     /// Serve HTTPS with a fresh self-signed CA (in the kubeconfig).
     pub tls: bool,
+    /// Authorize every request with RBAC (`--authorization rbac`): the
+    /// kubeconfig's token (`token`, or a fresh one) is the cluster admin,
+    /// ServiceAccount tokens come from TokenRequest. Implies `tls`, as
+    /// kubectl sends no bearer token over plain HTTP.
+    pub rbac: bool,
     /// How many changes are kept for watches and paged lists to resume
     /// from (etcd's compaction); older resourceVersions get 410.
     pub history: usize,
@@ -91,6 +96,7 @@ impl Default for Options {
             seed: None,
             tls: false,
             history: store::HISTORY,
+            rbac: false,
         }
     }
 }
@@ -126,16 +132,23 @@ impl KubeSim {
         }
         server::bootstrap(&mut state);
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let token = match (&opts.token, opts.rbac) {
+            (None, true) => Some(format!("kube-sim-admin-{}", meta::uid())),
+            (token, _) => token.clone(),
+        };
         let sim = Arc::new(server::Sim {
             state: Mutex::new(state),
             events,
-            token: opts.token.clone(),
+            token: token.clone(),
+            rbac: opts.rbac,
             addr,
             shutdown: shutdown_rx.clone(),
             faults: Mutex::new(faults::Faults::new(opts.faults.clone(), opts.seed)),
             tokens: Mutex::new(std::collections::HashMap::new()),
         });
-        let tls = if opts.tls {
+        // kubectl 1.37 sends no bearer token over plain HTTP: with RBAC,
+        // the server speaks HTTPS.
+        let tls = if opts.tls || opts.rbac {
             Some(tls::generate().map_err(std::io::Error::other)?)
         } else {
             None
@@ -162,7 +175,7 @@ impl KubeSim {
             sim,
             addr,
             ca_pem,
-            token: opts.token,
+            token,
             shutdown,
             tasks: vec![serving, ticking],
         })
@@ -204,6 +217,11 @@ impl KubeSim {
             "http"
         };
         format!("{scheme}://{}", self.addr)
+    }
+
+    /// The cluster admin's bearer token, the kubeconfig's.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     /// The CA certificate (PEM) that signed the server's, with TLS.

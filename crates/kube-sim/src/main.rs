@@ -47,6 +47,10 @@ enum Command {
         /// Seed for the faults' random draws (the same failures every run)
         #[arg(long, value_name = "N")]
         seed: Option<u64>,
+        /// Who may do what: always-allow, or rbac (Roles, ClusterRoles and
+        /// their bindings; the kubeconfig's token is the cluster admin)
+        #[arg(long, value_name = "MODE", default_value = "always-allow", value_parser = ["always-allow", "rbac"])]
+        authorization: String,
     },
 }
 
@@ -79,6 +83,7 @@ async fn run() -> anyhow::Result<()> {
         faults,
         seed,
         tls,
+        authorization,
     } = command;
     let sim = KubeSim::start(Options {
         addr,
@@ -92,6 +97,7 @@ async fn run() -> anyhow::Result<()> {
         },
         seed,
         tls,
+        rbac: authorization == "rbac",
         ..Options::default()
     })
     .await?;

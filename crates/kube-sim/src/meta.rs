@@ -36,6 +36,23 @@ pub fn is_dns1123_subdomain(name: &str) -> bool {
 
 /// The name rule a kind's objects follow, and its message on failure.
 pub fn name_problem(kind: &str, name: &str) -> Option<String> {
+    if matches!(
+        kind,
+        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding"
+    ) {
+        // RBAC names are path segments (`system:basic-user`), as the real
+        // server validates them.
+        return match name {
+            "." | ".." => Some(format!("Invalid value: {name:?}: may not be '{name}'")),
+            _ if name.contains('/') => {
+                Some(format!("Invalid value: {name:?}: may not contain '/'"))
+            }
+            _ if name.contains('%') => {
+                Some(format!("Invalid value: {name:?}: may not contain '%'"))
+            }
+            _ => None,
+        };
+    }
     let label = matches!(kind, "Namespace" | "Service");
     let ok = if label {
         is_dns1123_label(name)

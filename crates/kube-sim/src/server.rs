@@ -34,6 +34,8 @@ pub struct Sim {
     pub addr: SocketAddr,
     pub shutdown: watch::Receiver<bool>,
     pub faults: Mutex<crate::faults::Faults>,
+    /// RBAC decides what each request may do; otherwise anything goes.
+    pub rbac: bool,
     /// Tokens issued by TokenRequest, and whom they authenticate.
     pub tokens: Mutex<std::collections::HashMap<String, crate::auth::User>>,
 }
@@ -165,17 +167,100 @@ impl Query {
     }
 }
 
-async fn handle(sim: &Sim, req: Request<Incoming>) -> Response<Body> {
-    if let Some(token) = &sim.token {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token.as_str()) {
-            return error_response(&ApiError::unauthorized());
+/// Who the request is from: the kubeconfig's token is the cluster admin, a
+/// token issued by TokenRequest its ServiceAccount. Without a required
+/// token and RBAC, anyone is the admin.
+fn authenticate(sim: &Sim, headers: &http::HeaderMap) -> Result<crate::auth::User, ApiError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if let Some(given) = given {
+        if sim.token.as_deref() == Some(given) {
+            return Ok(crate::auth::User::admin());
+        }
+        if let Some(user) = sim.user_of_token(given) {
+            return Ok(user);
         }
     }
+    if sim.token.is_some() || sim.rbac {
+        return Err(ApiError::unauthorized());
+    }
+    Ok(crate::auth::User::admin())
+}
+
+/// `Impersonate-User`, `-Group` and `-Uid` (kubectl's `--as`,
+/// `--as-group`): the request acts as that user when its own user may
+/// `impersonate` them.
+fn impersonate(
+    sim: &Sim,
+    headers: &http::HeaderMap,
+    user: crate::auth::User,
+) -> Result<crate::auth::User, ApiError> {
+    let values = |name: &str| -> Vec<String> {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
+    };
+    let Some(name) = values("impersonate-user").into_iter().next() else {
+        return Ok(user);
+    };
+    let groups = values("impersonate-group");
+    let check = |resource: &str, name: &str, namespace: &str| {
+        sim.authorize(&crate::rbac::Attributes {
+            user: Some(user.clone()),
+            verb: "impersonate".to_owned(),
+            resource: resource.to_owned(),
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+            ..crate::rbac::Attributes::default()
+        })
+    };
+    let mut impersonated = match name
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|rest| rest.split_once(':'))
+    {
+        Some((ns, sa)) => {
+            check("serviceaccounts", sa, ns)?;
+            let mut u = crate::auth::User::service_account(ns, sa, None);
+            if !groups.is_empty() {
+                u.groups.clear();
+            }
+            u
+        }
+        None => {
+            check("users", &name, "")?;
+            crate::auth::User {
+                name,
+                uid: None,
+                groups: Vec::new(),
+            }
+        }
+    };
+    for group in groups {
+        check("groups", &group, "")?;
+        impersonated.groups.push(group);
+    }
+    impersonated.uid = values("impersonate-uid").into_iter().next();
+    if !impersonated
+        .groups
+        .iter()
+        .any(|g| g == "system:authenticated")
+    {
+        impersonated.groups.push("system:authenticated".to_owned());
+    }
+    Ok(impersonated)
+}
+
+async fn handle(sim: &Sim, req: Request<Incoming>) -> Response<Body> {
+    let user = match authenticate(sim, req.headers())
+        .and_then(|user| impersonate(sim, req.headers(), user))
+    {
+        Ok(user) => user,
+        Err(e) => return error_response(&e),
+    };
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     if path == "/kube-sim/faults" {
@@ -246,6 +331,7 @@ async fn handle(sim: &Sim, req: Request<Incoming>) -> Response<Body> {
         content_type,
         user_agent,
         accept,
+        user,
     };
     match route(sim, &method, &path, &query, &headers, &body).await {
         Ok(response) => response,
@@ -293,6 +379,7 @@ struct Headers {
     content_type: String,
     user_agent: String,
     accept: String,
+    user: crate::auth::User,
 }
 
 /// Where a REST path points.
@@ -326,6 +413,18 @@ async fn route(
         .split('/')
         .filter(|s| !s.is_empty())
         .collect();
+    let resource_path = matches!(
+        segments.as_slice(),
+        ["api", _, _, ..] | ["apis", _, _, _, ..]
+    );
+    if !resource_path {
+        sim.authorize(&crate::rbac::Attributes {
+            user: Some(headers.user.clone()),
+            verb: method.as_str().to_ascii_lowercase(),
+            path: Some(path.to_owned()),
+            ..crate::rbac::Attributes::default()
+        })?;
+    }
     match segments.as_slice() {
         ["healthz" | "livez" | "readyz", ..] => {
             return Ok(Response::builder()
@@ -446,6 +545,18 @@ async fn dispatch(
 ) -> Result<Response<Body>, ApiError> {
     let content_type = headers.content_type.as_str();
     let user_agent = headers.user_agent.as_str();
+    if t.sub.is_some() {
+        sim.authorize(&crate::rbac::Attributes {
+            user: Some(headers.user.clone()),
+            verb: verb_of(method, t.name.is_some(), false).to_owned(),
+            group: t.kind.group.clone(),
+            resource: t.kind.plural.clone(),
+            subresource: t.sub.clone().unwrap_or_default(),
+            name: t.name.clone().unwrap_or_default(),
+            namespace: t.namespace.clone(),
+            path: None,
+        })?;
+    }
     if t.sub.as_deref() == Some("scale") && has_scale(&t.kind) {
         return scale(sim, method, query, headers, body, &t);
     }
@@ -460,13 +571,35 @@ async fn dispatch(
     let kind = &t.kind;
     let ns = t.namespace.as_str();
     let verb = verb_of(method, t.name.is_some(), query.flag("watch"));
+    let attributes = crate::rbac::Attributes {
+        user: Some(headers.user.clone()),
+        verb: verb.to_owned(),
+        group: kind.group.clone(),
+        resource: kind.plural.clone(),
+        subresource: t.sub.clone().unwrap_or_default(),
+        name: t.name.clone().unwrap_or_default(),
+        namespace: t.namespace.clone(),
+        path: None,
+    };
+    sim.authorize(&attributes)?;
+    if *method == Method::PATCH
+        && t.sub.is_none()
+        && PatchType::from_content_type(content_type) == Some(PatchType::Apply)
+        && api::get(&sim.lock(), kind, ns, t.name.as_deref().unwrap_or("")).is_err()
+    {
+        // An apply that creates needs `create` too, as on the real server.
+        sim.authorize(&crate::rbac::Attributes {
+            verb: "create".to_owned(),
+            ..attributes.clone()
+        })?;
+    }
     if t.sub.is_none() && !kind.allows(verb) {
         return Err(ApiError::method_not_allowed(
             "the server does not allow this method on the requested resource",
         ));
     }
     if kind.virtual_only() && *method == Method::POST {
-        let answer = crate::reviews::create(sim, kind, ns, &crate::auth::User::admin(), body)?;
+        let answer = crate::reviews::create(sim, kind, ns, &headers.user, body)?;
         return Ok(json_response(StatusCode::CREATED, &answer));
     }
     let parse_body = || -> Result<Value, ApiError> {
@@ -1276,6 +1409,15 @@ pub fn bootstrap(state: &mut State) {
             json!({"metadata": {"name": name}}),
             &WriteOptions::default(),
         );
+    }
+    for (plural, object) in crate::rbac::bootstrap_objects() {
+        let Some(kind) = state
+            .kind("rbac.authorization.k8s.io", "v1", plural)
+            .cloned()
+        else {
+            continue;
+        };
+        let _ = api::create(state, &kind, "", object, &WriteOptions::default());
     }
 }
 
