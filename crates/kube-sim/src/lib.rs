@@ -65,8 +65,8 @@ pub struct Options {
     pub tls: bool,
     /// Authorize every request with RBAC (`--authorization rbac`): the
     /// kubeconfig's token (`token`, or a fresh one) is the cluster admin,
-    /// ServiceAccount tokens come from TokenRequest. Implies `tls`, as
-    /// kubectl sends no bearer token over plain HTTP.
+    /// ServiceAccount tokens come from TokenRequest. kubectl sends no
+    /// bearer token over plain HTTP: give it `tls` too.
     pub rbac: bool,
     /// How many changes are kept for watches and paged lists to resume
     /// from (etcd's compaction); older resourceVersions get 410.
@@ -146,9 +146,7 @@ impl KubeSim {
             faults: Mutex::new(faults::Faults::new(opts.faults.clone(), opts.seed)),
             tokens: Mutex::new(std::collections::HashMap::new()),
         });
-        // kubectl 1.37 sends no bearer token over plain HTTP: with RBAC,
-        // the server speaks HTTPS.
-        let tls = if opts.tls || opts.rbac {
+        let tls = if opts.tls {
             Some(tls::generate().map_err(std::io::Error::other)?)
         } else {
             None

@@ -96,7 +96,8 @@ async fn run() -> anyhow::Result<()> {
             None => Vec::new(),
         },
         seed,
-        tls,
+        // kubectl 1.37 sends no bearer token over plain HTTP.
+        tls: tls || authorization == "rbac",
         rbac: authorization == "rbac",
         ..Options::default()
     })

@@ -204,6 +204,9 @@ fn impersonate(
             .filter_map(|v| v.to_str().ok().map(str::to_owned))
             .collect()
     };
+    if !headers.contains_key("impersonate-user") {
+        return Ok(user);
+    }
     let Some(name) = values("impersonate-user").into_iter().next() else {
         return Ok(user);
     };
@@ -417,7 +420,7 @@ async fn route(
         segments.as_slice(),
         ["api", _, _, ..] | ["apis", _, _, _, ..]
     );
-    if !resource_path {
+    if sim.rbac && !resource_path {
         sim.authorize(&crate::rbac::Attributes {
             user: Some(headers.user.clone()),
             verb: method.as_str().to_ascii_lowercase(),
@@ -545,17 +548,8 @@ async fn dispatch(
 ) -> Result<Response<Body>, ApiError> {
     let content_type = headers.content_type.as_str();
     let user_agent = headers.user_agent.as_str();
-    if t.sub.is_some() {
-        sim.authorize(&crate::rbac::Attributes {
-            user: Some(headers.user.clone()),
-            verb: verb_of(method, t.name.is_some(), false).to_owned(),
-            group: t.kind.group.clone(),
-            resource: t.kind.plural.clone(),
-            subresource: t.sub.clone().unwrap_or_default(),
-            name: t.name.clone().unwrap_or_default(),
-            namespace: t.namespace.clone(),
-            path: None,
-        })?;
+    if sim.rbac && t.sub.is_some() {
+        authorize_request(sim, method, query, headers, &t)?;
     }
     if t.sub.as_deref() == Some("scale") && has_scale(&t.kind) {
         return scale(sim, method, query, headers, body, &t);
@@ -571,36 +565,17 @@ async fn dispatch(
     let kind = &t.kind;
     let ns = t.namespace.as_str();
     let verb = verb_of(method, t.name.is_some(), query.flag("watch"));
-    let attributes = crate::rbac::Attributes {
-        user: Some(headers.user.clone()),
-        verb: verb.to_owned(),
-        group: kind.group.clone(),
-        resource: kind.plural.clone(),
-        subresource: t.sub.clone().unwrap_or_default(),
-        name: t.name.clone().unwrap_or_default(),
-        namespace: t.namespace.clone(),
-        path: None,
-    };
-    sim.authorize(&attributes)?;
-    if *method == Method::PATCH
-        && t.sub.is_none()
-        && PatchType::from_content_type(content_type) == Some(PatchType::Apply)
-        && api::get(&sim.lock(), kind, ns, t.name.as_deref().unwrap_or("")).is_err()
-    {
-        // An apply that creates needs `create` too, as on the real server.
-        sim.authorize(&crate::rbac::Attributes {
-            verb: "create".to_owned(),
-            ..attributes.clone()
-        })?;
+    if sim.rbac && t.sub.is_none() {
+        authorize_request(sim, method, query, headers, &t)?;
+    }
+    if kind.virtual_only() && *method == Method::POST {
+        let answer = crate::reviews::create(sim, kind, ns, &headers.user, body)?;
+        return Ok(json_response(StatusCode::CREATED, &answer));
     }
     if t.sub.is_none() && !kind.allows(verb) {
         return Err(ApiError::method_not_allowed(
             "the server does not allow this method on the requested resource",
         ));
-    }
-    if kind.virtual_only() && *method == Method::POST {
-        let answer = crate::reviews::create(sim, kind, ns, &headers.user, body)?;
-        return Ok(json_response(StatusCode::CREATED, &answer));
     }
     let parse_body = || -> Result<Value, ApiError> {
         serde_json::from_slice(body).map_err(|e| {
@@ -734,6 +709,46 @@ async fn dispatch(
             "the server does not allow this method on the requested resource ({method})"
         ))),
     }
+}
+
+/// RBAC's verdict on a request for a resource (or subresource). A
+/// server-side apply that creates needs `create` as well, as on the real
+/// server.
+fn authorize_request(
+    sim: &Sim,
+    method: &Method,
+    query: &Query,
+    headers: &Headers,
+    t: &Target,
+) -> Result<(), ApiError> {
+    let attributes = crate::rbac::Attributes {
+        user: Some(headers.user.clone()),
+        verb: verb_of(method, t.name.is_some(), query.flag("watch")).to_owned(),
+        group: t.kind.group.clone(),
+        resource: t.kind.plural.clone(),
+        subresource: t.sub.clone().unwrap_or_default(),
+        name: t.name.clone().unwrap_or_default(),
+        namespace: t.namespace.clone(),
+        path: None,
+    };
+    sim.authorize(&attributes)?;
+    let creates = *method == Method::PATCH
+        && t.sub.is_none()
+        && PatchType::from_content_type(&headers.content_type) == Some(PatchType::Apply)
+        && api::get(
+            &sim.lock(),
+            &t.kind,
+            &t.namespace,
+            t.name.as_deref().unwrap_or(""),
+        )
+        .is_err();
+    if creates {
+        sim.authorize(&crate::rbac::Attributes {
+            verb: "create".to_owned(),
+            ..attributes
+        })?;
+    }
+    Ok(())
 }
 
 /// The verb of a request, as discovery and RBAC name them.

@@ -10,8 +10,10 @@ use common::Cluster;
 use kube_sim::Options;
 
 fn rbac() -> Cluster {
+    // kubectl sends no bearer token over plain HTTP.
     Cluster::with(Options {
         rbac: true,
+        tls: true,
         ..Options::default()
     })
 }
