@@ -310,3 +310,62 @@ async fn a_crd_serves_its_custom_resources_through_kube_rs() {
     assert_eq!(status.code, 404);
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn lists_page_with_limit_and_continue_through_kube_rs() {
+    let (sim, client) = start().await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "paged"}});
+    namespaces
+        .patch("paged", &PatchParams::apply("strata"), &Patch::Apply(&ns))
+        .await
+        .unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "paged");
+    for i in 0..23 {
+        let name = format!("cm-{i:02}");
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+        cms.patch(&name, &PatchParams::apply("strata"), &Patch::Apply(&cm))
+            .await
+            .unwrap();
+    }
+    let mut names = Vec::new();
+    let mut params = ListParams::default().limit(10);
+    let mut pages = 0;
+    let mut remaining = Vec::new();
+    loop {
+        let page = cms.list(&params).await.unwrap();
+        pages += 1;
+        names.extend(
+            page.items
+                .iter()
+                .map(|cm| cm.metadata.name.clone().unwrap()),
+        );
+        remaining.push(page.metadata.remaining_item_count);
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(remaining, [Some(13), Some(3), None]);
+    let expected: Vec<String> = (0..23).map(|i| format!("cm-{i:02}")).collect();
+    assert_eq!(names, expected);
+
+    // A token that does not decode is the real server's 400.
+    let error = cms
+        .list(&ListParams::default().limit(5).continue_token("garbage"))
+        .await
+        .unwrap_err();
+    match error {
+        kube::Error::Api(status) => {
+            assert_eq!(status.code, 400);
+            assert!(
+                status.message.starts_with("invalid continue token"),
+                "{}",
+                status.message
+            );
+        }
+        other => panic!("{other}"),
+    }
+    sim.stop().await;
+}
