@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod aggregation;
 pub mod api;
 pub mod auth;
 pub mod bytes_field;

@@ -439,7 +439,11 @@ async fn route(
         ["api" | "apis"] if wants_aggregated(accept) => {
             let state = sim.lock();
             let core = segments[0] == "api";
-            let mut response = json_response(StatusCode::OK, &aggregated(&state.kinds, core));
+            let mut document = aggregated(&state.kinds, core);
+            if !core {
+                add_delegated_aggregated(&mut document, &crate::aggregation::delegated(&state));
+            }
+            let mut response = json_response(StatusCode::OK, &document);
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 http::HeaderValue::from_static(AGGREGATED),
@@ -449,11 +453,11 @@ async fn route(
         ["api"] => return Ok(json_response(StatusCode::OK, &api_versions(sim.addr))),
         ["apis"] => {
             let state = sim.lock();
-            return Ok(json_response(StatusCode::OK, &group_list(&state.kinds)));
+            return Ok(json_response(StatusCode::OK, &full_group_list(&state)));
         }
         ["apis", group] => {
             let state = sim.lock();
-            return match group_list(&state.kinds)["groups"]
+            return match full_group_list(&state)["groups"]
                 .as_array()
                 .and_then(|gs| gs.iter().find(|g| g["name"] == *group))
             {
@@ -483,6 +487,16 @@ async fn route(
             return Ok(json_response(StatusCode::OK, &document));
         }
         ["api", version] => return resource_list(sim, "", version),
+        ["apis", group, version, ..] if delegated(sim, group, version).is_some() => {
+            return match delegated(sim, group, version) {
+                Some(true) if segments.len() == 3 => Ok(json_response(
+                    StatusCode::OK,
+                    &json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": format!("{group}/{version}"), "resources": []}),
+                )),
+                Some(true) => Err(not_found_path()),
+                _ => Err(crate::aggregation::unavailable()),
+            };
+        }
         ["apis", group, version] => return resource_list(sim, group, version),
         _ => {}
     }
@@ -1323,6 +1337,54 @@ fn api_versions(addr: SocketAddr) -> Value {
         "versions": ["v1"],
         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": addr.to_string()}],
     })
+}
+
+/// Whether `group/version` is delegated by an APIService, and whether its
+/// Service answers. Served kinds are looked at first: they are never
+/// delegated, and the APIServices need a walk of the store.
+fn delegated(sim: &Sim, group: &str, version: &str) -> Option<bool> {
+    let state = sim.lock();
+    if state
+        .kinds
+        .iter()
+        .any(|k| k.group == group && k.version == version)
+    {
+        return None;
+    }
+    crate::aggregation::delegated(&state)
+        .into_iter()
+        .find(|d| d.group == group && d.version == version)
+        .map(|d| d.available)
+}
+
+/// `/apis` with the groups that APIServices delegate.
+fn full_group_list(state: &State) -> Value {
+    let mut list = group_list(&state.kinds);
+    for d in crate::aggregation::delegated(state) {
+        let version =
+            json!({"groupVersion": format!("{}/{}", d.group, d.version), "version": d.version});
+        let groups = list["groups"].as_array_mut().expect("a list");
+        match groups.iter_mut().find(|g| g["name"] == d.group.as_str()) {
+            Some(g) => g["versions"].as_array_mut().expect("a list").push(version),
+            None => groups.push(json!({"name": d.group, "versions": [version.clone()], "preferredVersion": version})),
+        }
+    }
+    list
+}
+
+/// Delegated groups in aggregated discovery: a group-version whose Service
+/// does not answer is `Stale` (clients report it as failed), one that
+/// answers is `Current`.
+fn add_delegated_aggregated(document: &mut Value, delegated: &[crate::aggregation::Delegated]) {
+    let items = document["items"].as_array_mut().expect("a list");
+    for d in delegated {
+        let freshness = if d.available { "Current" } else { "Stale" };
+        let version = json!({"version": d.version, "resources": [], "freshness": freshness});
+        match items.iter_mut().find(|g| g["metadata"]["name"] == d.group.as_str()) {
+            Some(g) => g["versions"].as_array_mut().expect("a list").push(version),
+            None => items.push(json!({"metadata": {"name": d.group, "creationTimestamp": null}, "versions": [version]})),
+        }
+    }
 }
 
 /// `/apis`: every non-core group with its versions.

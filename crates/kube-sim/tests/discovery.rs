@@ -342,3 +342,59 @@ fn release_bundle_kinds_apply_server_side() {
         "{run:?}"
     );
 }
+
+#[test]
+fn an_aggregated_api_without_ready_endpoints_is_unavailable_until_its_backend_is() {
+    let cluster = Cluster::start();
+    let api_service = BUNDLE
+        .split("---")
+        .find(|doc| doc.contains("kind: APIService"))
+        .expect("the APIService");
+    cluster.ok(&["apply", "--server-side", "-f", "-"], Some(api_service));
+    // As with metrics-server down: listed, but its group-version is 503.
+    let groups = cluster.ok(&["get", "--raw", "/apis"], None);
+    assert!(groups.contains("metrics.k8s.io/v1beta1"), "{groups}");
+    let run = cluster.kubectl(&["get", "--raw", "/apis/metrics.k8s.io/v1beta1"], None);
+    assert!(
+        run.stderr.contains(
+            "Error from server (ServiceUnavailable): the server is currently unable to handle the request"
+        ),
+        "{run:?}"
+    );
+    let top = cluster.kubectl(&["top", "nodes"], None);
+    assert!(top.stderr.contains("Metrics API not available"), "{top:?}");
+
+    // Its Service selects a Deployment; once that is Available, it answers.
+    let backend = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: metrics-server, namespace: kube-system}
+spec: {selector: {k8s-app: metrics-server}, ports: [{name: https, port: 443}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: metrics-server, namespace: kube-system}
+spec:
+  selector: {matchLabels: {k8s-app: metrics-server}}
+  template:
+    metadata: {labels: {k8s-app: metrics-server}}
+    spec: {containers: [{name: metrics-server, image: registry.k8s.io/metrics-server/metrics-server:v0.8.0}]}
+"#;
+    cluster.ok(&["apply", "--server-side", "-f", "-"], Some(backend));
+    cluster.ok(
+        &[
+            "wait",
+            "--for=condition=Available",
+            "deployment/metrics-server",
+            "-n",
+            "kube-system",
+            "--timeout=30s",
+        ],
+        None,
+    );
+    let list = cluster.ok(&["get", "--raw", "/apis/metrics.k8s.io/v1beta1"], None);
+    assert!(
+        list.contains("\"groupVersion\":\"metrics.k8s.io/v1beta1\""),
+        "{list}"
+    );
+}
