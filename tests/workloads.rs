@@ -892,3 +892,56 @@ fn kubeconfig_files_merge_as_kubectl_does_and_context_picks_the_cluster() {
         "{run:?}"
     );
 }
+
+/// metrics-server down, as in many clusters: its APIService is registered
+/// and its Service has no ready endpoints, so its group answers 503. Only
+/// a manifest of that group fails, saying so; the other workloads plan.
+#[test]
+fn an_aggregated_api_that_is_down_fails_only_the_manifests_of_its_group() {
+    let cluster = Cluster::start();
+    let registered = cluster.kubectl_in(
+        &["apply", "--server-side", "-f", "-"],
+        Some(
+            "apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {name: v1beta1.metrics.k8s.io}\nspec:\n  group: metrics.k8s.io\n  version: v1beta1\n  groupPriorityMinimum: 100\n  versionPriority: 100\n  insecureSkipTLSVerify: true\n  service: {name: metrics-server, namespace: kube-system}\n",
+        ),
+    );
+    assert_eq!(registered.code, 0, "{registered:?}");
+    let down = cluster.kubectl(&["get", "--raw", "/apis/metrics.k8s.io/v1beta1"]);
+    assert_ne!(down.code, 0, "the group answers 503: {down:?}");
+
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        "workload \"apps\" {\n  path      = \"k8s/apps\"\n  namespace = \"default\"\n}\n\nworkload \"metrics\" {\n  path      = \"k8s/metrics\"\n  namespace = \"default\"\n}\n",
+    )
+    .write("k8s/apps/cm.yaml", &config_map("a", "1"))
+    .write(
+        "k8s/metrics/pod-metrics.yaml",
+        "apiVersion: metrics.k8s.io/v1beta1\nkind: PodMetrics\nmetadata:\n  name: web\n",
+    );
+    repo.commit("a workload, and one of the group that is down");
+    let strata = Strata::new();
+    let plan = strata.kube(&repo, &cluster, &["plan", "--format", "json"]);
+    assert_eq!(plan.code, 1, "{plan:?}");
+    let report = plan.json();
+    let by_name = |name: &str| {
+        report["workloads"]
+            .as_array()
+            .expect("workloads")
+            .iter()
+            .find(|w| w["name"] == name)
+            .unwrap_or_else(|| panic!("no workload {name}: {report:#}"))
+            .clone()
+    };
+    assert_eq!(by_name("apps")["status"], "changes", "{report:#}");
+    let metrics = by_name("metrics");
+    assert_eq!(metrics["status"], "error", "{report:#}");
+    let text = strata.kube(&repo, &cluster, &["plan"]);
+    assert!(
+        text.stdout.contains("k8s/metrics/pod-metrics.yaml:1")
+            && text.stdout.contains(
+                "the cluster lists metrics.k8s.io/v1beta1 (kind PodMetrics) but cannot serve it now"
+            ),
+        "{text:?}"
+    );
+}

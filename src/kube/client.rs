@@ -46,6 +46,9 @@ pub struct Cluster {
     pub server: String,
     /// By (group, version, kind).
     resources: BTreeMap<(String, String, String), Resource>,
+    /// Group-versions the server lists but cannot serve now: an aggregated
+    /// API whose server is down (metrics-server not ready, say).
+    unavailable: std::collections::BTreeSet<(String, String)>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -86,9 +89,14 @@ impl Cluster {
                 .map_err(|e| unreachable(format!("discovery failed: {}", chain(&e))))?,
         };
         let mut resources = BTreeMap::new();
+        let mut unavailable = std::collections::BTreeSet::new();
         for group in discovery.groups() {
             for version in group.versions() {
-                for (api, caps) in group.versioned_resources(version) {
+                let served = group.versioned_resources(version);
+                if served.is_empty() {
+                    unavailable.insert((group.name().to_owned(), version.to_owned()));
+                }
+                for (api, caps) in served {
                     resources.insert(
                         (api.group.clone(), api.version.clone(), api.kind.clone()),
                         Resource {
@@ -100,11 +108,17 @@ impl Cluster {
             }
         }
         tracing::info!(%context, %server, kinds = resources.len(), "connected to the cluster");
+        for (group, version) in &unavailable {
+            tracing::debug!(
+                "the cluster lists {group}/{version} but serves nothing in it now (an aggregated API that is down?); only manifests of that group are affected"
+            );
+        }
         Ok(Cluster {
             client,
             context,
             server,
             resources,
+            unavailable,
         })
     }
 
@@ -121,6 +135,13 @@ impl Cluster {
             .iter()
             .find(|((g, _, k), _)| g == group && k == kind)
             .map(|(_, r)| r)
+    }
+
+    /// Whether the cluster lists `group/version` but serves nothing in it
+    /// now (see [`Cluster::connect`]).
+    pub fn is_unavailable(&self, group: &str, version: &str) -> bool {
+        self.unavailable
+            .contains(&(group.to_owned(), version.to_owned()))
     }
 
     /// Whether the cluster serves `group/version` at all.

@@ -334,6 +334,10 @@ fn unknown_kind(
         format!(
             "the cluster does not know kind {kind:?} in {api_version}; check the kind's spelling"
         )
+    } else if cluster.is_unavailable(group, version) {
+        format!(
+            "the cluster lists {api_version} (kind {kind}) but cannot serve it now: the API server behind it is down (see `kubectl get apiservice`); this workload can be planned once it is back, and the other workloads are not affected"
+        )
     } else {
         format!(
             "the cluster does not serve {api_version} (kind {kind}), and no CustomResourceDefinition in this workload defines it; install its CRD first or add it to the workload"
