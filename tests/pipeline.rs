@@ -487,15 +487,20 @@ workload "bound" {
         kubeconfig.to_str().expect("utf-8"),
     ];
     let paused = strata.pause_at(&args, "slow/apply");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !cluster.exists(&["configmap", "free", "-n", "default"]) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the free workload did not converge while the stack was applying:\n{}",
-            paused.before
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    // kubectl watches for the object; strata stays paused meanwhile.
+    let created = cluster.kubectl(&[
+        "wait",
+        "--for=create",
+        "configmap/free",
+        "-n",
+        "default",
+        "--timeout=60s",
+    ]);
+    assert_eq!(
+        created.code, 0,
+        "the free workload did not converge while the stack was applying: {created:?}\n{}",
+        paused.before
+    );
     assert!(
         !cluster.exists(&["configmap", "bound", "-n", "default"]),
         "the bound workload must wait for its stack"

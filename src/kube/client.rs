@@ -78,15 +78,16 @@ impl Cluster {
             server: server.clone(),
             message,
         };
-        let client = kube::Client::try_from(config).map_err(|e| unreachable(chain(&e)))?;
+        let client =
+            kube::Client::try_from(config).map_err(|e| unreachable(crate::error_line(&e)))?;
         retry_up_to(FIRST_CONTACT_ATTEMPTS, || client.apiserver_version())
             .await
-            .map_err(|e| unreachable(chain(&e)))?;
+            .map_err(|e| unreachable(crate::error_line(&e)))?;
         let discovery = match Discovery::new(client.clone()).run_aggregated().await {
             Ok(d) => d,
             Err(_) => retry(|| Discovery::new(client.clone()).run())
                 .await
-                .map_err(|e| unreachable(format!("discovery failed: {}", chain(&e))))?,
+                .map_err(|e| unreachable(format!("discovery failed: {}", crate::error_line(&e))))?,
         };
         let mut resources = BTreeMap::new();
         let mut unavailable = std::collections::BTreeSet::new();
@@ -204,8 +205,12 @@ async fn config(how: &Connect) -> Result<(kube::Config, String), KubeError> {
     };
     if files.is_empty() {
         if how.in_cluster && how.context.is_none() {
-            let config = kube::Config::incluster()
-                .map_err(|e| bad(format!("in-cluster configuration: {}", chain(&e))))?;
+            let config = kube::Config::incluster().map_err(|e| {
+                bad(format!(
+                    "in-cluster configuration: {}",
+                    crate::error_line(&e)
+                ))
+            })?;
             return Ok((config, "in-cluster".to_owned()));
         }
         return Err(bad(
@@ -226,7 +231,7 @@ async fn config(how: &Connect) -> Result<(kube::Config, String), KubeError> {
             bad(format!(
                 "{}: {}; fix the file, or pass another with --kubeconfig",
                 file.display(),
-                redact_quoted(chain(&e).lines().next().unwrap_or_default())
+                redact_quoted(crate::error_line(&e).lines().next().unwrap_or_default())
             ))
         };
         let one = Kubeconfig::read_from(file).map_err(failed)?;
@@ -271,13 +276,8 @@ async fn config(how: &Connect) -> Result<(kube::Config, String), KubeError> {
     };
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
-        .map_err(|e| bad(format!("context {context:?}: {}", chain(&e))))?;
+        .map_err(|e| bad(format!("context {context:?}: {}", crate::error_line(&e))))?;
     Ok((config, context))
-}
-
-/// An error and its causes, on one line.
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    crate::error_line(e)
 }
 
 /// How many times a request is tried before its failure is reported.

@@ -430,7 +430,7 @@ async fn check_namespaces(
             Err(e) => problems.push(KubeError::Object {
                 object: format!("Namespace/{namespace}"),
                 message: status(&e)
-                    .map_or_else(|| super::client::chain(&e), |s| s.message.clone()),
+                    .map_or_else(|| crate::error_line(&e), |s| s.message.clone()),
             }),
         }
     }
