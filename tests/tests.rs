@@ -32,6 +32,8 @@ mod plan;
 mod process;
 /// The approval prompt, through a real pseudo-terminal.
 mod prompt;
+/// deploy/rbac.yaml: enough for watch and drift, and every rule needed.
+mod rbac;
 /// Secrets never reach any output.
 mod secrets;
 /// Git sources: refs, tags, old commits, --worktree, and their errors.

@@ -358,6 +358,21 @@ where
         .await
 }
 
+/// A failed request, for a person: the server's own message for an API
+/// error, else the error's causes. A 403 names the missing permission
+/// (verb, resource, group, namespace) in the server's words, and says
+/// where such permissions are granted.
+pub fn describe(e: &kube::Error) -> String {
+    match status(e) {
+        Some(s) if s.code == 403 && s.message.contains(" cannot ") => format!(
+            "{}; grant that to strata's identity (see docs/operating.md#rbac)",
+            s.message
+        ),
+        Some(s) if !s.message.is_empty() => s.message.clone(),
+        _ => crate::error_line(e),
+    }
+}
+
 /// The status of an API error, if it is one.
 pub fn status(e: &kube::Error) -> Option<&kube::core::Status> {
     match e {

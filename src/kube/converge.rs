@@ -14,7 +14,7 @@ use kube::api::{
 };
 use serde_json::Value;
 
-use super::client::{CONCURRENCY, Cluster, Resource, bounded, retry, status};
+use super::client::{CONCURRENCY, Cluster, Resource, bounded, describe, retry, status};
 use super::diff::{self, FieldChange};
 use super::health;
 use super::inventory::{self, Entry, Inventory};
@@ -187,7 +187,7 @@ fn params(force: bool, dry_run: bool) -> PatchParams {
 
 /// What the server said about one object, without secrets.
 fn api_message(e: &kube::Error, object: &Object) -> String {
-    let text = status(e).map_or_else(|| crate::error_line(e), |s| s.message.clone());
+    let text = describe(e);
     diff::scrub(&text, &object.used.secrets)
 }
 
@@ -313,7 +313,7 @@ async fn list_live(cluster: &Cluster, set: &ObjectSet) -> Result<Listed, KubeErr
     for ((key, (o, _)), result) in wanted.iter().zip(bounded(futures, CONCURRENCY).await) {
         let list = result.map_err(|e| KubeError::Object {
             object: format!("{} in {:?}", o.id.kind, o.id.namespace),
-            message: crate::error_line(&e),
+            message: describe(&e),
         })?;
         let objects = list
             .items
@@ -548,7 +548,7 @@ async fn plan_prune(cluster: &Cluster, entry: &Entry) -> Result<PruneDecision, K
         .await
         .map_err(|e| KubeError::Object {
             object: entry.id.address(),
-            message: crate::error_line(&e),
+            message: describe(&e),
         })?;
     let Some(live) = live else {
         return Ok(PruneDecision::Gone);
@@ -949,7 +949,7 @@ async fn wait_gone(api: &kube::Api<DynamicObject>, name: &str) -> Result<(), Str
         match retry(|| api.get_opt(name)).await {
             Ok(None) => return Ok(()),
             Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
-            Err(e) => return Err(crate::error_line(&e)),
+            Err(e) => return Err(describe(&e)),
         }
     }
     Err("it was deleted for re-creation but is still there after 30s (finalizers?)".to_owned())
@@ -967,7 +967,7 @@ async fn prune_object(cluster: &Cluster, change: &Change) -> Result<(), String> 
     // have changed since the plan (while a person was deciding).
     let live = retry(|| api.get_opt(&change.id.name))
         .await
-        .map_err(|e| crate::error_line(&e))?;
+        .map_err(|e| describe(&e))?;
     let Some(live) = live else {
         return Ok(());
     };
@@ -982,6 +982,6 @@ async fn prune_object(cluster: &Cluster, change: &Change) -> Result<(), String> 
             Some(s) if s.code == 409 => {
                 "it was replaced by another object of the same name, which strata did not apply; not deleted".to_owned()
             }
-            _ => crate::error_line(&e),
+            _ => describe(&e),
         })
 }

@@ -144,7 +144,7 @@ async fn health_of(cluster: &Cluster, o: &Object) -> Health {
             check(&o.id.group, &o.id.kind, &live)
         }
         Ok(None) => Health::Progressing("it does not exist".to_owned()),
-        Err(e) => Health::Progressing(format!("cannot read it: {e}")),
+        Err(e) => Health::Progressing(format!("cannot read it: {}", super::client::describe(&e))),
     }
 }
 

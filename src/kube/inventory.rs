@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::client::{Cluster, retry};
+use super::client::{Cluster, describe, retry};
 use super::{FIELD_MANAGER, KubeError, ObjectId};
 
 /// Where inventories live.
@@ -105,7 +105,7 @@ pub async fn read(cluster: &Cluster, workload: &str) -> Result<Option<Inventory>
         .await
         .map_err(|e| KubeError::Object {
             object: format!("ConfigMap/{NAMESPACE}/{name}"),
-            message: crate::error_line(&e),
+            message: describe(&e),
         })?;
     let Some(object) = object else {
         return Ok(None);
@@ -136,7 +136,7 @@ pub async fn write(cluster: &Cluster, inventory: &Inventory) -> Result<(), KubeE
             .await
             .map_err(|e| KubeError::Object {
                 object: format!("Namespace/{NAMESPACE}"),
-                message: crate::error_line(&e),
+                message: describe(&e),
             })?
             .is_none();
         if missing {
@@ -154,7 +154,7 @@ pub async fn write(cluster: &Cluster, inventory: &Inventory) -> Result<(), KubeE
                 Err(e) => {
                     return Err(KubeError::Object {
                         object: format!("Namespace/{NAMESPACE}"),
-                        message: crate::error_line(&e),
+                        message: describe(&e),
                     });
                 }
             }
@@ -176,7 +176,7 @@ pub async fn write(cluster: &Cluster, inventory: &Inventory) -> Result<(), KubeE
         .await
         .map_err(|e| KubeError::Object {
             object: format!("ConfigMap/{NAMESPACE}/{name}"),
-            message: crate::error_line(&e),
+            message: describe(&e),
         })?;
     Ok(())
 }

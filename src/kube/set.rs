@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use kube::api::ApiResource;
 use serde_json::{Value, json};
 
-use super::client::{Cluster, Resource, retry, status};
+use super::client::{Cluster, Resource, describe, retry};
 use super::substitute::Used;
 use super::{
     COMMIT_ANNOTATION, KubeError, Manifest, ObjectId, WAVE_ANNOTATION, WORKLOAD_LABEL,
@@ -429,8 +429,7 @@ async fn check_namespaces(
             }),
             Err(e) => problems.push(KubeError::Object {
                 object: format!("Namespace/{namespace}"),
-                message: status(&e)
-                    .map_or_else(|| crate::error_line(&e), |s| s.message.clone()),
+                message: describe(&e),
             }),
         }
     }

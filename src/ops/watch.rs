@@ -21,6 +21,7 @@ use super::{Error, checkout};
 use crate::approval::{self, Verdict};
 use crate::config::{Config, Notify, NotifyEvent};
 use crate::interrupt::{Interrupt, Level, Trigger};
+use crate::kube::client::describe;
 use crate::kube::lease::{Holder, LeaseLock};
 use crate::metrics::Metrics;
 use crate::report::{Outcome, Report, StackStatus};
@@ -191,7 +192,9 @@ async fn lead(
                             waiting_for = Some(holder);
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "cannot read or write the lease"),
+                    Err(e) => {
+                        tracing::warn!(error = %describe(&e), "cannot read or write the lease")
+                    }
                 }
             }
         }
@@ -225,11 +228,11 @@ async fn renew(lock: LeaseLock, trigger: Trigger, outer: Interrupt, every: Durat
                 return;
             }
             Err(e) if renewed.elapsed() >= lock.duration * 2 / 3 => {
-                tracing::warn!(error = %e, "the lease could not be renewed in time");
+                tracing::warn!(error = %describe(&e), "the lease could not be renewed in time");
                 trigger.escalate();
                 return;
             }
-            Err(e) => tracing::warn!(error = %e, "renewing the lease failed; retrying"),
+            Err(e) => tracing::warn!(error = %describe(&e), "renewing the lease failed; retrying"),
         }
     }
 }
@@ -681,20 +684,29 @@ async fn settle(
 ) -> Result<(), Failed> {
     state.last = Some(Instant::now());
     if matches!(report.result, Outcome::Error | Outcome::Denied) {
-        let why = report
-            .errors
-            .first()
-            .cloned()
-            .or_else(|| {
+        // The log line must say what failed and why (a 403 names the
+        // missing permission): the stack's or workload's own error, after
+        // the general one.
+        let specific: Vec<String> = report
+            .stacks
+            .iter()
+            .filter_map(|s| Some(format!("stack {}: {}", s.name, s.error.as_ref()?)))
+            .chain(
                 report
-                    .stacks
+                    .workloads
                     .iter()
-                    .filter_map(|s| s.error.clone())
-                    .chain(report.workloads.iter().filter_map(|w| w.error.clone()))
-                    .next()
-            })
-            .or_else(|| report.message.clone())
-            .unwrap_or_else(|| "the reconcile failed".to_owned());
+                    .filter_map(|w| Some(format!("workload {}: {}", w.name, w.error.as_ref()?))),
+            )
+            .collect();
+        let general = report.errors.first().or(report.message.as_ref());
+        let mut why = match (general, specific.first()) {
+            (Some(general), Some(first)) => format!("{general}: {first}"),
+            (Some(only), None) | (None, Some(only)) => only.clone(),
+            (None, None) => "the reconcile failed".to_owned(),
+        };
+        if specific.len() > 1 {
+            why.push_str(&format!(" (and {} more failures)", specific.len() - 1));
+        }
         let kind = if report.stacks.iter().any(|s| s.error.is_some()) {
             "terraform"
         } else if report.workloads.iter().any(|w| w.error.is_some()) {

@@ -315,6 +315,8 @@ impl Runs {
             dirs.extend(
                 entries
                     .filter_map(Result::ok)
+                    // Run directories only: `runs/lock` is a file.
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
                     .map(|e| e.path().join("outputs")),
             );
         }

@@ -4,7 +4,8 @@
 #![allow(dead_code, reason = "each test module uses a different part")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The real tools the suite drives, installed by scripts/setup-tools.sh
 /// into `.tools/`. A checkout without them (a plain `cargo test` on a
@@ -827,4 +828,141 @@ pub fn run_statuses(state: &Path) -> Vec<String> {
         }
     }
     out
+}
+
+/// A running `strata watch`, its log in a file.
+pub struct Watch {
+    pub child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Watch {
+    pub fn start(strata: &Strata, repo: &Repo, cluster: &Cluster, args: &[&str]) -> Watch {
+        Watch::start_with(strata, repo, &cluster.kubeconfig(), args, None)
+    }
+
+    /// As `start`, with another kubeconfig (another identity), and
+    /// Terraform behind `calls` when given.
+    pub fn start_with(
+        strata: &Strata,
+        repo: &Repo,
+        kubeconfig: &Path,
+        args: &[&str],
+        calls: Option<&TerraformCalls>,
+    ) -> Watch {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("watch.log");
+        let mut all = vec![
+            "watch",
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ];
+        all.extend(args);
+        let mut command = strata.command(&all);
+        if let Some(calls) = calls {
+            command.env("STRATA_TERRAFORM", calls.binary());
+        }
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("strata watch starts");
+        Watch {
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET path` on the metrics address the log names: status and body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let log = self.log();
+        let addr = log
+            .lines()
+            .find(|l| l.contains("serving /metrics"))
+            .and_then(|l| l.split("addr=").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no metrics address in the log:\n{log}"))
+            .to_owned();
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (status, body.to_owned())
+    }
+
+    /// The value of metric `series` (name and labels, as exposed); `None`
+    /// also before the metrics address is served.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        if !self.log().contains("serving /metrics") {
+            return None;
+        }
+        let (_, body) = self.get("/metrics");
+        body.lines().find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+    }
+
+    /// SIGTERM; the exit code.
+    pub fn stop(mut self) -> (i32, String) {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        kill(pid, Signal::SIGTERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code().unwrap_or(-1), self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "watch did not stop:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits (up to 90 s) until `check` holds.
+#[track_caller]
+pub fn eventually(watch: &Watch, what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "never happened: {what}\nwatch log:\n{}",
+            watch.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
