@@ -20,6 +20,7 @@ pub mod auth;
 pub mod bytes_field;
 pub mod controllers;
 pub mod crd;
+pub mod endpoints;
 pub mod faults;
 pub mod fields;
 pub mod kinds;

@@ -96,13 +96,21 @@ impl State {
     }
 
     /// Objects of one resource, in key order; in `namespace` only when given.
+    /// A range of the map (keys sort by group, resource, namespace, name):
+    /// the objects of other resources are not walked.
     pub fn list<'a>(
         &'a self,
         group: &'a str,
         plural: &'a str,
         namespace: Option<&'a str>,
     ) -> impl Iterator<Item = (&'a Key, &'a Value)> + 'a {
-        self.objects.iter().filter(move |(k, _)| {
+        let start = Key {
+            group: group.to_owned(),
+            plural: plural.to_owned(),
+            namespace: namespace.unwrap_or("").to_owned(),
+            name: String::new(),
+        };
+        self.objects.range(start..).take_while(move |(k, _)| {
             k.group == group && k.plural == plural && namespace.is_none_or(|ns| k.namespace == ns)
         })
     }
@@ -196,5 +204,32 @@ mod tests {
         assert_eq!(since[1].kind, EventType::Deleted);
         assert_eq!(rx.try_recv().unwrap().key.name, "a");
         assert_eq!(state.list("", "configmaps", Some("default")).count(), 1);
+        state.put(
+            Key {
+                namespace: "other".to_owned(),
+                ..key("c")
+            },
+            json!({"metadata": {"name": "c"}}),
+            EventType::Added,
+        );
+        state.put(
+            Key {
+                plural: "secrets".to_owned(),
+                ..key("d")
+            },
+            json!({"metadata": {"name": "d"}}),
+            EventType::Added,
+        );
+        let names = |ns| -> Vec<String> {
+            state
+                .list("", "configmaps", ns)
+                .map(|(k, _)| k.name.clone())
+                .collect()
+        };
+        assert_eq!(names(None), ["b", "c"]);
+        assert_eq!(names(Some("default")), ["b"]);
+        assert_eq!(names(Some("other")), ["c"]);
+        assert!(names(Some("a")).is_empty());
+        assert_eq!(state.list("", "secrets", None).count(), 1);
     }
 }
