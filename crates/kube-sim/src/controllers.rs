@@ -2,7 +2,8 @@
 //! Deployments, StatefulSets, DaemonSets and ReplicaSets report a completed
 //! rollout, and Jobs complete, `ready_after` after each new generation. An
 //! object annotated `kube-sim/never-ready: "true"` is observed but never
-//! becomes ready.
+//! becomes ready; once the annotation goes, it rolls out `ready_after`
+//! later.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -66,9 +67,7 @@ impl Controllers {
                     continue;
                 }
                 let never = object["metadata"]["annotations"][NEVER_READY] == "true";
-                let done = object["status"]["observedGeneration"].as_i64() == Some(generation)
-                    || (*plural == "jobs" && object["status"].get("completionTime").is_some());
-                if done {
+                if settled(plural, object, generation, never) {
                     continue;
                 }
                 let first = *self.seen.entry((key.clone(), generation)).or_insert(now);
@@ -83,6 +82,35 @@ impl Controllers {
             self.seen.retain(|(k, _), _| *k != key);
             state.put(key, object, EventType::Modified);
         }
+    }
+}
+
+/// Whether the status already reports the rollout of this generation as
+/// the annotation has it: ready, or (never-ready) not. A completed Job
+/// stays complete.
+fn settled(plural: &str, object: &Value, generation: i64, never: bool) -> bool {
+    let status = &object["status"];
+    if plural == "jobs" {
+        return status.get("completionTime").is_some()
+            || (never && status.get("startTime").is_some());
+    }
+    if status["observedGeneration"].as_i64() != Some(generation) {
+        return false;
+    }
+    let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
+    let ready = if never { 0 } else { replicas };
+    match plural {
+        "deployments" => {
+            let available = status["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == "Available")
+                .map(|c| c["status"] == "True");
+            status["availableReplicas"].as_i64() == Some(ready) && available == Some(!never)
+        }
+        "daemonsets" => status["numberReady"].as_i64() == Some(i64::from(!never)),
+        _ => status["readyReplicas"].as_i64() == Some(ready),
     }
 }
 
@@ -199,5 +227,27 @@ mod tests {
         let stuck = api::get(&state, &deploy, "default", "stuck").unwrap();
         assert_eq!(stuck["status"]["availableReplicas"], 0);
         assert_eq!(stuck["status"]["conditions"][0]["status"], "False");
+
+        // Settled: nothing more is written, never-ready or not.
+        let job = state.kind("batch", "v1", "jobs").cloned().unwrap();
+        let never = json!({"metadata": {"name": "stuck", "annotations": {NEVER_READY: "true"}}, "spec": {"template": {}}});
+        api::create(&mut state, &job, "default", never, &opts).unwrap();
+        controllers.run(&mut state);
+        let rv = state.rv();
+        controllers.run(&mut state);
+        assert_eq!(state.rv(), rv);
+
+        // Without the annotation, it rolls out (no new generation).
+        let mut freed = stuck.clone();
+        freed["metadata"]["annotations"] = json!({});
+        api::update(
+            &mut state, &deploy, "default", "stuck", None, freed, true, &opts,
+        )
+        .unwrap();
+        controllers.run(&mut state);
+        let stuck = api::get(&state, &deploy, "default", "stuck").unwrap();
+        assert_eq!(stuck["metadata"]["generation"], 1);
+        assert_eq!(stuck["status"]["availableReplicas"], 2);
+        assert_eq!(stuck["status"]["conditions"][0]["status"], "True");
     }
 }
