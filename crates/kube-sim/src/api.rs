@@ -6,6 +6,7 @@
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
+use crate::admission::{self, Attributes, Operation, Phase};
 use crate::kinds::ResourceKind;
 use crate::meta;
 use crate::patch;
@@ -28,6 +29,12 @@ pub struct WriteOptions {
     pub applying: bool,
     /// A delete's `preconditions`: (uid, resourceVersion).
     pub preconditions: (Option<String>, Option<String>),
+    /// Admission webhooks are consulted: the write is a client's (the
+    /// server's own writes, and its controllers', are not admitted).
+    pub admit: bool,
+    /// The subresource a client's request named when it writes through
+    /// the resource (`/scale`), for admission.
+    pub subresource: Option<String>,
 }
 
 impl WriteOptions {
@@ -39,6 +46,21 @@ impl WriteOptions {
             } else {
                 &self.default_manager
             })
+    }
+
+    /// The admission webhooks of `phase`, for a client's write.
+    fn admit(&self, state: &State, phase: Phase, a: Attributes<'_>) -> Result<(), ApiError> {
+        if !self.admit {
+            return Ok(());
+        }
+        let a = match (a.subresource, &self.subresource) {
+            ("", Some(sub)) => Attributes {
+                subresource: sub,
+                ..a
+            },
+            _ => a,
+        };
+        admission::admit(state, phase, &a)
     }
 }
 
@@ -210,8 +232,19 @@ pub fn create(
     } else if let Some(meta) = body["metadata"].as_object_mut() {
         meta.remove("namespace");
     }
+    let attributes = Attributes::new(Operation::Create, kind, None, namespace, &name);
+    opts.admit(
+        state,
+        Phase::Mutating,
+        attributes.with_objects(Some(&body), None),
+    )?;
     validate(kind, &name, &body)?;
     merge_string_data(kind, &mut body);
+    opts.admit(
+        state,
+        Phase::Validating,
+        attributes.with_objects(Some(&body), None),
+    )?;
     let key = key(kind, namespace, &name);
     if state.get(&key).is_some() {
         return Err(ApiError::already_exists(subject(kind, &name)));
@@ -540,6 +573,12 @@ pub fn update(
             sub,
         );
     }
+    let attributes = Attributes::new(Operation::Update, kind, sub, namespace, name);
+    opts.admit(
+        state,
+        Phase::Mutating,
+        attributes.with_objects(Some(&new), Some(&old)),
+    )?;
     validate(kind, name, &new)?;
     merge_string_data(kind, &mut new);
     let problems = immutable_problems(kind, &old, &new);
@@ -550,6 +589,11 @@ pub fn update(
             &problems,
         ));
     }
+    opts.admit(
+        state,
+        Phase::Validating,
+        attributes.with_objects(Some(&new), Some(&old)),
+    )?;
     if has_generation(kind) && spec_changed(&old, &new) {
         let generation = old["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
         new["metadata"]["generation"] = json!(generation);
@@ -716,6 +760,10 @@ pub fn delete(
                 ),
             ));
         }
+    }
+    let attributes = Attributes::new(Operation::Delete, kind, None, namespace, name);
+    for phase in [Phase::Mutating, Phase::Validating] {
+        opts.admit(state, phase, attributes.with_objects(None, Some(&object)))?;
     }
     if opts.dry_run {
         return Ok(object);

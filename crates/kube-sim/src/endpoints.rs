@@ -1,7 +1,8 @@
 //! Whether a Service has ready endpoints. kube-sim runs no pods: a Service
 //! whose selector selects the pod template of an Available Deployment
 //! stands for one with ready endpoints. Aggregated APIs
-//! ([`crate::aggregation`]) are served through such a Service.
+//! ([`crate::aggregation`]) and admission webhooks ([`crate::admission`])
+//! are served, or called, through such a Service.
 
 use serde_json::Value;
 

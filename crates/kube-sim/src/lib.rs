@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admission;
 pub mod aggregation;
 pub mod api;
 pub mod auth;

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
 
+use crate::admission::{Attributes, Operation, Phase};
 use crate::api::{self, PatchType, Propagation, WriteOptions};
 use crate::kinds::ResourceKind;
 use crate::status::ApiError;
@@ -163,6 +164,8 @@ impl Query {
             default_manager: user_agent.split('/').next().unwrap_or("").to_owned(),
             applying: false,
             preconditions: (None, None),
+            admit: true,
+            subresource: None,
         })
     }
 }
@@ -572,6 +575,15 @@ async fn dispatch(
         && (sub != "status" || !t.kind.status)
     {
         if t.kind.subresource(sub).is_some() {
+            if *method == Method::POST {
+                let operation =
+                    if matches!(sub.as_str(), "exec" | "attach" | "portforward" | "proxy") {
+                        Operation::Connect
+                    } else {
+                        Operation::Create
+                    };
+                admit_answered(sim, operation, &t, body)?;
+            }
             return crate::reviews::subresource(sim, method, body, &t);
         }
         return Err(not_found_path());
@@ -583,6 +595,7 @@ async fn dispatch(
         authorize_request(sim, method, query, headers, &t)?;
     }
     if kind.virtual_only() && *method == Method::POST {
+        admit_answered(sim, Operation::Create, &t, body)?;
         let answer = crate::reviews::create(sim, kind, ns, &headers.user, body)?;
         return Ok(json_response(StatusCode::CREATED, &answer));
     }
@@ -725,6 +738,25 @@ async fn dispatch(
     }
 }
 
+/// The admission webhooks for a request that is answered rather than
+/// stored (access reviews, TokenRequest): its body is the object.
+fn admit_answered(
+    sim: &Sim,
+    operation: Operation,
+    t: &Target,
+    body: &Bytes,
+) -> Result<(), ApiError> {
+    let object: Option<Value> = serde_json::from_slice(body).ok();
+    let name = t.name.as_deref().unwrap_or("");
+    let attributes = Attributes::new(operation, &t.kind, t.sub.as_deref(), &t.namespace, name)
+        .with_objects(object.as_ref(), None);
+    let state = sim.lock();
+    for phase in [Phase::Mutating, Phase::Validating] {
+        crate::admission::admit(&state, phase, &attributes)?;
+    }
+    Ok(())
+}
+
 /// RBAC's verdict on a request for a resource (or subresource). A
 /// server-side apply that creates needs `create` as well, as on the real
 /// server.
@@ -856,7 +888,10 @@ fn scale(
     let replicas = wanted["spec"]["replicas"]
         .as_i64()
         .ok_or_else(|| ApiError::bad_request("spec.replicas of the Scale must be an integer"))?;
-    let opts = query.write_options(&headers.user_agent)?;
+    let opts = WriteOptions {
+        subresource: Some("scale".to_owned()),
+        ..query.write_options(&headers.user_agent)?
+    };
     let updated = api::patch(
         &mut state,
         &t.kind,

@@ -12,11 +12,18 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/manifests")
 }
 
+/// The real kubectl, from the `.tools/` of this checkout that
+/// scripts/setup-tools.sh fills, or from `KUBE_SIM_TOOLS` (another
+/// checkout's `.tools`, e.g. for a git worktree without its own).
 pub fn kubectl_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/kubectl");
+    let tools = std::env::var_os("KUBE_SIM_TOOLS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools"),
+        PathBuf::from,
+    );
+    let path = tools.join("bin/kubectl");
     assert!(
         path.exists(),
-        "{} is missing: run scripts/setup-tools.sh (scripts/test.sh does it)",
+        "{} is missing: run scripts/setup-tools.sh (scripts/test.sh does it), or point KUBE_SIM_TOOLS at a .tools folder",
         path.display()
     );
     path
