@@ -3,7 +3,8 @@
 //! rollout, and Jobs complete, `ready_after` after each new generation. An
 //! object annotated `kube-sim/never-ready: "true"` is observed but never
 //! becomes ready; once the annotation goes, it rolls out `ready_after`
-//! later.
+//! later. The ServiceAccount controller's part: every namespace has a
+//! ServiceAccount `default`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -40,7 +41,8 @@ impl Controllers {
     }
 
     /// One pass: namespaces Terminating for `ready_after` are emptied and
-    /// removed; workloads roll out.
+    /// removed; namespaces get their `default` ServiceAccount; workloads
+    /// roll out.
     pub fn run(&mut self, state: &mut State) {
         let now = Instant::now();
         let terminating: Vec<Key> = state
@@ -59,6 +61,7 @@ impl Controllers {
         if !ripe.is_empty() {
             crate::api::finish_namespaces(state, &ripe);
         }
+        default_service_accounts(state);
         let mut updates = Vec::new();
         for (group, plural) in WORKLOADS {
             for (key, object) in state.list(group, plural, None) {
@@ -111,6 +114,41 @@ fn settled(plural: &str, object: &Value, generation: i64, never: bool) -> bool {
         }
         "daemonsets" => status["numberReady"].as_i64() == Some(i64::from(!never)),
         _ => status["readyReplicas"].as_i64() == Some(ready),
+    }
+}
+
+/// The ServiceAccount `default` of every namespace that is not being
+/// deleted, created where it is missing (also when it was deleted), as the
+/// real ServiceAccount controller does.
+pub fn default_service_accounts(state: &mut State) {
+    let missing: Vec<String> = state
+        .list("", "namespaces", None)
+        .filter(|(_, ns)| ns["metadata"].get("deletionTimestamp").is_none())
+        .filter(|(k, _)| {
+            state
+                .get(&Key {
+                    group: String::new(),
+                    plural: "serviceaccounts".to_owned(),
+                    namespace: k.name.clone(),
+                    name: "default".to_owned(),
+                })
+                .is_none()
+        })
+        .map(|(k, _)| k.name.clone())
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let Some(kind) = state.kind("", "v1", "serviceaccounts").cloned() else {
+        return;
+    };
+    let opts = crate::api::WriteOptions {
+        default_manager: "kube-controller-manager".to_owned(),
+        ..crate::api::WriteOptions::default()
+    };
+    for namespace in missing {
+        let object = json!({"metadata": {"name": "default"}});
+        let _ = crate::api::create(state, &kind, &namespace, object, &opts);
     }
 }
 
@@ -249,5 +287,54 @@ mod tests {
         assert_eq!(stuck["metadata"]["generation"], 1);
         assert_eq!(stuck["status"]["availableReplicas"], 2);
         assert_eq!(stuck["status"]["conditions"][0]["status"], "True");
+    }
+
+    #[test]
+    fn every_namespace_gets_a_default_service_account() {
+        let (tx, _) = broadcast::channel(64);
+        let mut state = State::new(builtin(), tx);
+        crate::server::bootstrap(&mut state);
+        let sa = state.kind("", "v1", "serviceaccounts").cloned().unwrap();
+        let ns = state.kind("", "v1", "namespaces").cloned().unwrap();
+        for namespace in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            api::get(&state, &sa, namespace, "default").unwrap();
+        }
+        let opts = WriteOptions::default();
+        api::create(
+            &mut state,
+            &ns,
+            "",
+            json!({"metadata": {"name": "x"}}),
+            &opts,
+        )
+        .unwrap();
+        assert!(api::get(&state, &sa, "x", "default").is_err());
+        let mut controllers = Controllers::new(Duration::from_secs(60));
+        controllers.run(&mut state);
+        api::get(&state, &sa, "x", "default").unwrap();
+        let rv = state.rv();
+        controllers.run(&mut state);
+        assert_eq!(state.rv(), rv);
+        // Not in a namespace being deleted.
+        api::delete(
+            &mut state,
+            &sa,
+            "x",
+            "default",
+            api::Propagation::Background,
+            &opts,
+        )
+        .unwrap();
+        api::delete(
+            &mut state,
+            &ns,
+            "",
+            "x",
+            api::Propagation::Background,
+            &opts,
+        )
+        .unwrap();
+        controllers.run(&mut state);
+        assert!(api::get(&state, &sa, "x", "default").is_err());
     }
 }

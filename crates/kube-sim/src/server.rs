@@ -1505,7 +1505,8 @@ fn resource_list(sim: &Sim, group: &str, version: &str) -> Result<Response<Body>
     ))
 }
 
-/// Namespaces every cluster starts with.
+/// What every cluster starts with: its namespaces, each with its
+/// ServiceAccount `default`, and the bootstrap RBAC objects.
 pub fn bootstrap(state: &mut State) {
     let namespace = state
         .kinds
@@ -1522,6 +1523,7 @@ pub fn bootstrap(state: &mut State) {
             &WriteOptions::default(),
         );
     }
+    crate::controllers::default_service_accounts(state);
     for (plural, object) in crate::rbac::bootstrap_objects() {
         let Some(kind) = state
             .kind("rbac.authorization.k8s.io", "v1", plural)

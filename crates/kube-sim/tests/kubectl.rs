@@ -313,3 +313,27 @@ fn patch_scale_and_label_as_a_person_does() {
         None,
     );
 }
+
+#[test]
+fn every_namespace_has_a_default_service_account() {
+    let cluster = Cluster::start();
+    for namespace in ["default", "kube-system", "kube-public"] {
+        let out = cluster.ok(
+            &["get", "serviceaccounts", "-n", namespace, "-o", "name"],
+            None,
+        );
+        assert_eq!(out.trim(), "serviceaccount/default", "{namespace}");
+    }
+    // A new namespace gets one from the ServiceAccount controller, a moment
+    // later; deleted, it comes back.
+    let created = || {
+        let wait = ["wait", "--for=create", "serviceaccount/default"];
+        cluster.ok(&[&wait[..], &["-n", "x", "--timeout=30s"]].concat(), None);
+    };
+    cluster.ok(&["create", "namespace", "x"], None);
+    created();
+    let token = cluster.ok(&["create", "token", "default", "-n", "x"], None);
+    assert_eq!(token.trim().split('.').count(), 3, "{token}");
+    cluster.ok(&["delete", "serviceaccount", "default", "-n", "x"], None);
+    created();
+}
