@@ -945,3 +945,198 @@ fn an_aggregated_api_that_is_down_fails_only_the_manifests_of_its_group() {
         "{text:?}"
     );
 }
+
+/// cert-manager's release bundle and an Issuer in one workload, as people
+/// install them. The Issuer's write is refused while the webhook's
+/// Deployment is not available ("failed calling webhook …"); strata waits
+/// for the webhook within the workload's timeout, says so, and converges
+/// once it is up.
+#[test]
+fn a_webhook_that_is_not_ready_yet_is_waited_for_and_the_workload_converges() {
+    use std::io::BufReader;
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = Repo::new();
+    let bundle = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/kube-sim/fixtures/cert-manager/cert-manager.yaml");
+    repo.write(
+        "strata.hcl",
+        "workload \"cert-manager\" {\n  path = \"k8s\"\n  timeout = \"3m\"\n}\n",
+    )
+    .write(
+        "k8s/cert-manager.yaml",
+        &std::fs::read_to_string(bundle).unwrap(),
+    )
+    // kube-sim keeps a Deployment so annotated unavailable: the webhook is
+    // down until the test lets it come up.
+    .write(
+        "k8s/kustomization.yaml",
+        r#"resources: [cert-manager.yaml, issuer.yaml]
+patches:
+  - patch: |
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata:
+        name: cert-manager-webhook
+        namespace: cert-manager
+        annotations:
+          kube-sim/never-ready: "true"
+"#,
+    )
+    // After the webhook configurations (wave 3), as people order them.
+    .write(
+        "k8s/issuer.yaml",
+        r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: apps
+---
+apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata:
+  name: selfsigned
+  namespace: apps
+  annotations:
+    strata.dev/wave: "4"
+spec:
+  selfSigned: {}
+"#,
+    );
+    repo.commit("cert-manager and an issuer");
+
+    let kubeconfig = cluster.kubeconfig();
+    let mut child = strata.spawn(
+        &repo,
+        &[
+            "apply",
+            "--auto-approve",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ],
+    );
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let waiting = crate::support::read_until_containing(
+        &mut stderr,
+        "waiting for an admission webhook that is not ready",
+    );
+    assert!(
+        waiting.contains("Issuer/apps/selfsigned")
+            && waiting.contains("failed calling webhook \"webhook.cert-manager.io\""),
+        "{waiting}"
+    );
+    eprintln!("{}", waiting.lines().last().unwrap_or_default());
+    // The real kubectl is refused the same way meanwhile.
+    let refused = cluster.kubectl(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "someone",
+        "--dry-run=server",
+        "-f",
+        repo.path().join("k8s/issuer.yaml").to_str().unwrap(),
+    ]);
+    assert!(refused.stderr.contains("connection refused"), "{refused:?}");
+    // A plan meanwhile (another state directory: the apply holds its
+    // own) cannot dry-run the Issuer, and says why, without failing: the
+    // apply waits for the webhook.
+    let other = Strata::new();
+    let plan = other.kube(&repo, &cluster, &["plan"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    assert!(
+        plan.stdout.contains("+ Issuer/apps/selfsigned")
+            && plan
+                .stdout
+                .contains("not dry-run: Internal error occurred: failed calling webhook")
+            && plan.stdout.contains("applied once the webhook answers"),
+        "{plan:?}"
+    );
+    // The webhook comes up.
+    let up = cluster.kubectl(&[
+        "annotate",
+        "deployment",
+        "cert-manager-webhook",
+        "-n",
+        "cert-manager",
+        "kube-sim/never-ready-",
+    ]);
+    assert_eq!(up.code, 0, "{up:?}");
+    let rest = std::io::read_to_string(stderr).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{waiting}{rest}");
+    let issuer = cluster.get(&["issuer", "selfsigned", "-n", "apps"]);
+    assert_eq!(issuer["spec"], serde_json::json!({"selfSigned": {}}));
+    let webhook = cluster.get(&["deployment", "cert-manager-webhook", "-n", "cert-manager"]);
+    assert_eq!(webhook["status"]["availableReplicas"], 1, "{webhook}");
+}
+
+/// A webhook that stays down: the apply gives up at the workload's
+/// timeout and says what to do.
+#[test]
+fn a_webhook_that_stays_down_fails_the_workload_at_its_timeout() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        "workload \"guarded\" {\n  path = \"k8s\"\n  timeout = \"3s\"\n  wait = false\n}\n",
+    )
+    .write(
+        "k8s/guard.yaml",
+        r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: guard
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: guard
+  namespace: guard
+spec:
+  selector: {app: guard}
+  ports: [{port: 443, targetPort: 8443}]
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: guard
+webhooks:
+  - name: guard.example.com
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    clientConfig:
+      service: {name: guard, namespace: guard, path: /validate}
+    objectSelector:
+      matchLabels: {guarded: "yes"}
+    rules:
+      - apiGroups: [""]
+        apiVersions: [v1]
+        operations: [CREATE, UPDATE]
+        resources: [configmaps]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: guarded
+  namespace: guard
+  labels: {guarded: "yes"}
+  annotations:
+    strata.dev/wave: "4"
+data:
+  v: "1"
+"#,
+    );
+    repo.commit("a webhook nobody serves");
+    let apply = strata.kube(&repo, &cluster, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 1, "{apply:?}");
+    assert!(
+        apply.stdout.contains(
+            "failed calling webhook \"guard.example.com\""
+        ) && apply.stdout.contains(
+            "the webhook was not ready within the workload's timeout (3s): fix its Deployment, or raise the workload's timeout"
+        ),
+        "{apply:?}"
+    );
+    assert!(!cluster.exists(&["configmap", "guarded", "-n", "guard"]));
+}

@@ -293,10 +293,22 @@ const FIRST_CONTACT_ATTEMPTS: u32 = 3;
 /// layer gave up on.)
 pub fn is_transient(e: &kube::Error) -> bool {
     match e {
+        // Not for the short retry: it can take minutes (see
+        // `webhook_unavailable`).
+        _ if webhook_unavailable(e) => false,
         kube::Error::Api(status) => matches!(status.code, 429 | 500 | 502 | 503 | 504),
         kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => true,
         _ => false,
     }
+}
+
+/// Whether the API server could not call an admission webhook: its
+/// Deployment is not ready, its Service has no endpoints, its certificate
+/// is not injected yet. Usual while the webhook's own workload (cert-manager,
+/// an operator) is being installed, and over once it is up. A webhook that
+/// answers and denies the request is not this.
+pub fn webhook_unavailable(e: &kube::Error) -> bool {
+    status(e).is_some_and(|s| s.code == 500 && s.message.contains("failed calling webhook"))
 }
 
 /// Runs `attempt` until it succeeds, fails for good, or has failed

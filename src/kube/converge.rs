@@ -7,14 +7,16 @@
 //! for health. Nothing is written by [`plan`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::api::{
     DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, ValidationDirective,
 };
 use serde_json::Value;
 
-use super::client::{CONCURRENCY, Cluster, Resource, bounded, describe, retry, status};
+use super::client::{
+    CONCURRENCY, Cluster, Resource, bounded, describe, retry, status, webhook_unavailable,
+};
 use super::diff::{self, FieldChange};
 use super::health;
 use super::inventory::{self, Entry, Inventory};
@@ -437,6 +439,14 @@ async fn plan_object(
                         "{message}; to let strata delete and re-create it, annotate it {RECREATE_ANNOTATION}: allowed"
                     ));
                 }
+            } else if webhook_unavailable(&e) {
+                // Not an error of the object: the apply waits for the
+                // webhook (within the workload's timeout), and it may be
+                // this very workload that brings the webhook up.
+                c.reason = Some(format!(
+                    "not dry-run: {}; applied once the webhook answers",
+                    api_message(&e, o)
+                ));
             } else if let Some(managers) = conflict_managers(&e) {
                 c.error = Some(format!(
                     "{}; another field manager ({}) owns these fields: change them in Git to agree, or take them over with --force-conflicts (or force_conflicts = true on the workload)",
@@ -631,6 +641,7 @@ pub async fn apply(
     stop: impl Fn() -> bool,
 ) -> Applied {
     let mut applied = Applied::default();
+    let deadline = Instant::now() + settings.timeout;
     let mut uids: BTreeMap<ObjectId, Live> = plan.unchanged.clone();
     let mut failed_wave = None;
     let by_object: BTreeMap<usize, &Change> = plan
@@ -683,7 +694,7 @@ pub async fn apply(
                 if stop() {
                     return Err(NOT_STARTED.to_owned());
                 }
-                apply_object(cluster, o, change).await
+                apply_object(cluster, o, change, (deadline, settings.timeout), &stop).await
             })
             .collect();
         let outcomes = bounded(futures, CONCURRENCY).await;
@@ -887,8 +898,16 @@ fn intent(inventory: &mut Inventory, creating: &[&Object]) {
     }
 }
 
-/// Applies one object; returns its uid and resourceVersion.
-async fn apply_object(cluster: &Cluster, o: &Object, change: &Change) -> Result<Live, String> {
+/// Applies one object; returns its uid and resourceVersion. A write an
+/// admission webhook could not admit because it is not up yet is tried
+/// again until `deadline` (the workload's timeout) or a stop.
+async fn apply_object(
+    cluster: &Cluster,
+    o: &Object,
+    change: &Change,
+    (deadline, timeout): (Instant, Duration),
+    stop: &impl Fn() -> bool,
+) -> Result<Live, String> {
     if o.used.unknown {
         return Err(
             "not applied: it uses Terraform outputs that are not known yet (their stack was not applied)"
@@ -904,7 +923,29 @@ async fn apply_object(cluster: &Cluster, o: &Object, change: &Change) -> Result<
     }
     let params = params(change.force, false);
     let patch = Patch::Apply(&o.value);
-    let result = retry(|| api.patch(&o.id.name, &params, &patch)).await;
+    let backoff = crate::retry::Backoff {
+        first: Duration::from_millis(500),
+        cap: Duration::from_secs(5),
+    };
+    let mut said = false;
+    let result = crate::retry::retry(
+        backoff,
+        || retry(|| api.patch(&o.id.name, &params, &patch)),
+        |e, _| {
+            let again = webhook_unavailable(e) && Instant::now() < deadline && !stop();
+            if again && !said {
+                said = true;
+                tracing::warn!(
+                    object = %o.id,
+                    "waiting for an admission webhook that is not ready (up to the workload's timeout, {}): {}",
+                    crate::config::format_duration(timeout),
+                    api_message(e, o)
+                );
+            }
+            again
+        },
+    )
+    .await;
     match result {
         Ok(obj) => Ok(Live {
             only_strata: managed_only_by_strata(&obj),
@@ -913,6 +954,12 @@ async fn apply_object(cluster: &Cluster, o: &Object, change: &Change) -> Result<
         }),
         Err(e) => {
             let mut message = api_message(&e, o);
+            if webhook_unavailable(&e) && !stop() {
+                message = format!(
+                    "{message}; the webhook was not ready within the workload's timeout ({}): fix its Deployment, or raise the workload's timeout",
+                    crate::config::format_duration(timeout)
+                );
+            }
             if let Some(managers) = conflict_managers(&e) {
                 message = format!(
                     "{message}; field manager {} owns these fields (use --force-conflicts to take them over)",
