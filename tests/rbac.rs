@@ -74,10 +74,15 @@ fn install(cluster: &Cluster, without: Option<(&str, usize)>) {
 fn kubeconfig_of(cluster: &Cluster, account: &str) -> PathBuf {
     let token = cluster.kubectl(&["create", "token", account, "-n", NAMESPACE]);
     assert_eq!(token.code, 0, "{token:?}");
+    kubeconfig_with(cluster, account, token.stdout.trim())
+}
+
+/// The cluster's kubeconfig with another bearer token, as `<name>`.
+fn kubeconfig_with(cluster: &Cluster, name: &str, token: &str) -> PathBuf {
     let mut config: Value =
         serde_json::from_str(&std::fs::read_to_string(cluster.kubeconfig()).unwrap()).unwrap();
-    config["users"][0]["user"]["token"] = json!(token.stdout.trim());
-    let path = cluster.dir.path().join(format!("kubeconfig-{account}"));
+    config["users"][0]["user"]["token"] = json!(token);
+    let path = cluster.dir.path().join(format!("kubeconfig-{name}"));
     std::fs::write(&path, config.to_string()).unwrap();
     path
 }
@@ -295,4 +300,25 @@ fn without_any_one_rule_strata_fails_and_names_the_missing_permission() {
         let line = text.lines().find(|l| l.contains("forbidden")).unwrap_or("");
         eprintln!("{what}:\n  {line}");
     }
+}
+
+/// A token the cluster does not take: strata says the credentials were
+/// refused (not that the cluster is unreachable), exits 1, and plans
+/// nothing.
+#[test]
+fn credentials_the_cluster_refuses_are_named_as_such() {
+    let cluster = cluster();
+    let strata = Strata::new();
+    let repo = example();
+    let path = kubeconfig_with(&cluster, "wrong", "not-a-token-of-this-cluster");
+    let plan = strata.on(&repo, &["plan", "--kubeconfig", path.to_str().unwrap()]);
+    assert_eq!(plan.code, 1, "{plan:?}");
+    assert!(
+        plan.stderr.contains(
+            "refused strata's credentials: Unauthorized\nhint: the token or certificate of this context is wrong or has expired"
+        ),
+        "{plan:?}"
+    );
+    assert!(!plan.stderr.contains("not-a-token"), "{plan:?}");
+    assert!(!plan.stderr.contains("Status {"), "{plan:?}");
 }

@@ -62,6 +62,11 @@ impl From<ops::Error> for CliError {
                     "check the cluster with `kubectl cluster-info`; choose another with --context or --kubeconfig. Nothing was planned or changed",
                 );
             }
+            ops::Error::Kube(strata::kube::KubeError::Refused { .. }) => {
+                err = err.hint(
+                    "the token or certificate of this context is wrong or has expired: get fresh credentials (`kubectl auth whoami` shows who the cluster takes you for). Nothing was planned or changed",
+                );
+            }
             ops::Error::Kube(strata::kube::KubeError::Kubeconfig { .. }) => {
                 err = err.hint(
                     "strata finds the cluster as kubectl does: --kubeconfig, KUBECONFIG, ~/.kube/config, or the in-cluster service account",

@@ -78,16 +78,25 @@ impl Cluster {
             server: server.clone(),
             message,
         };
+        // Reached, but the credentials are refused: not the network's fault.
+        let failed = |e: kube::Error, during: &str| match status(&e) {
+            Some(s) if matches!(s.code, 401 | 403) => KubeError::Refused {
+                context: context.clone(),
+                server: server.clone(),
+                message: describe(&e),
+            },
+            _ => unreachable(format!("{during}{}", describe(&e))),
+        };
         let client =
             kube::Client::try_from(config).map_err(|e| unreachable(crate::error_line(&e)))?;
         retry_up_to(FIRST_CONTACT_ATTEMPTS, || client.apiserver_version())
             .await
-            .map_err(|e| unreachable(crate::error_line(&e)))?;
+            .map_err(|e| failed(e, ""))?;
         let discovery = match Discovery::new(client.clone()).run_aggregated().await {
             Ok(d) => d,
             Err(_) => retry(|| Discovery::new(client.clone()).run())
                 .await
-                .map_err(|e| unreachable(format!("discovery failed: {}", crate::error_line(&e))))?,
+                .map_err(|e| failed(e, "discovery failed: "))?,
         };
         let mut resources = BTreeMap::new();
         let mut unavailable = std::collections::BTreeSet::new();

@@ -112,6 +112,16 @@ pub enum KubeError {
         server: String,
         message: String,
     },
+    /// The cluster answered, but refused strata's credentials (401), or
+    /// they may not even read the API's version (403).
+    #[error(
+        "the cluster of context {context:?} at {server} refused strata's credentials: {message}"
+    )]
+    Refused {
+        context: String,
+        server: String,
+        message: String,
+    },
     /// A request about one object failed for good.
     #[error("{object}: {message}")]
     Object { object: String, message: String },
