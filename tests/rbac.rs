@@ -47,11 +47,14 @@ fn rules(objects: &[Value]) -> Vec<(String, String, usize, Value)> {
         .collect()
 }
 
-/// Installs deploy/ as the cluster admin, without rule `without` (role
-/// name, rule index) when given.
-fn install(cluster: &Cluster, without: Option<(&str, usize)>) {
+/// What to leave out of deploy/'s RBAC: (role name, rule index, and one
+/// verb of it or, with `None`, the whole rule).
+type Without<'a> = Option<(&'a str, usize, Option<&'a str>)>;
+
+/// Installs deploy/ as the cluster admin, without `without`.
+fn install(cluster: &Cluster, without: Without) {
     let mut objects = deploy_objects(cluster);
-    if let Some((role, index)) = without {
+    if let Some((role, index, verb)) = without {
         let object = objects
             .iter_mut()
             .find(|o| {
@@ -59,7 +62,18 @@ fn install(cluster: &Cluster, without: Option<(&str, usize)>) {
                     && o["metadata"]["name"] == role
             })
             .expect("the role");
-        object["rules"].as_array_mut().unwrap().remove(index);
+        let rules = object["rules"].as_array_mut().unwrap();
+        match verb {
+            None => {
+                rules.remove(index);
+            }
+            Some(verb) => {
+                let verbs = rules[index]["verbs"].as_array_mut().unwrap();
+                let before = verbs.len();
+                verbs.retain(|v| v != verb);
+                assert_eq!(verbs.len() + 1, before, "{role} rule {index} has no {verb}");
+            }
+        }
     }
     let documents: Vec<String> = objects.iter().map(Value::to_string).collect();
     let applied = cluster.kubectl_in(
@@ -111,6 +125,9 @@ fn watch(strata: &Strata, repo: &Repo, kubeconfig: &Path) -> Watch {
             "--leader-elect",
             "--lease-namespace",
             NAMESPACE,
+            // Renewed every second.
+            "--lease-duration",
+            "3s",
             "--metrics-addr",
             "127.0.0.1:0",
         ],
@@ -234,6 +251,58 @@ fn listed(rule: &Value, field: &str, value: &str) -> bool {
         .any(|v| v == value || v == "*")
 }
 
+/// Runs the command of `account` (deploy/'s watch or nightly drift) as
+/// that account, until it succeeds or is refused; its output. For the
+/// watch, `then` (a second commit) runs after the first reconcile, and the
+/// watch goes on until that one prunes or is refused.
+fn run_as(
+    account: &str,
+    strata: &Strata,
+    repo: &Repo,
+    cluster: &Cluster,
+    kubeconfig: &Path,
+    what: &str,
+    then: Option<&dyn Fn()>,
+) -> String {
+    match account {
+        "strata-watch" => {
+            let watch = watch(strata, repo, kubeconfig);
+            eventually(&watch, what, || {
+                watch.log().contains("forbidden")
+                    || watch.metric("strata_reconcile_last_result{result=\"applied\"}") == Some(1.0)
+            });
+            if let Some(then) = then
+                && !watch.log().contains("forbidden")
+            {
+                then();
+                // ... and has renewed its Lease at least once.
+                let renewed = || {
+                    let lease = cluster.get(&["lease", "strata-watch", "-n", NAMESPACE]);
+                    lease["spec"]["renewTime"] != lease["spec"]["acquireTime"]
+                };
+                eventually(&watch, what, || {
+                    watch.log().contains("forbidden")
+                        || (watch.metric("strata_pruned_objects_total") >= Some(1.0) && renewed())
+                });
+            }
+            let (code, log) = watch.stop();
+            assert_eq!(code, 0, "{what}: {log}");
+            log
+        }
+        "strata-drift" => {
+            let apply = strata.kube(repo, cluster, &["apply", "--auto-approve"]);
+            assert_eq!(apply.code, 0, "{what}: {apply:?}");
+            let drift = strata.on(
+                repo,
+                &["drift", "--kubeconfig", kubeconfig.to_str().unwrap()],
+            );
+            assert_eq!(drift.code, 1, "{what}: {drift:?}");
+            format!("{}{}", drift.stdout, drift.stderr)
+        }
+        other => panic!("deploy/ binds a role to an unknown account {other}"),
+    }
+}
+
 /// Removing any one rule of deploy/rbac.yaml makes the command of the
 /// account it is bound to fail, and the failure says which permission is
 /// missing: least privilege, proven rule by rule. (With every rule, both
@@ -249,34 +318,11 @@ fn without_any_one_rule_strata_fails_and_names_the_missing_permission() {
     for (kind, role, index, rule) in rules {
         let account = bound_to(&objects, &role);
         let cluster = cluster();
-        install(&cluster, Some((&role, index)));
+        install(&cluster, Some((&role, index, None)));
         let strata = Strata::new();
         let kubeconfig = kubeconfig_of(&cluster, &account);
         let what = format!("{kind} {role} without rule {index} ({rule}), as {account}");
-        let text = match account.as_str() {
-            "strata-watch" => {
-                let watch = watch(&strata, &repo, &kubeconfig);
-                eventually(&watch, &what, || {
-                    watch.log().contains("forbidden")
-                        || watch.metric("strata_reconcile_last_result{result=\"applied\"}")
-                            == Some(1.0)
-                });
-                let (code, log) = watch.stop();
-                assert_eq!(code, 0, "{what}: {log}");
-                log
-            }
-            "strata-drift" => {
-                let apply = strata.kube(&repo, &cluster, &["apply", "--auto-approve"]);
-                assert_eq!(apply.code, 0, "{what}: {apply:?}");
-                let drift = strata.on(
-                    &repo,
-                    &["drift", "--kubeconfig", kubeconfig.to_str().unwrap()],
-                );
-                assert_eq!(drift.code, 1, "{what}: {drift:?}");
-                format!("{}{}", drift.stdout, drift.stderr)
-            }
-            other => panic!("deploy/ binds {role} to an unknown account {other}"),
-        };
+        let text = run_as(&account, &strata, &repo, &cluster, &kubeconfig, &what, None);
         let (user, verb, resource, group, scope) =
             denial(&text).unwrap_or_else(|| panic!("{what}: no denial named in:\n{text}"));
         assert_eq!(
@@ -321,4 +367,68 @@ fn credentials_the_cluster_refuses_are_named_as_such() {
     );
     assert!(!plan.stderr.contains("not-a-token"), "{plan:?}");
     assert!(!plan.stderr.contains("Status {"), "{plan:?}");
+}
+
+/// Each verb of the Lease rule, and of the core-group rules of
+/// strata-converge and strata-drift, is needed too: a workload with enough
+/// ConfigMaps in one namespace to be listed, and a second commit that
+/// prunes one, use every verb; without any one of them strata is refused
+/// exactly that verb and says so.
+#[test]
+fn without_any_one_verb_strata_is_refused_that_verb() {
+    let probe = cluster();
+    let objects = deploy_objects(&probe);
+    drop(probe);
+    let cases: Vec<(String, usize, Value)> = rules(&objects)
+        .into_iter()
+        .filter(|(_, _, _, rule)| {
+            rule["apiGroups"] == json!([""]) || rule["apiGroups"] == json!(["coordination.k8s.io"])
+        })
+        .map(|(_, role, index, rule)| (role, index, rule))
+        .collect();
+    assert_eq!(cases.len(), 3, "{cases:?}");
+    let mut checked = 0;
+    for (role, index, rule) in cases {
+        let account = bound_to(&objects, &role);
+        for verb in rule["verbs"].as_array().unwrap() {
+            let verb = verb.as_str().unwrap();
+            let repo = example();
+            // Enough ConfigMaps in one namespace for strata to list them.
+            for i in 0..4 {
+                repo.write(
+                    &format!("k8s/apps/settings-{i}.yaml"),
+                    &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings-{i}\ndata:\n  v: \"{i}\"\n"),
+                );
+            }
+            repo.commit("settings");
+            let cluster = cluster();
+            install(&cluster, Some((&role, index, Some(verb))));
+            let strata = Strata::new();
+            let kubeconfig = kubeconfig_of(&cluster, &account);
+            let what = format!("{role} rule {index} without {verb}, as {account}");
+            let prune = || {
+                repo.remove("k8s/apps/settings-3.yaml");
+                repo.commit("one setting less");
+            };
+            let text = run_as(
+                &account,
+                &strata,
+                &repo,
+                &cluster,
+                &kubeconfig,
+                &what,
+                Some(&prune),
+            );
+            let (_, refused, resource, _, _) =
+                denial(&text).unwrap_or_else(|| panic!("{what}: no denial named in:\n{text}"));
+            assert_eq!(
+                refused, verb,
+                "{what}: refused {refused} {resource}:\n{text}"
+            );
+            let line = text.lines().find(|l| l.contains("forbidden")).unwrap_or("");
+            eprintln!("{what}:\n  {line}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 11);
 }

@@ -691,12 +691,20 @@ async fn settle(
             .stacks
             .iter()
             .filter_map(|s| Some(format!("stack {}: {}", s.name, s.error.as_ref()?)))
-            .chain(
-                report
-                    .workloads
-                    .iter()
-                    .filter_map(|w| Some(format!("workload {}: {}", w.name, w.error.as_ref()?))),
-            )
+            .chain(report.workloads.iter().filter_map(|w| {
+                let error = w.error.as_ref()?.trim_end_matches(" (see above)");
+                // "N object(s) cannot be applied (see above)": the report
+                // above is not in the log, so name the first of them.
+                Some(match w.changes.iter().find(|c| c.error.is_some()) {
+                    Some(c) => format!(
+                        "workload {}: {error}; the first, {}: {}",
+                        w.name,
+                        c.address(),
+                        c.error.as_deref().unwrap_or_default()
+                    ),
+                    None => format!("workload {}: {error}", w.name),
+                })
+            }))
             .collect();
         let general = report.errors.first().or(report.message.as_ref());
         let mut why = match (general, specific.first()) {
