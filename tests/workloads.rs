@@ -1140,3 +1140,51 @@ data:
     );
     assert!(!cluster.exists(&["configmap", "guarded", "-n", "guard"]));
 }
+
+/// The file shapes kubectl accepts: JSON objects one after another, `List`
+/// kinds in YAML and JSON, `.yml`, documents that are only comments. strata
+/// converges them, and `kubectl diff --server-side` of the same files under
+/// another field manager agrees there is nothing left to do.
+#[test]
+fn the_file_shapes_kubectl_accepts_converge() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = Repo::new();
+    let cm = |name: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}},"data":{{"v":"{name}"}}}}"#
+        )
+    };
+    repo.write(
+        "strata.hcl",
+        "workload \"apps\" {\n  path = \"k8s\"\n  namespace = \"default\"\n}\n",
+    )
+    .write("k8s/two.json", &format!("{}\n{}", cm("a"), cm("b")))
+    .write(
+        "k8s/list.json",
+        &format!(r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#, cm("c")),
+    )
+    .write(
+        "k8s/list.yml",
+        "# kubectl get -o yaml writes these\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: d}\n  data: {v: d}\n",
+    )
+    .write("k8s/notes.yaml", "# nothing here yet\n---\n# nor here\n");
+    repo.commit("shapes");
+    let apply = strata.kube(&repo, &cluster, &["apply", "--format", "json"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    for name in ["a", "b", "c", "d"] {
+        let cm = cluster.get(&["configmap", name, "-n", "default"]);
+        assert_eq!(cm["data"]["v"], name, "{cm}");
+    }
+    let diff = cluster.kubectl(&[
+        "diff",
+        "--server-side",
+        "--field-manager",
+        "judge",
+        "-n",
+        "default",
+        "-f",
+        repo.path().join("k8s").to_str().unwrap(),
+    ]);
+    assert_eq!(diff.code, 0, "{diff:?}");
+}

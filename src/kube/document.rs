@@ -27,25 +27,37 @@ fn one_or_all(mut problems: Vec<KubeError>) -> KubeError {
     }
 }
 
-/// Parses a JSON file: one object, or a `List` of them.
+/// Parses a JSON file: objects or `List`s of them, one after another as
+/// kubectl takes them (`{…}{…}`, or one per line).
 pub fn parse_json(file: &str, text: &str) -> Result<Vec<Manifest>, KubeError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| KubeError::Manifest {
-        file: file.to_owned(),
-        index: None,
-        line: Some(e.line()),
-        message: format!("invalid JSON: {e}"),
-    })?;
-    let source = Source {
-        file,
-        index: 1,
-        line: 1,
-        doc: text,
-        yaml: false,
-    };
+    let mut out = Vec::new();
     let mut problems = Vec::new();
-    let docs = documents(&source, value, &[], &mut problems)?;
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut index = 0;
+    loop {
+        // Where this document starts: after the whitespace the last ended on.
+        let end = stream.byte_offset();
+        let start = end + text[end..].len() - text[end..].trim_start().len();
+        let Some(next) = stream.next() else { break };
+        index += 1;
+        let value = next.map_err(|e| KubeError::Manifest {
+            file: file.to_owned(),
+            index: (index > 1).then_some(index),
+            line: Some(e.line()),
+            message: format!("invalid JSON: {e}"),
+        })?;
+        let doc = &text[start..stream.byte_offset()];
+        let source = Source {
+            file,
+            index,
+            line: text[..start].matches('\n').count() + 1,
+            doc,
+            yaml: false,
+        };
+        out.extend(documents(&source, value, &[], &mut problems)?);
+    }
     if problems.is_empty() {
-        Ok(docs)
+        Ok(out)
     } else {
         Err(one_or_all(problems))
     }
@@ -261,6 +273,26 @@ mod tests {
             message.starts_with("k8s/apps/x.yaml:7 (document 2): invalid YAML:"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn json_documents_one_after_another_are_each_read() {
+        let text = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"a\"}}\n\n{\"apiVersion\":\"v1\",\n \"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"b\"}}{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\"}}]}\n";
+        let docs = parse_json("x.json", text).expect("parses");
+        let names: Vec<_> = docs
+            .iter()
+            .map(|d| d.value["metadata"]["name"].clone())
+            .collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!((docs[1].index, docs[1].line), (2, 3));
+        assert_eq!((docs[2].index, docs[2].line), (3, 4));
+        let err = parse_json("y.json", "{\"a\":1}\n{\"b\":").expect_err("cut short");
+        assert!(
+            err.to_string()
+                .starts_with("y.json:2 (document 2): invalid JSON: EOF"),
+            "{err}"
+        );
+        assert!(parse_json("e.json", " \n").expect("empty").is_empty());
     }
 
     #[test]

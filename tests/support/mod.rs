@@ -144,6 +144,8 @@ impl Cluster {
             .env_clear()
             .env("HOME", self.dir.path())
             .env("KUBECONFIG", self.kubeconfig())
+            // `kubectl diff` runs `diff`.
+            .env("PATH", tools_path())
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
