@@ -557,6 +557,17 @@ fn manifests() {
             ],
         ),
         case(
+            "yaml-argo-cd-hook",
+            "yaml-argo-cd-hook",
+            &["validate"],
+            Report,
+            &[
+                "k8s/app/migrate.yaml:1:",
+                "annotation argocd.argoproj.io/hook: \"PreSync\" makes it a hook",
+                "order it with strata.dev/wave instead",
+            ],
+        ),
+        case(
             "yaml-duplicate-key",
             "yaml-duplicate-key",
             &["validate"],

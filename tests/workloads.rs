@@ -637,10 +637,16 @@ fn waves_order_the_writes_and_an_annotation_overrides_them() {
         "{}  annotations:\n    strata.dev/wave: \"-1\"\n",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: first\n  namespace: default\n"
     );
+    // Argo CD's annotation counts when strata's is absent.
+    let earliest = format!(
+        "{}  annotations:\n    argocd.argoproj.io/sync-wave: \"-5\"\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: earliest\n  namespace: default\n"
+    );
     let repo = repo(&[
         ("k8s/apps/0-web.yaml", DEPLOYMENT),
         ("k8s/apps/1-config.yaml", &config_map("config", "1")),
         ("k8s/apps/2-first.yaml", &first),
+        ("k8s/apps/3-earliest.yaml", &earliest),
     ]);
     assert_eq!(strata.kube(&repo, &cluster, &["apply"]).code, 0);
     let version = |args: &[&str]| -> u64 {
@@ -658,6 +664,8 @@ fn waves_order_the_writes_and_an_annotation_overrides_them() {
     assert!(first < namespace, "{first} < {namespace}");
     assert!(namespace < config, "{namespace} < {config}");
     assert!(config < web, "{config} < {web}");
+    let earliest = version(&["configmap", "earliest", "-n", "default"]);
+    assert!(earliest < first, "{earliest} < {first}");
 }
 
 #[test]

@@ -165,7 +165,7 @@ pub async fn validate(
             message,
         };
         let v = &manifest.value;
-        if let Some(message) = missing_fields(v) {
+        if let Some(message) = unusable(v) {
             problems.push(here(message));
             continue;
         }
@@ -222,17 +222,12 @@ pub async fn validate(
             }
             String::new()
         };
-        let wave = match v["metadata"]["annotations"][WAVE_ANNOTATION].as_str() {
-            None => default_wave(group, &kind),
-            Some(text) => match text.trim().parse::<i64>() {
-                Ok(n) => n,
-                Err(_) => {
-                    problems.push(here(format!(
-                        "annotation {WAVE_ANNOTATION} must be a whole number such as \"5\", not {text:?}"
-                    )));
-                    continue;
-                }
-            },
+        let wave = match wave_of(v, group, &kind) {
+            Ok(wave) => wave,
+            Err(message) => {
+                problems.push(here(message));
+                continue;
+            }
         };
         let id = ObjectId {
             group: group.to_owned(),
@@ -291,8 +286,47 @@ pub async fn validate(
     Ok(ObjectSet { objects })
 }
 
+/// Argo CD's wave annotation, honoured when strata's is absent (people
+/// migrating from Argo CD bring it along).
+pub const ARGO_WAVE_ANNOTATION: &str = "argocd.argoproj.io/sync-wave";
+
+/// The wave an object goes in: `strata.dev/wave`, else Argo CD's
+/// `argocd.argoproj.io/sync-wave`, else its kind's ([`default_wave`]).
+///
+/// # Errors
+/// An annotation that is not a whole number.
+pub fn wave_of(v: &Value, group: &str, kind: &str) -> Result<i64, String> {
+    let annotations = &v["metadata"]["annotations"];
+    for key in [WAVE_ANNOTATION, ARGO_WAVE_ANNOTATION] {
+        if let Some(text) = annotations[key].as_str() {
+            return text.trim().parse::<i64>().map_err(|_| {
+                format!("annotation {key} must be a whole number such as \"5\", not {text:?}")
+            });
+        }
+    }
+    Ok(default_wave(group, kind))
+}
+
+/// Why an object cannot be applied as written, whatever the cluster: it
+/// lacks `apiVersion`, `kind` or `metadata.name`, or it is an Argo CD or
+/// Helm hook, which strata does not run.
+pub fn unusable(v: &Value) -> Option<String> {
+    if let Some(message) = missing_fields(v) {
+        return Some(message);
+    }
+    let annotations = &v["metadata"]["annotations"];
+    ["argocd.argoproj.io/hook", "helm.sh/hook"]
+        .into_iter()
+        .find_map(|key| Some((key, annotations[key].as_str()?)))
+        .map(|(key, hook)| {
+            format!(
+                "annotation {key}: {hook:?} makes it a hook, and strata runs no hooks; remove the annotation and order it with strata.dev/wave instead (a wave is applied only after the waves before it succeeded)"
+            )
+        })
+}
+
 /// What an object lacks of `apiVersion`, `kind` and `metadata.name`.
-pub fn missing_fields(v: &Value) -> Option<String> {
+fn missing_fields(v: &Value) -> Option<String> {
     let empty = |v: &Value| v.as_str().is_none_or(str::is_empty);
     let missing: Vec<&str> = [
         ("apiVersion", empty(&v["apiVersion"])),
@@ -438,6 +472,36 @@ async fn check_namespaces(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argo_cd_waves_are_honoured_and_hooks_refused() {
+        let object = |annotations: Value| {
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "a", "annotations": annotations}})
+        };
+        let argo = object(serde_json::json!({"argocd.argoproj.io/sync-wave": "-1"}));
+        assert_eq!(wave_of(&argo, "", "ConfigMap"), Ok(-1));
+        let both = object(
+            serde_json::json!({"argocd.argoproj.io/sync-wave": "-1", "strata.dev/wave": "7"}),
+        );
+        assert_eq!(wave_of(&both, "", "ConfigMap"), Ok(7));
+        let bad = object(serde_json::json!({"argocd.argoproj.io/sync-wave": "early"}));
+        assert!(
+            wave_of(&bad, "", "ConfigMap")
+                .unwrap_err()
+                .contains("argocd.argoproj.io/sync-wave must be a whole number")
+        );
+        assert_eq!(wave_of(&object(Value::Null), "", "ConfigMap"), Ok(1));
+        let hook = object(serde_json::json!({"helm.sh/hook": "pre-install"}));
+        assert!(
+            unusable(&hook)
+                .unwrap()
+                .starts_with("annotation helm.sh/hook: \"pre-install\" makes it a hook")
+        );
+        let presync = object(serde_json::json!({"argocd.argoproj.io/hook": "PreSync"}));
+        assert!(unusable(&presync).unwrap().contains("strata.dev/wave"));
+        assert_eq!(unusable(&argo), None);
+    }
 
     #[test]
     fn waves_follow_the_kinds() {

@@ -141,7 +141,7 @@ fn manifest_problems(
             column: 0,
             message: format!("document {}: {message}", m.index),
         };
-        if let Some(message) = crate::kube::set::missing_fields(&m.value) {
+        if let Some(message) = crate::kube::set::unusable(&m.value) {
             problems.push(at(message));
             continue;
         }
@@ -154,6 +154,11 @@ fn manifest_problems(
         }
         let v = &m.value;
         let (group, _) = crate::kube::split_api_version(v["apiVersion"].as_str().unwrap_or(""));
+        if let Err(message) =
+            crate::kube::set::wave_of(v, group, v["kind"].as_str().unwrap_or(""))
+        {
+            problems.push(at(message));
+        }
         let key = (
             group.to_owned(),
             v["kind"].as_str().unwrap_or("").to_owned(),
@@ -227,7 +232,7 @@ fn claimed_twice(loaded: &[(&config::Workload, Vec<crate::kube::Manifest>)]) -> 
     let mut problems = Vec::new();
     for (w, manifests) in loaded {
         for m in manifests {
-            if crate::kube::set::missing_fields(&m.value).is_some() {
+            if crate::kube::set::unusable(&m.value).is_some() {
                 continue;
             }
             let key = object_key(&m.value, w.namespace.as_deref(), &cluster_scoped);
