@@ -26,6 +26,7 @@ pub mod faults;
 pub mod fields;
 pub mod kinds;
 pub mod meta;
+pub mod openapi_v2;
 pub mod patch;
 pub mod protobuf;
 pub mod rbac;
@@ -148,6 +149,7 @@ impl KubeSim {
             shutdown: shutdown_rx.clone(),
             faults: Mutex::new(faults::Faults::new(opts.faults.clone(), opts.seed)),
             tokens: Mutex::new(std::collections::HashMap::new()),
+            openapi_v2: openapi_v2::Cache::default(),
         });
         let tls = if opts.tls {
             Some(tls::generate().map_err(std::io::Error::other)?)

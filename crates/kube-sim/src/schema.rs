@@ -16,6 +16,9 @@
 //! - what `GET /openapi/v3/apis/<group>/<version>` serves
 //!   ([`Schema::openapi_document`]): paths with the operations kubectl looks
 //!   for, and the reachable component schemas.
+//!
+//! `convert` also copies definitions into Swagger 2.0 form, for
+//! `GET /openapi/v2` ([`crate::openapi_v2`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -25,13 +28,14 @@ use serde_json::{Map, Value, json};
 
 use crate::kinds::ResourceKind;
 
-const DEFS_REF: &str = "#/$defs/";
+pub(crate) const DEFS_REF: &str = "#/$defs/";
 const COMPONENTS_REF: &str = "#/components/schemas/";
-const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
-const LIST_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta";
-const DELETE_OPTIONS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions";
-const STATUS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Status";
-const PATCH: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
+pub(crate) const SWAGGER_REF: &str = "#/definitions/";
+pub(crate) const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+pub(crate) const LIST_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta";
+pub(crate) const DELETE_OPTIONS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions";
+pub(crate) const STATUS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Status";
+pub(crate) const PATCH: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
 /// Bump when the shape of the generated documents changes, so that document
 /// hashes change with it.
 const GENERATOR_VERSION: &str = "kube-sim openapi v3 generator 1";
@@ -194,6 +198,19 @@ impl Schema {
             .by_gvk
             .get(&gvk(group, version, kind))
             .map(String::as_str)
+    }
+
+    /// A built-in definition by its name, as the definitions file has it
+    /// (`#/$defs/` references, nullable type arrays).
+    pub(crate) fn builtin(&self, name: &str) -> Option<&Value> {
+        self.defs.types.get(name)
+    }
+
+    /// The root schema of a custom kind (see [`add_custom`](Schema::add_custom)).
+    pub(crate) fn custom(&self, group: &str, version: &str, kind: &str) -> Option<&Value> {
+        self.custom
+            .get(&gvk(group, version, kind))
+            .map(|root| root.as_ref())
     }
 
     /// Adds (or replaces) a custom resource's schema from a CRD version's
@@ -434,7 +451,7 @@ fn members_of<'k>(gv_path: &str, kinds: &'k [ResourceKind]) -> Vec<&'k ResourceK
 }
 
 /// `example.dev` → `dev.example`, the prefix of a custom kind's schema name.
-fn reverse_domain(group: &str) -> String {
+pub(crate) fn reverse_domain(group: &str) -> String {
     if group.is_empty() {
         return "io.k8s.api.core".to_owned();
     }
@@ -508,21 +525,48 @@ fn list_schema(kind: &ResourceKind, list_kind: &str, item_schema: &str) -> Value
     })
 }
 
-/// Copies a schema into OpenAPI v3 form: `#/$defs/` references become
-/// `#/components/schemas/` ones (their names are pushed to `refs`), and
-/// `["T", "null"]` types become `"T"`. Only schema positions are rewritten;
-/// values such as `default`, `example` and `enum` are copied unchanged.
+/// The form a definition is copied into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// OpenAPI 3.0 components (`/openapi/v3/...`).
+    OpenApiV3,
+    /// Swagger 2.0 definitions (`/openapi/v2`).
+    Swagger,
+}
+
+/// Copies a schema into OpenAPI v3 form (see [`convert`]).
 fn to_openapi(schema: &Value, refs: &mut Vec<String>) -> Value {
+    convert(schema, refs, Dialect::OpenApiV3)
+}
+
+/// Copies a schema into `dialect`'s form: `#/$defs/` references become
+/// `#/components/schemas/` or `#/definitions/` ones (their names are pushed
+/// to `refs`), and `["T", "null"]` types become `"T"`. Only schema positions
+/// are rewritten; values such as `default`, `example` and `enum` are copied
+/// unchanged. Swagger loses the keywords it lacks (`oneOf`, `anyOf`, `not`,
+/// `nullable`, `patternProperties`, ...); OpenAPI v3 wraps a `$ref` that
+/// has siblings in `allOf`.
+pub(crate) fn convert(schema: &Value, refs: &mut Vec<String>, dialect: Dialect) -> Value {
     let Value::Object(map) = schema else {
         return schema.clone();
+    };
+    let prefix = match dialect {
+        Dialect::OpenApiV3 => COMPONENTS_REF,
+        Dialect::Swagger => SWAGGER_REF,
     };
     let mut out = Map::new();
     for (key, value) in map {
         let converted = match key.as_str() {
+            "oneOf" | "anyOf" | "not" | "nullable" | "patternProperties" | "definitions"
+            | "dependencies" | "additionalItems"
+                if dialect == Dialect::Swagger =>
+            {
+                continue;
+            }
             "$ref" => match value.as_str().and_then(|r| r.strip_prefix(DEFS_REF)) {
                 Some(name) => {
                     refs.push(name.to_owned());
-                    Value::String(format!("{COMPONENTS_REF}{name}"))
+                    Value::String(format!("{prefix}{name}"))
                 }
                 None => value.clone(),
             },
@@ -531,21 +575,25 @@ fn to_openapi(schema: &Value, refs: &mut Vec<String>) -> Value {
                 Value::Object(children) => Value::Object(
                     children
                         .iter()
-                        .map(|(name, child)| (name.clone(), to_openapi(child, refs)))
+                        .map(|(name, child)| (name.clone(), convert(child, refs, dialect)))
                         .collect(),
                 ),
                 other => other.clone(),
             },
             "items" | "additionalProperties" | "additionalItems" | "not" => match value {
-                Value::Array(list) => {
-                    Value::Array(list.iter().map(|child| to_openapi(child, refs)).collect())
-                }
-                other => to_openapi(other, refs),
+                Value::Array(list) => Value::Array(
+                    list.iter()
+                        .map(|child| convert(child, refs, dialect))
+                        .collect(),
+                ),
+                other => convert(other, refs, dialect),
             },
             "allOf" | "anyOf" | "oneOf" => match value {
-                Value::Array(list) => {
-                    Value::Array(list.iter().map(|child| to_openapi(child, refs)).collect())
-                }
+                Value::Array(list) => Value::Array(
+                    list.iter()
+                        .map(|child| convert(child, refs, dialect))
+                        .collect(),
+                ),
                 other => other.clone(),
             },
             _ => value.clone(),
@@ -553,8 +601,10 @@ fn to_openapi(schema: &Value, refs: &mut Vec<String>) -> Value {
         out.insert(key.clone(), converted);
     }
     // OpenAPI 3.0 ignores the siblings of a `$ref` (a field's description);
-    // Kubernetes wraps such references in `allOf`, and so does this.
-    if out.len() > 1
+    // Kubernetes wraps such references in `allOf`, and so does this. Swagger
+    // keeps them side by side, as the real v2 document does.
+    if dialect == Dialect::OpenApiV3
+        && out.len() > 1
         && let Some(reference) = out.remove("$ref")
     {
         let mut all_of = vec![json!({ "$ref": reference })];
@@ -567,7 +617,7 @@ fn to_openapi(schema: &Value, refs: &mut Vec<String>) -> Value {
 }
 
 /// `["string", "null"]` → `"string"`; other shapes unchanged.
-fn normalize_type(value: &Value) -> Value {
+pub(crate) fn normalize_type(value: &Value) -> Value {
     let Value::Array(list) = value else {
         return value.clone();
     };
@@ -580,7 +630,7 @@ fn normalize_type(value: &Value) -> Value {
 
 /// Real documents have no `enum` on a kind's `apiVersion` and `kind`
 /// (`kubernetes-validate` adds them).
-fn strip_type_meta_enums(def: &mut Value) {
+pub(crate) fn strip_type_meta_enums(def: &mut Value) {
     for field in ["apiVersion", "kind"] {
         if let Some(Value::Object(property)) = def.pointer_mut(&format!("/properties/{field}")) {
             property.remove("enum");
@@ -1426,7 +1476,7 @@ fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::kinds::builtin;
     use std::sync::OnceLock;
@@ -1441,7 +1491,7 @@ mod tests {
         }
     }
 
-    fn schema() -> &'static Schema {
+    pub(crate) fn schema() -> &'static Schema {
         static SCHEMA: OnceLock<Schema> = OnceLock::new();
         SCHEMA.get_or_init(|| Schema::load(&definitions_path()).expect("definitions load"))
     }
@@ -1972,7 +2022,7 @@ mod tests {
         assert!(base.node_for("example.dev", "v1", "Widget").is_none());
     }
 
-    fn widget_kind() -> ResourceKind {
+    pub(crate) fn widget_kind() -> ResourceKind {
         ResourceKind {
             group: "example.dev".into(),
             version: "v1".into(),

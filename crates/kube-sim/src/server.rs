@@ -39,6 +39,8 @@ pub struct Sim {
     pub rbac: bool,
     /// Tokens issued by TokenRequest, and whom they authenticate.
     pub tokens: Mutex<std::collections::HashMap<String, crate::auth::User>>,
+    /// `/openapi/v2`'s built-in definitions, built on the first request.
+    pub openapi_v2: crate::openapi_v2::Cache,
 }
 
 impl Sim {
@@ -473,6 +475,7 @@ async fn route(
                 None => Err(not_found_path()),
             };
         }
+        ["openapi", "v2"] => return openapi_v2(sim, accept),
         ["openapi", "v3"] => {
             let state = sim.lock();
             let schema = state.schema.as_ref().ok_or_else(not_found_path)?;
@@ -510,6 +513,29 @@ async fn route(
     };
     let target = resolve(sim, group, version, rest)?;
     dispatch(sim, method, query, headers, body, target).await
+}
+
+/// `GET /openapi/v2` in the form the Accept header asks for (see
+/// [`crate::openapi_v2`]); built outside the store's lock.
+fn openapi_v2(sim: &Sim, accept: &str) -> Result<Response<Body>, ApiError> {
+    let Some(format) = crate::openapi_v2::negotiate(accept) else {
+        return Ok(Response::builder()
+            .status(StatusCode::NOT_ACCEPTABLE)
+            .header(header::VARY, "Accept")
+            .body(full(Bytes::new()))
+            .expect("valid"));
+    };
+    let (schema, kinds) = {
+        let state = sim.lock();
+        let schema = state.schema.clone().ok_or_else(not_found_path)?;
+        (schema, state.kinds.clone())
+    };
+    let body = sim.openapi_v2.document(&schema, &kinds, format);
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, format.content_type())
+        .header(header::VARY, "Accept")
+        .body(full(body))
+        .expect("valid"))
 }
 
 /// Splits `[namespaces/{ns}/]{plural}[/{name}[/{sub}]]`.
