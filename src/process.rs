@@ -165,6 +165,14 @@ impl Process {
         self
     }
 
+    /// Sets one variable of the child's environment (after [`Process::envs`]).
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        let key = key.as_ref().to_owned();
+        self.env.retain(|(k, _)| *k != key);
+        self.env.push((key, value.as_ref().to_owned()));
+        self
+    }
+
     /// Streams stdout into `path` instead of memory (large plan JSON).
     pub fn stdout_to_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.stdout = Stdout::File(path.into());

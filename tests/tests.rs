@@ -15,6 +15,8 @@ mod corpus;
 mod crash;
 /// `strata drift`, the nightly plan-only run.
 mod drift;
+/// One root module, one stack per environment.
+mod environments;
 /// Bad input: each gets exit 1 and a message naming the problem.
 mod errors;
 /// The stack executor: which Terraform commands a run needs, and no more.

@@ -45,10 +45,7 @@ pub fn discover(root: &Path) -> Result<Config, ConfigError> {
                 stacks.push(Stack {
                     name: derive_name("stack", &child, &path)?,
                     path,
-                    var_files: Vec::new(),
-                    vars: Default::default(),
-                    depends_on: Vec::new(),
-                    line: 0,
+                    ..Stack::default()
                 });
             }
         }

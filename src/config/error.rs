@@ -175,7 +175,7 @@ pub enum ConfigError {
 
     /// A path (or var file) that is absolute or climbs out of the repository.
     #[error(
-        "{at}: {field} {path:?} of {owner} is outside the repository; paths are relative to the repository root (var_files to the stack's path) and may not leave it"
+        "{at}: {field} {path:?} of {owner} is outside the repository; paths are relative to the repository root (var and backend config files to the stack's path) and may not leave it"
     )]
     PathOutsideRepo {
         at: Location,
@@ -202,6 +202,28 @@ pub enum ConfigError {
         path: String,
     },
 
+    /// Two stacks of one root module that would share one state.
+    #[error(
+        "{at}: stacks {other:?} and {stack:?} both use {path:?} with the same backend configuration and workspace, so they would share one state; give each its own backend_config (a different key or prefix) or workspace"
+    )]
+    SharedState {
+        at: Location,
+        stack: String,
+        other: String,
+        path: String,
+    },
+
+    /// A root module's default-workspace state, left from before other
+    /// stacks shared its path, that no stack claims.
+    #[error(
+        "{at}: {path}/terraform.tfstate holds the state of Terraform's default workspace, from before {stacks} shared {path:?}, and none of them uses it: set workspace = \"default\" on the stack it belongs to (otherwise that stack would plan its resources as new)"
+    )]
+    OrphanedState {
+        at: Location,
+        path: String,
+        stacks: String,
+    },
+
     /// A stack path without Terraform files.
     #[error(
         "{at}: path {path:?} of stack {stack:?} contains no *.tf or *.tf.json files; a stack must point at a Terraform root module"
@@ -212,12 +234,15 @@ pub enum ConfigError {
         path: String,
     },
 
-    /// A var file that is not in the exported tree.
+    /// A var file (or backend config file) that is not in the exported
+    /// tree.
     #[error(
-        "{at}: var file {file:?} of stack {stack:?} does not exist in this commit (looked for {resolved:?}); var_files are relative to the stack's path"
+        "{at}: {field} {file:?} of stack {stack:?} does not exist in this commit (looked for {resolved:?}); {field}s are relative to the stack's path"
     )]
     VarFileNotFound {
         at: Location,
+        /// "var file" or "backend config file".
+        field: &'static str,
         stack: String,
         file: String,
         resolved: String,
@@ -318,6 +343,8 @@ impl ConfigError {
             | E::PathNotFound { at, .. }
             | E::PathNotDirectory { at, .. }
             | E::NoTerraformFiles { at, .. }
+            | E::SharedState { at, .. }
+            | E::OrphanedState { at, .. }
             | E::VarFileNotFound { at, .. }
             | E::UnknownDependency { at, .. }
             | E::StackDependsOnWorkload { at, .. }

@@ -193,10 +193,8 @@ mod tests {
         Stack {
             name: name.into(),
             path: format!("infra/{name}"),
-            var_files: vec![],
-            vars: Default::default(),
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
-            line: 0,
+            ..Stack::default()
         }
     }
 

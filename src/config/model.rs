@@ -66,8 +66,10 @@ impl Default for TerraformSettings {
     }
 }
 
-/// A Terraform root module.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A Terraform root module, or one instance of it: several stacks may
+/// share a `path` (one per environment), each with its own variables,
+/// backend configuration, state and working data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Stack {
     pub name: String,
     /// Repository-relative directory of the root module.
@@ -76,6 +78,16 @@ pub struct Stack {
     pub var_files: Vec<String>,
     /// `-var` values (literal HCL values as JSON).
     pub vars: BTreeMap<String, serde_json::Value>,
+    /// `-backend-config=KEY=VALUE` arguments of `terraform init`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub backend_config: BTreeMap<String, serde_json::Value>,
+    /// `-backend-config=FILE` arguments, relative to [`Stack::path`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backend_config_files: Vec<String>,
+    /// The Terraform workspace (`TF_WORKSPACE`); see
+    /// docs/configuration.md for the default of stacks sharing a path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
     /// Names of stacks this one depends on.
     pub depends_on: Vec<String>,
     /// Line of the block in `strata.hcl`; 0 when discovered.
@@ -83,6 +95,38 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// Whether another of `stacks` has the same root module (`path`).
+    pub fn shares_path(&self, stacks: &[Stack]) -> bool {
+        stacks
+            .iter()
+            .any(|s| s.name != self.name && s.path == self.path)
+    }
+
+    /// The Terraform workspace it runs in: `workspace` when set; else,
+    /// when it shares its path and its state is local, its own name (so
+    /// that each environment has its own state,
+    /// `terraform.tfstate.d/<name>/`); else `None`, Terraform's default.
+    pub fn workspace_in(&self, shared: bool, local_state: bool) -> Option<String> {
+        self.workspace
+            .clone()
+            .or_else(|| (shared && local_state).then(|| self.name.clone()))
+    }
+
+    /// The values of `terraform init`'s `-backend-config=` arguments: each
+    /// `backend_config` entry as `KEY=VALUE`, then each file.
+    pub fn backend_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = self
+            .backend_config
+            .iter()
+            .map(|(key, value)| match value {
+                serde_json::Value::String(text) => format!("{key}={text}"),
+                other => format!("{key}={other}"),
+            })
+            .collect();
+        args.extend(self.backend_config_files.iter().cloned());
+        args
+    }
+
     /// The var files as normalized repository-relative paths (validation has
     /// checked that they stay inside the repository and exist).
     pub fn var_file_paths(&self) -> Vec<String> {
@@ -367,9 +411,8 @@ mod tests {
             name: "net".into(),
             path: "infra/net".into(),
             var_files: vec!["prod.tfvars".into(), "../common.tfvars".into()],
-            vars: BTreeMap::new(),
-            depends_on: vec![],
             line: 1,
+            ..Stack::default()
         };
         assert_eq!(
             stack.var_file_paths(),

@@ -29,7 +29,15 @@ const BLOCK_TYPES: [&str; 6] = [
     "notify",
 ];
 const TERRAFORM_ATTRS: &[&str] = &["binary", "parallelism", "lock_timeout"];
-const STACK_ATTRS: &[&str] = &["path", "var_files", "vars", "depends_on"];
+const STACK_ATTRS: &[&str] = &[
+    "path",
+    "var_files",
+    "vars",
+    "backend_config",
+    "backend_config_files",
+    "workspace",
+    "depends_on",
+];
 const WORKLOAD_ATTRS: &[&str] = &[
     "path",
     "namespace",
@@ -59,6 +67,8 @@ pub(super) struct NodePositions {
     pub(super) path: Location,
     /// Parallel to `Stack::var_files` (empty for workloads).
     pub(super) var_files: Vec<Location>,
+    /// Parallel to `Stack::backend_config_files` (empty for workloads).
+    pub(super) backend_config_files: Vec<Location>,
     /// Parallel to `depends_on`.
     pub(super) depends_on: Vec<Location>,
 }
@@ -456,18 +466,29 @@ impl Parser<'_> {
             .into_iter()
             .unzip();
         let vars = attrs.object("vars")?.unwrap_or_default();
+        let backend_config = attrs.object("backend_config")?.unwrap_or_default();
+        let (backend_config_files, backend_file_positions) = attrs
+            .string_list("backend_config_files")?
+            .unwrap_or_default()
+            .into_iter()
+            .unzip();
+        let workspace = attrs.string("workspace")?.map(|(w, _)| w);
         let (depends_on, depends_positions) = attrs.depends_on()?;
         self.config.stacks.push(Stack {
             name,
             path,
             var_files,
             vars,
+            backend_config,
+            backend_config_files,
+            workspace,
             depends_on,
             line,
         });
         self.positions.stacks.push(NodePositions {
             path: path_at,
             var_files: var_file_positions,
+            backend_config_files: backend_file_positions,
             depends_on: depends_positions,
         });
         Ok(())
@@ -517,6 +538,7 @@ impl Parser<'_> {
         self.positions.workloads.push(NodePositions {
             path: path_at,
             var_files: Vec::new(),
+            backend_config_files: Vec::new(),
             depends_on: depends_positions,
         });
         Ok(())
@@ -1087,7 +1109,7 @@ mod tests {
         let text = "stack \"network\" {\n  pth = \"infra/network\"\n}\n";
         assert_eq!(
             message(text),
-            "strata.hcl:2:3: unknown attribute \"pth\" in stack \"network\"; expected one of: path, var_files, vars, depends_on (did you mean \"path\"?)"
+            "strata.hcl:2:3: unknown attribute \"pth\" in stack \"network\"; expected one of: path, var_files, vars, backend_config, backend_config_files, workspace, depends_on (did you mean \"path\"?)"
         );
         let err = parse_err("approval {\n  destructiv = \"deny\"\n}\n");
         assert!(matches!(err, ConfigError::UnknownAttribute { .. }));
@@ -1292,7 +1314,7 @@ mod tests {
         let err = parse_err("stack \"a\" {\n  path = \"../elsewhere\"\n}\n");
         assert_eq!(
             err.to_string(),
-            "strata.hcl:2:10: path \"../elsewhere\" of stack \"a\" is outside the repository; paths are relative to the repository root (var_files to the stack's path) and may not leave it"
+            "strata.hcl:2:10: path \"../elsewhere\" of stack \"a\" is outside the repository; paths are relative to the repository root (var and backend config files to the stack's path) and may not leave it"
         );
         let err = parse_err("workload \"w\" {\n  path = \"/etc\"\n}\n");
         assert!(matches!(err, ConfigError::PathOutsideRepo { .. }));

@@ -22,7 +22,52 @@ pub(super) fn validate(
     check_dependencies(config, positions)?;
     check_outputs(config, positions)?;
     check_cycles(config, positions)?;
-    check_paths(config, positions, root)
+    check_paths(config, positions, root)?;
+    check_instances(config, positions, root)
+}
+
+/// Stacks that share a root module (one per environment) must not share a
+/// state: their workspaces or backend configurations differ. A state left
+/// in the default workspace from before the path was shared must belong
+/// to one of them.
+fn check_instances(config: &Config, positions: &Positions, root: &Path) -> Result<(), ConfigError> {
+    let stacks = &config.stacks;
+    for (i, (stack, at)) in stacks.iter().zip(&positions.stacks).enumerate() {
+        if !stack.shares_path(stacks) {
+            continue;
+        }
+        let dir = root.join(&stack.path);
+        let local = crate::terraform::init::Requirements::read(&dir).local_state();
+        let state = |s: &super::Stack| (s.workspace_in(true, local), s.backend_args());
+        if let Some(other) = stacks[..i]
+            .iter()
+            .find(|o| o.path == stack.path && state(o) == state(stack))
+        {
+            return Err(ConfigError::SharedState {
+                at: at.path.clone(),
+                stack: stack.name.clone(),
+                other: other.name.clone(),
+                path: stack.path.clone(),
+            });
+        }
+        let first = stacks.iter().position(|s| s.path == stack.path) == Some(i);
+        let sharing: Vec<&super::Stack> = stacks.iter().filter(|s| s.path == stack.path).collect();
+        let default_used = sharing.iter().any(|s| {
+            matches!(
+                s.workspace_in(true, local).as_deref(),
+                None | Some("default")
+            )
+        });
+        if first && local && !default_used && dir.join("terraform.tfstate").is_file() {
+            let names: Vec<String> = sharing.iter().map(|s| format!("{:?}", s.name)).collect();
+            return Err(ConfigError::OrphanedState {
+                at: at.path.clone(),
+                path: stack.path.clone(),
+                stacks: names.join(" and "),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn check_dependencies(config: &Config, positions: &Positions) -> Result<(), ConfigError> {
@@ -161,10 +206,17 @@ fn check_paths(config: &Config, positions: &Positions, root: &Path) -> Result<()
                 path: stack.path.clone(),
             });
         }
-        for (file, file_at) in stack.var_files.iter().zip(&at.var_files) {
+        let files = (stack.var_files.iter().zip(&at.var_files))
+            .map(|f| ("var file", f))
+            .chain(
+                (stack.backend_config_files.iter())
+                    .zip(&at.backend_config_files)
+                    .map(|f| ("backend config file", f)),
+            );
+        for (field, (file, file_at)) in files {
             let outside = || ConfigError::PathOutsideRepo {
                 at: file_at.clone(),
-                field: "var file",
+                field,
                 owner: owner.clone(),
                 path: file.clone(),
             };
@@ -175,6 +227,7 @@ fn check_paths(config: &Config, positions: &Positions, root: &Path) -> Result<()
                 Resolved::Inside(_) | Resolved::Missing => {
                     return Err(ConfigError::VarFileNotFound {
                         at: file_at.clone(),
+                        field,
                         stack: stack.name.clone(),
                         file: file.clone(),
                         resolved,
@@ -351,7 +404,7 @@ mod tests {
             message(
                 "stack \"network\" {\n  path = \"infra/network\"\n  var_files = [\"prod.tfvars\", \"staging.tfvars\"]\n}\n"
             ),
-            "strata.hcl:3:31: var file \"staging.tfvars\" of stack \"network\" does not exist in this commit (looked for \"infra/network/staging.tfvars\"); var_files are relative to the stack's path"
+            "strata.hcl:3:31: var file \"staging.tfvars\" of stack \"network\" does not exist in this commit (looked for \"infra/network/staging.tfvars\"); var files are relative to the stack's path"
         );
         let err = check(
             "stack \"network\" {\n  path = \"infra/network\"\n  var_files = [\"../../../x\"]\n}\n",

@@ -47,7 +47,12 @@ pub async fn inspect(opts: &InspectOptions, interrupt: &Interrupt) -> Result<Rep
         let dir = file.parent().unwrap_or(Path::new("/")).to_owned();
         let terraform = locate(opts, interrupt).await?;
         terraform
-            .show_json(&dir, &file, json.path(), interrupt)
+            .show_json(
+                &crate::terraform::Workdir::plain(&dir),
+                &file,
+                json.path(),
+                interrupt,
+            )
             .await?;
         let path = json.path().to_owned();
         parse(path, &opts.file).await?

@@ -16,6 +16,7 @@ mod publish;
 mod stacks;
 pub mod validate;
 pub mod watch;
+mod workdir;
 pub mod workloads;
 
 use std::path::{Path, PathBuf};

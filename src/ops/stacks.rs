@@ -22,7 +22,7 @@ use crate::report::{StackReport, StackStatus};
 use crate::runs::{self, DecidedBy, DecisionKind, Run, Runs, StackRun, Who};
 use crate::state::StateDir;
 use crate::terraform::plan as tfplan;
-use crate::terraform::{Locate, PlanExit, Terraform, TerraformError, runner};
+use crate::terraform::{Locate, PlanExit, Terraform, TerraformError, Workdir, runner};
 use crate::ui::{Task, Ui};
 
 /// Where a run's stacks are applied, and who decided.
@@ -61,6 +61,8 @@ impl StackOutcome {
 pub(crate) struct Shared {
     pub terraform: Terraform,
     pub root: PathBuf,
+    /// Every stack of the configuration (for the ones sharing a path).
+    pub stacks: Vec<Stack>,
     pub runs: Runs,
     pub run_id: String,
     pub policy: Approval,
@@ -84,6 +86,7 @@ pub(crate) async fn plan_stacks(
     let shared = Arc::new(Shared {
         terraform: terraform.clone(),
         root: root.to_owned(),
+        stacks: config.stacks.clone(),
         runs: runs.clone(),
         run_id: run.id.clone(),
         policy: run.policy.clone(),
@@ -115,6 +118,12 @@ pub(crate) async fn plan_stacks(
         },
     )
     .await
+}
+
+impl Shared {
+    fn workdir(&self, stack: &Stack) -> Workdir {
+        super::workdir::workdir(&self.root, &self.stacks, stack)
+    }
 }
 
 /// Finds Terraform as configured and gives it its explicit environment.
@@ -177,7 +186,8 @@ pub(crate) async fn plan_stack_into(
     planfile: &Path,
     task: &Task,
 ) -> Result<StackOutcome, Error> {
-    let dir = shared.root.join(&stack.path);
+    let wd = shared.workdir(stack);
+    let dir = wd.dir.clone();
     let work = planfile.parent().expect("a plan file has a directory");
     let json = work.join("plan.json");
     std::fs::create_dir_all(work).map_err(|source| Error::Io {
@@ -206,11 +216,11 @@ pub(crate) async fn plan_stack_into(
     // The step is named even when init has nothing to do, so that pause
     // points and progress read the same on every run.
     task.step("init");
-    shared.terraform.prepare(&dir, &shared.interrupt).await?;
+    shared.terraform.prepare(&wd, &shared.interrupt).await?;
     task.step("plan");
     let exit = shared
         .terraform
-        .plan(&dir, planfile, &var_files, &shared.interrupt)
+        .plan(&wd, planfile, &var_files, &shared.interrupt)
         .await?;
     if exit == (PlanExit::NoChanges { warnings: false }) {
         // Terraform's exit code says it all: no changes, and none outside
@@ -225,7 +235,7 @@ pub(crate) async fn plan_stack_into(
     task.step("show");
     shared
         .terraform
-        .show_json(&dir, planfile, &json, &shared.interrupt)
+        .show_json(&wd, planfile, &json, &shared.interrupt)
         .await?;
     let (parsed, sha256) = {
         let json = json.clone();
@@ -297,6 +307,7 @@ pub(crate) async fn apply_stacks(
         plan: Shared {
             terraform,
             root: target.root.to_owned(),
+            stacks: target.config.stacks.clone(),
             runs: target.runs.clone(),
             run_id: run.id.clone(),
             policy: run.policy.clone(),
@@ -583,11 +594,20 @@ async fn apply_planfile(
     task: &Task,
 ) -> Result<(), Error> {
     let plan = &shared.plan;
-    let dir = plan.root.join(path);
+    // The run was planned at this commit, whose configuration has it.
+    let stack = plan
+        .stacks
+        .iter()
+        .find(|s| s.name == name)
+        .cloned()
+        .unwrap_or_else(|| Stack {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            ..Stack::default()
+        });
+    let wd = plan.workdir(&stack);
     task.step("apply");
-    plan.terraform
-        .apply(&dir, planfile, &plan.interrupt)
-        .await?;
+    plan.terraform.apply(&wd, planfile, &plan.interrupt).await?;
     crate::failpoint::reached(&format!("{name}/applied"));
     shared
         .applied

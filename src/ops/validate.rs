@@ -154,8 +154,7 @@ fn manifest_problems(
         }
         let v = &m.value;
         let (group, _) = crate::kube::split_api_version(v["apiVersion"].as_str().unwrap_or(""));
-        if let Err(message) =
-            crate::kube::set::wave_of(v, group, v["kind"].as_str().unwrap_or(""))
+        if let Err(message) = crate::kube::set::wave_of(v, group, v["kind"].as_str().unwrap_or(""))
         {
             problems.push(at(message));
         }

@@ -611,6 +611,7 @@ async fn replan_held(
     let shared = Shared {
         terraform: terraform.clone(),
         root: root.to_owned(),
+        stacks: stacks.to_vec(),
         runs: runs.clone(),
         run_id: pending.id.clone(),
         policy: pending.policy.clone(),

@@ -118,7 +118,7 @@ pub(crate) enum OutputsFrom<'a> {
     /// or one it did not plan.
     State {
         terraform: &'a crate::terraform::Terraform,
-        dir: PathBuf,
+        wd: crate::terraform::Workdir,
     },
 }
 
@@ -167,7 +167,7 @@ fn outputs_source<'a>(
     Some(match terraform {
         Some(terraform) if applied.contains(name) || !json.is_file() => OutputsFrom::State {
             terraform,
-            dir: root.join(&stack.path),
+            wd: super::workdir::workdir(root, &config.stacks, stack),
         },
         _ if json.is_file() => OutputsFrom::Plan(json),
         _ => return None,
@@ -207,8 +207,8 @@ pub(crate) async fn state_outputs(
                         })
                     })
             }
-            OutputsFrom::State { terraform, dir } => {
-                read_state_outputs(terraform, &dir, interrupt).await
+            OutputsFrom::State { terraform, wd } => {
+                read_state_outputs(terraform, &wd, interrupt).await
             }
         };
         match read {
@@ -228,12 +228,12 @@ pub(crate) async fn state_outputs(
 /// has not run); `None` when the state has no outputs at all.
 async fn read_state_outputs(
     terraform: &crate::terraform::Terraform,
-    dir: &Path,
+    wd: &crate::terraform::Workdir,
     interrupt: &Interrupt,
 ) -> Result<Option<BTreeMap<String, Output>>, String> {
     let chain = |e: crate::terraform::TerraformError| crate::error_chain(&e);
-    terraform.prepare(dir, interrupt).await.map_err(chain)?;
-    let json = terraform.output_json(dir, interrupt).await.map_err(chain)?;
+    terraform.prepare(wd, interrupt).await.map_err(chain)?;
+    let json = terraform.output_json(wd, interrupt).await.map_err(chain)?;
     let outputs = outputs_of(&json);
     Ok((!outputs.is_empty()).then_some(outputs))
 }

@@ -61,6 +61,13 @@ impl Requirements {
         out
     }
 
+    /// Whether the state is local: no backend, or the `local` one.
+    pub fn local_state(&self) -> bool {
+        self.backend.as_deref().is_none_or(|b| {
+            b.starts_with("backend \"local\"") || b.starts_with("backend {\"local\"")
+        })
+    }
+
     /// Whether init has anything to install.
     pub fn is_empty(&self) -> bool {
         self.modules.is_empty()
@@ -534,6 +541,32 @@ terraform {
             "{backend}"
         );
         assert!(!reqs.unreadable);
+    }
+
+    #[test]
+    fn local_state_is_no_backend_or_the_local_one() {
+        let local = |files: &[(&str, &str)]| Requirements::read(module(files).path()).local_state();
+        assert!(local(&[(
+            "main.tf",
+            "resource \"terraform_data\" \"a\" {}\n"
+        )]));
+        assert!(local(&[(
+            "main.tf",
+            "terraform {\n  backend \"local\" {\n    path = \"x.tfstate\"\n  }\n}\n"
+        )]));
+        assert!(local(&[(
+            "main.tf.json",
+            r#"{"terraform": {"backend": {"local": {"path": "x"}}}}"#
+        )]));
+        assert!(!local(&[(
+            "main.tf",
+            "terraform {\n  backend \"s3\" {}\n}\n"
+        )]));
+        assert!(!local(&[(
+            "main.tf.json",
+            r#"{"terraform": {"backend": {"s3": {}}}}"#
+        )]));
+        assert!(!local(&[("main.tf", "terraform {\n  cloud {}\n}\n")]));
     }
 
     #[test]

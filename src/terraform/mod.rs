@@ -5,4 +5,4 @@ pub mod init;
 pub mod plan;
 pub mod runner;
 
-pub use runner::{Locate, PlanExit, Terraform, TerraformError};
+pub use runner::{Locate, PlanExit, Terraform, TerraformError, Workdir};

@@ -88,6 +88,37 @@ pub struct Locate {
     pub cwd: PathBuf,
 }
 
+/// Where and how Terraform runs for one stack: the root module's
+/// directory, its data directory (`TF_DATA_DIR`), its workspace and the
+/// backend configuration of its init. Stacks that share a root module
+/// share the directory and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workdir {
+    pub dir: PathBuf,
+    pub data: PathBuf,
+    /// `TF_WORKSPACE`; `None` is Terraform's `default`.
+    pub workspace: Option<String>,
+    /// The values of `-backend-config=…` (`KEY=VALUE` or a file).
+    pub backend_args: Vec<String>,
+    /// Other stacks use the same directory: their inits (which may write
+    /// its dependency lock file) do not run at the same time.
+    pub shared: bool,
+}
+
+impl Workdir {
+    /// A root module alone in its directory, as Terraform runs it by
+    /// default: `.terraform`, the default workspace.
+    pub fn plain(dir: &Path) -> Workdir {
+        Workdir {
+            dir: dir.to_owned(),
+            data: dir.join(".terraform"),
+            workspace: None,
+            backend_args: Vec::new(),
+            shared: false,
+        }
+    }
+}
+
 /// A located, version-checked Terraform.
 #[derive(Debug, Clone)]
 pub struct Terraform {
@@ -165,6 +196,18 @@ impl Terraform {
             .envs(self.env.iter().cloned())
     }
 
+    /// A command for stack `wd`: in its directory, with its data
+    /// directory and workspace.
+    fn command_in(&self, wd: &Workdir) -> Process {
+        let mut command = self
+            .command(&wd.dir)
+            .env("TF_DATA_DIR", wd.data.as_os_str());
+        if let Some(workspace) = &wd.workspace {
+            command = command.env("TF_WORKSPACE", workspace);
+        }
+        command
+    }
+
     async fn read_version(&self, interrupt: &Interrupt) -> Result<String, TerraformError> {
         let binary = self.binary.display().to_string();
         let out = self
@@ -212,45 +255,51 @@ impl Terraform {
     ///
     /// # Errors
     /// When init fails or is interrupted.
-    pub async fn prepare(&self, dir: &Path, interrupt: &Interrupt) -> Result<bool, TerraformError> {
+    pub async fn prepare(
+        &self,
+        wd: &Workdir,
+        interrupt: &Interrupt,
+    ) -> Result<bool, TerraformError> {
+        let dir = &wd.dir;
         let (reqs, print) = crate::off_the_runtime(|| {
             let reqs = init::Requirements::read(dir);
-            let print = init::fingerprint(dir, &reqs, &self.version, &[]);
+            let print = init::fingerprint(dir, &reqs, &self.version, &wd.backend_args);
             (reqs, print)
         });
-        let data = dir.join(".terraform");
-        match init::decide(dir, &data, &self.plugin_cache(), &reqs, &print) {
+        match init::decide(dir, &wd.data, &self.plugin_cache(), &reqs, &print) {
             init::Need::Nothing | init::Need::UpToDate => Ok(false),
             init::Need::Init { exclusive } => {
-                self.init(dir, exclusive, &reqs, interrupt).await?;
+                self.init(wd, exclusive, &reqs, interrupt).await?;
                 Ok(true)
             }
         }
     }
 
-    /// `terraform init -input=false` in `dir`, alone when `exclusive`;
-    /// records it for [`Terraform::prepare`].
+    /// `terraform init -input=false` in `wd`, alone when `exclusive` or
+    /// when the directory is shared; records it for [`Terraform::prepare`].
     async fn init(
         &self,
-        dir: &Path,
+        wd: &Workdir,
         exclusive: bool,
         reqs: &init::Requirements,
         interrupt: &Interrupt,
     ) -> Result<(), TerraformError> {
-        let _serialized = if exclusive {
+        let _serialized = if exclusive || wd.shared {
             Some(self.init_lock.lock().await)
         } else {
             None
         };
-        let out = self
-            .command(dir)
-            .args(["init", "-input=false", "-no-color"])
-            .run(interrupt)
-            .await?;
+        let mut command = self
+            .command_in(wd)
+            .args(["init", "-input=false", "-no-color"]);
+        for arg in &wd.backend_args {
+            command = command.arg(flag("-backend-config=", arg));
+        }
+        let out = command.run(interrupt).await?;
         check("init", &out, &[0])?;
         // Init may have written the lock file: fingerprint what it left.
-        let print = init::fingerprint(dir, reqs, &self.version, &[]);
-        init::record(&dir.join(".terraform"), &print);
+        let print = init::fingerprint(&wd.dir, reqs, &self.version, &wd.backend_args);
+        init::record(&wd.data, &print);
         Ok(())
     }
 
@@ -269,13 +318,14 @@ impl Terraform {
     /// When Terraform fails, the state is locked, or it is interrupted.
     pub async fn plan(
         &self,
-        dir: &Path,
+        wd: &Workdir,
         planfile: &Path,
         var_files: &[PathBuf],
         interrupt: &Interrupt,
     ) -> Result<PlanExit, TerraformError> {
+        let dir = &wd.dir;
         let mut command =
-            self.command(dir)
+            self.command_in(wd)
                 .args(["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
         command = command.arg(flag("-lock-timeout=", &self.lock_timeout));
         command = command.arg(flag("-out=", planfile));
@@ -287,7 +337,7 @@ impl Terraform {
             // Something init installs that the reading of the module did
             // not see: init, then plan again.
             tracing::debug!(dir = %dir.display(), "terraform asks for init; initializing");
-            self.init(dir, true, &init::Requirements::read(dir), interrupt)
+            self.init(wd, true, &init::Requirements::read(dir), interrupt)
                 .await?;
             out = command.run(interrupt).await?;
         }
@@ -306,13 +356,13 @@ impl Terraform {
     /// When Terraform fails or is interrupted.
     pub async fn show_json(
         &self,
-        dir: &Path,
+        wd: &Workdir,
         planfile: &Path,
         dest: &Path,
         interrupt: &Interrupt,
     ) -> Result<(), TerraformError> {
         let out = self
-            .command(dir)
+            .command_in(wd)
             .args(["show", "-json", "-no-color"])
             .arg(planfile)
             .stdout_to_file(dest)
@@ -329,12 +379,12 @@ impl Terraform {
     /// stale; otherwise as the other commands.
     pub async fn apply(
         &self,
-        dir: &Path,
+        wd: &Workdir,
         planfile: &Path,
         interrupt: &Interrupt,
     ) -> Result<(), TerraformError> {
         let out = self
-            .command(dir)
+            .command_in(wd)
             .args(["apply", "-input=false", "-no-color"])
             .arg(flag("-lock-timeout=", &self.lock_timeout))
             .arg(planfile)
@@ -353,11 +403,11 @@ impl Terraform {
     /// JSON.
     pub async fn output_json(
         &self,
-        dir: &Path,
+        wd: &Workdir,
         interrupt: &Interrupt,
     ) -> Result<serde_json::Value, TerraformError> {
         let out = self
-            .command(dir)
+            .command_in(wd)
             .args(["output", "-json", "-no-color"])
             .run(interrupt)
             .await?;
