@@ -29,6 +29,7 @@ pub mod meta;
 pub mod openapi_v2;
 pub mod patch;
 pub mod protobuf;
+pub mod protobuf_encode;
 pub mod rbac;
 pub mod reviews;
 pub mod schema;

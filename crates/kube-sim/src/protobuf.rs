@@ -17,16 +17,21 @@ use serde_json::{Map, Value, json};
 use crate::status::ApiError;
 
 pub const MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf";
-const MAGIC: &[u8] = b"k8s\0";
+pub(crate) const MAGIC: &[u8] = b"k8s\0";
 
 /// One field: its JSON name, wire kind (`string`, `int32`, `message`, ...),
 /// cardinality (`1`, `*` or `map`) and, for messages, the type.
 #[derive(Debug, serde::Deserialize)]
-struct Field(String, String, String, #[serde(default)] Option<String>);
+pub(crate) struct Field(
+    pub(crate) String,
+    pub(crate) String,
+    pub(crate) String,
+    #[serde(default)] pub(crate) Option<String>,
+);
 
-type Table = HashMap<String, HashMap<u32, Field>>;
+pub(crate) type Table = HashMap<String, HashMap<u32, Field>>;
 
-fn table() -> &'static Table {
+pub(crate) fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
         serde_json::from_str(include_str!("../fixtures/protobuf-fields.json"))
@@ -325,23 +330,9 @@ fn go_duration(nanos: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protobuf_encode::envelope;
     use k8s_pb::api::core::v1 as core;
     use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
-
-    fn envelope(api_version: &str, kind: &str, raw: Vec<u8>) -> Vec<u8> {
-        let unknown = k8s_pb::apimachinery::pkg::runtime::Unknown {
-            type_meta: Some(k8s_pb::apimachinery::pkg::runtime::TypeMeta {
-                api_version: Some(api_version.to_owned()),
-                kind: Some(kind.to_owned()),
-            }),
-            raw: Some(raw),
-            content_encoding: Some(String::new()),
-            content_type: Some(String::new()),
-        };
-        let mut body = MAGIC.to_vec();
-        body.extend(unknown.encode_to_vec());
-        body
-    }
 
     fn names(group: &str, version: &str, kind: &str) -> Option<String> {
         let prefix = if group.is_empty() {
