@@ -31,6 +31,7 @@ pub mod patch;
 pub mod protobuf;
 pub mod protobuf_encode;
 pub mod rbac;
+pub mod respond;
 pub mod reviews;
 pub mod schema;
 pub mod selector;

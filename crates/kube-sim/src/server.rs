@@ -65,7 +65,15 @@ pub async fn serve(sim: Arc<Sim>, listener: TcpListener, tls: Option<crate::tls:
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let sim = sim.clone();
-                async move { Ok::<_, Infallible>(handle(&sim, req).await) }
+                async move {
+                    // The JSON answer, in the media type the client asked for.
+                    let asked = crate::respond::Asked::of(&req);
+                    if let Some(refused) = asked.refused(&sim) {
+                        return Ok::<_, Infallible>(refused);
+                    }
+                    let response = handle(&sim, req).await;
+                    Ok::<_, Infallible>(asked.answer(&sim, response).await)
+                }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             match tls {

@@ -128,3 +128,93 @@ impl Cluster {
         run.stdout
     }
 }
+
+/// A plain HTTP answer: status, Content-Type and body.
+#[derive(Debug)]
+pub struct Http {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Cluster {
+    /// One HTTP/1.1 request to the emulator (no TLS, its token if any),
+    /// with this Accept and an optional JSON body. A streamed answer
+    /// (chunked, e.g. a watch) is read up to its headers only.
+    pub fn http(&self, method: &str, path: &str, accept: &str, json_body: Option<&str>) -> Http {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let addr = self.sim.sim().addr();
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        let body = json_body.unwrap_or("");
+        let auth = self
+            .sim
+            .sim()
+            .token()
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Accept: {accept}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("write");
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("status line");
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("a status");
+        let (mut content_type, mut length) = (String::new(), None);
+        loop {
+            line.clear();
+            reader.read_line(&mut line).expect("a header");
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            let (name, value) = header.split_once(':').expect("name: value");
+            match name.to_ascii_lowercase().as_str() {
+                "content-type" => content_type = value.trim().to_owned(),
+                "content-length" => length = value.trim().parse::<usize>().ok(),
+                _ => {}
+            }
+        }
+        let mut body = vec![0; length.unwrap_or(0)];
+        reader.read_exact(&mut body).expect("the body");
+        Http {
+            status,
+            content_type,
+            body,
+        }
+    }
+}
+
+/// A namespaced CRD, `widgets.example.com`, with printer columns (SIZE,
+/// COLOR, PHASE, AGE, and OWNER with `-o wide`).
+pub const WIDGETS_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    - {name: Color, type: string, jsonPath: .spec.color}
+    - {name: Phase, type: string, jsonPath: .status.phase}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+    - {name: Owner, type: string, jsonPath: .spec.owner, priority: 1}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {size: {type: integer}, color: {type: string}, owner: {type: string}}}
+          status: {type: object, properties: {phase: {type: string}}}
+"#;
