@@ -39,6 +39,7 @@ pub mod server;
 pub mod ssa;
 pub mod status;
 pub mod store;
+pub mod table;
 pub mod tls;
 
 use std::net::SocketAddr;

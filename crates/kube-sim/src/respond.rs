@@ -8,12 +8,18 @@
 //!   JSON (or `*/*`), else 406 before anything is done. An object the
 //!   encoder cannot hold falls back to JSON the same way.
 //! - `application/json;as=Table;v=v1;g=meta.k8s.io` (what `kubectl get`
-//!   asks): JSON, the objects themselves (kubectl prints them itself).
+//!   asks): a `Table` for GETs of objects and lists ([`crate::table`]).
 //! - anything else: JSON, as before.
 //!
-//! Watch streams stay JSON whatever is asked (client-go decodes a watch by
-//! the response's Content-Type).
+//! Watch streams stay JSON (client-go decodes by the response's
+//! Content-Type), but a watch that asks for Tables (`kubectl get -w`) gets
+//! each event's object as a one-row Table, as from the real server.
 
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
@@ -68,11 +74,15 @@ pub fn choose(accept: &str) -> (Media, bool) {
 /// What a request asked for, taken before it is handled.
 #[derive(Debug)]
 pub struct Asked {
+    get: bool,
     /// The group and version of a resource path.
     resource: Option<(String, String)>,
+    /// Its last segment: the plural of a collection.
+    last: String,
     watch: bool,
     media: Media,
     json_too: bool,
+    include_object: String,
 }
 
 impl Asked {
@@ -105,14 +115,17 @@ impl Asked {
             .unwrap_or("");
         let (media, json_too) = choose(accept);
         Asked {
+            get: req.method() == http::Method::GET,
             watch: matches!(get("watch"), Some("true" | "1"))
                 || matches!(
                     segments.as_slice(),
                     ["api", _, "watch", ..] | ["apis", _, _, "watch", ..]
                 ),
             resource,
+            last: segments.last().copied().unwrap_or("").to_owned(),
             media,
             json_too,
+            include_object: get("includeObject").unwrap_or("Metadata").to_owned(),
         }
     }
 
@@ -135,11 +148,16 @@ impl Asked {
 
     /// The handler's JSON response, in the media type asked for.
     pub async fn answer(self, sim: &Sim, response: Response<Body>) -> Response<Body> {
-        if self.resource.is_none() || self.watch || self.media != Media::Protobuf {
+        if self.resource.is_none() || self.media == Media::Json {
             return response;
         }
-        if response.headers().get(header::CONTENT_TYPE)
-            != Some(&HeaderValue::from_static("application/json"))
+        if self.watch {
+            return self.watch_tables(sim, response);
+        }
+        let table = matches!(self.media, Media::Table(_)) && self.get;
+        if !(table || self.media == Media::Protobuf)
+            || response.headers().get(header::CONTENT_TYPE)
+                != Some(&HeaderValue::from_static("application/json"))
         {
             return response;
         }
@@ -152,6 +170,20 @@ impl Asked {
         let Ok(value) = serde_json::from_slice::<Value>(&bytes) else {
             return original(parts);
         };
+        if let Media::Table(version) = self.media {
+            if parts.status != StatusCode::OK {
+                return original(parts);
+            }
+            let state = sim.state.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(table) = crate::table::of(&state, &value, version, &self.include_object)
+            else {
+                return original(parts);
+            };
+            drop(state);
+            let mut response = json_response(parts.status, &table);
+            *response.headers_mut() = parts.headers;
+            return response;
+        }
         match self.protobuf(sim, &value) {
             Some(encoded) => {
                 let mut parts = parts;
@@ -164,6 +196,40 @@ impl Asked {
             None if self.json_too => original(parts),
             None => not_acceptable(),
         }
+    }
+
+    /// A watch of a collection that asked for Tables: its events' objects
+    /// as Tables (ERROR and BOOKMARK events as they are).
+    fn watch_tables(&self, sim: &Sim, response: Response<Body>) -> Response<Body> {
+        let (Media::Table(version), Some((group, api_version))) = (self.media, &self.resource)
+        else {
+            return response;
+        };
+        if response.status() != StatusCode::OK {
+            return response;
+        }
+        let tabler = {
+            let state = sim.state.lock().unwrap_or_else(|p| p.into_inner());
+            crate::table::Tabler::new(
+                &state,
+                group,
+                api_version,
+                &self.last,
+                version,
+                &self.include_object,
+            )
+        };
+        let Some(tabler) = tabler else {
+            return response;
+        };
+        response.map(|inner| {
+            TableEvents {
+                inner,
+                tabler,
+                pending: Vec::new(),
+            }
+            .boxed()
+        })
     }
 
     /// The protobuf body of a built-in type's object, list or Status.
@@ -189,6 +255,70 @@ impl Asked {
             Err(e) => {
                 tracing::debug!(%kind, error = %e, "answering JSON: no protobuf form");
                 None
+            }
+        }
+    }
+}
+
+/// A JSON watch stream (one event a line) with its objects made Tables.
+struct TableEvents {
+    inner: Body,
+    tabler: crate::table::Tabler,
+    /// What has come of a line not yet ended.
+    pending: Vec<u8>,
+}
+
+impl TableEvents {
+    /// The ended lines of `pending`, each event's object a Table.
+    fn lines(&mut self) -> Vec<u8> {
+        let Some(end) = self.pending.iter().rposition(|b| *b == b'\n') else {
+            return Vec::new();
+        };
+        let rest = self.pending.split_off(end + 1);
+        let ended = std::mem::replace(&mut self.pending, rest);
+        let mut out = Vec::with_capacity(ended.len());
+        for line in ended.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            match serde_json::from_slice::<Value>(line) {
+                Ok(mut event)
+                    if matches!(
+                        event["type"].as_str(),
+                        Some("ADDED" | "MODIFIED" | "DELETED")
+                    ) =>
+                {
+                    event["object"] = self.tabler.one(&event["object"]);
+                    out.extend(serde_json::to_vec(&event).unwrap_or_default());
+                }
+                _ => out.extend_from_slice(line),
+            }
+            out.push(b'\n');
+        }
+        out
+    }
+}
+
+impl http_body::Body for TableEvents {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        loop {
+            let frame = match std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+                None => return Poll::Ready(None),
+                Some(Ok(frame)) => frame,
+                Some(Err(never)) => match never {},
+            };
+            match frame.into_data() {
+                Ok(data) => {
+                    self.pending.extend_from_slice(&data);
+                    let out = self.lines();
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(http_body::Frame::data(out.into()))));
+                    }
+                }
+                Err(other) => return Poll::Ready(Some(Ok(other))),
             }
         }
     }
