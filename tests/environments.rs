@@ -39,11 +39,12 @@ stack "net-staging" {
 }
 "#;
 
-/// `terraform output -json` of stack `name` of the module at `infra/net`,
-/// run by hand as a person would: in the tree, with the stack's data
-/// directory and workspace (docs/configuration.md says where they are).
-fn outputs(strata: &Strata, name: &str, workspace: Option<&str>) -> serde_json::Value {
-    let dir = strata.tree().join("infra/net");
+/// `terraform output -json` of stack `name` of the module at `path`,
+/// which it shares with others, run by hand as a person would: in the
+/// tree, with the stack's data directory and workspace
+/// (docs/configuration.md says where they are).
+fn outputs(strata: &Strata, path: &str, name: &str, workspace: Option<&str>) -> serde_json::Value {
+    let dir = strata.tree().join(path);
     let mut command = Command::new(terraform());
     command
         .args(["output", "-json"])
@@ -81,11 +82,11 @@ fn stacks_sharing_a_path_have_their_own_state_and_converge_once() {
     assert_eq!(apply.code, 0, "{apply:?}");
     // Each has its own state, in the workspace named after it.
     assert_eq!(
-        outputs(&strata, "net-prod", Some("net-prod"))["name"]["value"],
+        outputs(&strata, "infra/net", "net-prod", Some("net-prod"))["name"]["value"],
         "net-prod"
     );
     assert_eq!(
-        outputs(&strata, "net-staging", Some("net-staging"))["name"]["value"],
+        outputs(&strata, "infra/net", "net-staging", Some("net-staging"))["name"]["value"],
         "net-staging"
     );
     let nets = cluster.get(&["configmap", "nets", "-n", "default"]);
@@ -174,5 +175,86 @@ fn the_state_of_a_module_from_before_it_was_shared_must_be_claimed() {
     assert_eq!(status("net-staging"), "changes", "{report:#}");
     let apply = strata.on(&repo, &["apply", "--auto-approve"]);
     assert_eq!(apply.code, 0, "{apply:?}");
-    assert_eq!(outputs(&strata, "net", None)["name"]["value"], "net-prod");
+    assert_eq!(
+        outputs(&strata, "infra/net", "net", None)["name"]["value"],
+        "net-prod"
+    );
+}
+
+const APP: &str = r#"variable "net" {
+  type = string
+}
+
+resource "terraform_data" "app" {
+  input = var.net
+}
+
+output "net" {
+  value = terraform_data.app.output
+}
+"#;
+
+/// Each environment's app takes its own network's output through `vars`:
+/// planned once the network is applied, in the same apply, and again
+/// whenever that output changes. No terraform_remote_state path into
+/// strata's state directory.
+#[test]
+fn vars_take_another_stacks_outputs_per_environment() {
+    let strata = Strata::new();
+    let repo = repo(&format!(
+        "{TWO}\nstack \"app-prod\" {{\n  path = \"infra/app\"\n  vars = {{ net = \"${{stack.net-prod.name}}\" }}\n}}\n\nstack \"app-staging\" {{\n  path = \"infra/app\"\n  vars = {{ net = \"${{stack.net-staging.name}}\" }}\n}}\n"
+    ));
+    repo.write("infra/app/main.tf", APP);
+    repo.commit("an app per environment");
+
+    let plan = strata.on(&repo, &["plan"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    assert!(
+        plan.stdout.contains(
+            "Stack app-prod (infra/app)\n  planned once net-prod is applied: its vars use outputs known only then"
+        ),
+        "{plan:?}"
+    );
+    let json = strata.on(&repo, &["plan", "--format", "json"]).json();
+    let stack = |report: &serde_json::Value, name: &str| {
+        report["stacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(stack(&json, "app-staging")["waiting_for"], "net-staging");
+
+    let apply = strata.on(&repo, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    assert_eq!(
+        outputs(&strata, "infra/app", "app-prod", Some("app-prod"))["net"]["value"],
+        "net-prod"
+    );
+    assert_eq!(
+        outputs(&strata, "infra/app", "app-staging", Some("app-staging"))["net"]["value"],
+        "net-staging"
+    );
+    let again = strata.on(&repo, &["plan", "--format", "json"]);
+    assert_eq!(again.code, 0, "{again:?}");
+
+    // Staging's network changes its output: staging's app follows, prod's
+    // does not move.
+    repo.write("infra/net/staging.tfvars", "env = \"staging-2\"\n");
+    repo.commit("staging's network renamed");
+    let plan = strata.on(&repo, &["plan", "--format", "json"]).json();
+    assert_eq!(stack(&plan, "app-staging")["waiting_for"], "net-staging");
+    assert_eq!(stack(&plan, "app-prod")["status"], "in_sync");
+    let apply = strata.on(&repo, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    assert_eq!(
+        outputs(&strata, "infra/app", "app-staging", Some("app-staging"))["net"]["value"],
+        "net-staging-2"
+    );
+    assert_eq!(
+        outputs(&strata, "infra/app", "app-prod", Some("app-prod"))["net"]["value"],
+        "net-prod"
+    );
 }

@@ -93,23 +93,102 @@ fn template_text(template: &Template) -> Result<String, NotLiteral> {
     Ok(text)
 }
 
-/// Converts a literal to JSON (for stack `vars`).
+/// Converts a literal to JSON (for `backend_config`).
 pub(super) fn to_json(expr: &Expression) -> Result<serde_json::Value, NotLiteral> {
+    convert(expr, false)
+}
+
+/// Converts a literal to JSON, where strings may interpolate another
+/// stack's outputs (for stack `vars`): `"${stack.net.id}"` is kept as the
+/// reference [`super::refs`] reads, and a literal `${` (written `$${`) as
+/// `$${`, as in manifests.
+pub(super) fn to_json_with_refs(expr: &Expression) -> Result<serde_json::Value, NotLiteral> {
+    convert(expr, true)
+}
+
+fn convert(expr: &Expression, refs: bool) -> Result<serde_json::Value, NotLiteral> {
     use serde_json::Value;
+    if refs {
+        match expr {
+            Expression::StringTemplate(template) => {
+                return template_refs(template).map(Value::String);
+            }
+            Expression::String(value) => {
+                return Ok(Value::String(value.value().replace("${", "$${")));
+            }
+            _ => {}
+        }
+    }
     Ok(match literal(expr)? {
         Literal::Null => Value::Null,
         Literal::Bool(value) => Value::Bool(value),
         Literal::Number(number) => number_to_json(number),
         Literal::String(text) => Value::String(text),
-        Literal::Array(array) => Value::Array(array.iter().map(to_json).collect::<Result<_, _>>()?),
+        Literal::Array(array) => Value::Array(
+            array
+                .iter()
+                .map(|e| convert(e, refs))
+                .collect::<Result<_, _>>()?,
+        ),
         Literal::Object(object) => {
             let mut map = serde_json::Map::new();
             for (key, value) in object.iter() {
-                map.insert(object_key(key)?, to_json(value.expr())?);
+                map.insert(object_key(key)?, convert(value.expr(), refs)?);
             }
             Value::Object(map)
         }
     })
+}
+
+/// A template whose only interpolations are `${stack.<name>.<output>}`,
+/// in the reference syntax of [`super::refs`].
+fn template_refs(template: &Template) -> Result<String, NotLiteral> {
+    let mut text = String::new();
+    for element in template.iter() {
+        match element {
+            Element::Literal(literal) => text.push_str(&literal.value().replace("${", "$${")),
+            Element::Interpolation(interpolation) => {
+                let reference = stack_reference(&interpolation.expr).ok_or(NotLiteral {
+                    found: "a string with ${...} interpolation other than ${stack.<stack>.<output>} (write $${ for a literal ${)",
+                    span: interpolation.span(),
+                })?;
+                text.push_str(&format!("${{stack.{reference}}}"));
+            }
+            Element::Directive(directive) => {
+                return Err(NotLiteral {
+                    found: "a string with a %{...} directive (write %%{ for a literal %{)",
+                    span: directive.span(),
+                });
+            }
+        }
+    }
+    Ok(text)
+}
+
+/// `stack.<name>.<output>` as `<name>.<output>`.
+fn stack_reference(expr: &Expression) -> Option<String> {
+    use hcl::edit::expr::TraversalOperator;
+    let Expression::Traversal(traversal) = expr else {
+        return None;
+    };
+    let Expression::Variable(root) = &traversal.expr else {
+        return None;
+    };
+    if root.as_str() != "stack" {
+        return None;
+    }
+    let names: Vec<&str> = traversal
+        .operators
+        .iter()
+        .map(|op| match op.value() {
+            TraversalOperator::GetAttr(ident) => Some(ident.as_str()),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    match names.as_slice() {
+        [stack, output] => Some(format!("{stack}.{output}")),
+        _ => None,
+    }
 }
 
 /// An object key: a bare identifier or a literal string.

@@ -31,6 +31,7 @@ mod model;
 mod names;
 mod parse;
 mod path;
+pub mod refs;
 mod render;
 mod validate;
 

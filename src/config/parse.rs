@@ -465,7 +465,7 @@ impl Parser<'_> {
             .unwrap_or_default()
             .into_iter()
             .unzip();
-        let vars = attrs.object("vars")?.unwrap_or_default();
+        let vars = attrs.object_with_refs("vars")?.unwrap_or_default();
         let backend_config = attrs.object("backend_config")?.unwrap_or_default();
         let (backend_config_files, backend_file_positions) = attrs
             .string_list("backend_config_files")?
@@ -473,7 +473,17 @@ impl Parser<'_> {
             .into_iter()
             .unzip();
         let workspace = attrs.string("workspace")?.map(|(w, _)| w);
-        let (depends_on, depends_positions) = attrs.depends_on()?;
+        let (mut depends_on, mut depends_positions) = attrs.depends_on()?;
+        // A stack whose vars use another's outputs depends on it.
+        if let Some(vars_at) = attrs.attrs.get("vars").map(|a| attrs.value_at(a)) {
+            let value = serde_json::Value::Object(vars.clone().into_iter().collect());
+            for (stack, _) in super::refs::references(&value) {
+                if !depends_on.contains(&stack) {
+                    depends_on.push(stack);
+                    depends_positions.push(vars_at.clone());
+                }
+            }
+        }
         self.config.stacks.push(Stack {
             name,
             path,
@@ -906,6 +916,22 @@ impl<'a, 's> Attrs<'a, 's> {
         &self,
         name: &str,
     ) -> Result<Option<BTreeMap<String, serde_json::Value>>, ConfigError> {
+        self.object_of(name, false)
+    }
+
+    /// An object whose strings may reference stack outputs (`vars`).
+    fn object_with_refs(
+        &self,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, serde_json::Value>>, ConfigError> {
+        self.object_of(name, true)
+    }
+
+    fn object_of(
+        &self,
+        name: &str,
+        refs: bool,
+    ) -> Result<Option<BTreeMap<String, serde_json::Value>>, ConfigError> {
         let Some(attr) = self.attrs.get(name) else {
             return Ok(None);
         };
@@ -923,8 +949,12 @@ impl<'a, 's> Attrs<'a, 's> {
         let mut map = BTreeMap::new();
         for (key, value) in object.iter() {
             let key = literal::object_key(key).map_err(|err| self.not_literal(name, err))?;
-            let value = literal::to_json(value.expr())
-                .map_err(|err| self.not_literal(&format!("{name}.{key}"), err))?;
+            let value = if refs {
+                literal::to_json_with_refs(value.expr())
+            } else {
+                literal::to_json(value.expr())
+            }
+            .map_err(|err| self.not_literal(&format!("{name}.{key}"), err))?;
             map.insert(key, value);
         }
         Ok(Some(map))

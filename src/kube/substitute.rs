@@ -65,6 +65,21 @@ pub fn substitute(manifest: &mut Manifest, outputs: &Outputs) -> Result<Used, Ku
     Ok(used)
 }
 
+/// Substitutes every reference in `value` (a stack's var, say); sensitive
+/// outputs are allowed when `sensitive_ok`.
+///
+/// # Errors
+/// An undefined stack or output, or a sensitive output where not allowed.
+pub fn substitute_value(
+    value: &mut Value,
+    outputs: &Outputs,
+    sensitive_ok: bool,
+) -> Result<Used, String> {
+    let mut used = Used::default();
+    walk(value, outputs, sensitive_ok, &mut used)?;
+    Ok(used)
+}
+
 fn walk(value: &mut Value, outputs: &Outputs, secret: bool, used: &mut Used) -> Result<(), String> {
     match value {
         Value::String(text) if text.contains("${") => {
@@ -186,33 +201,7 @@ fn lookup(path: &str, outputs: &Outputs, secret: bool, used: &mut Used) -> Resul
 }
 
 /// Every `(stack, output)` a value references, for static checks.
-pub fn references(value: &Value) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    collect(value, &mut out);
-    out
-}
-
-fn collect(value: &Value, out: &mut Vec<(String, String)>) {
-    match value {
-        Value::String(text) => {
-            let mut rest = text.as_str();
-            while let Some(at) = rest.find("${stack.") {
-                let escaped = rest[..at].ends_with('$');
-                let after = &rest[at + 8..];
-                let Some(end) = after.find('}') else {
-                    break;
-                };
-                if !escaped && let Some((stack, output)) = after[..end].split_once('.') {
-                    out.push((stack.to_owned(), output.to_owned()));
-                }
-                rest = &after[end + 1..];
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|i| collect(i, out)),
-        Value::Object(map) => map.values().for_each(|i| collect(i, out)),
-        _ => {}
-    }
-}
+pub use crate::config::refs::references;
 
 #[cfg(test)]
 mod tests {

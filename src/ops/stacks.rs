@@ -152,10 +152,13 @@ async fn plan_stack(
     task: &Task,
 ) -> Result<StackOutcome, StackOutcome> {
     let planfile = shared.runs.plan_file(&shared.run_id, &stack.name);
-    match plan_stack_into(shared, stack, &planfile, task).await {
+    match plan_stack_into(shared, stack, &planfile, task, &BTreeSet::new()).await {
         Ok(outcome) => {
             let report = &outcome.report;
-            if report.status == StackStatus::Error {
+            if let Some(upstream) = &report.waiting_for {
+                task.finish(&format!("planned once {upstream} is applied"));
+                Ok(outcome)
+            } else if report.status == StackStatus::Error {
                 task.finish(report.error.as_deref().unwrap_or("failed"));
                 Err(outcome)
             } else {
@@ -185,6 +188,7 @@ pub(crate) async fn plan_stack_into(
     stack: &Stack,
     planfile: &Path,
     task: &Task,
+    applied: &BTreeSet<String>,
 ) -> Result<StackOutcome, Error> {
     let wd = shared.workdir(stack);
     let dir = wd.dir.clone();
@@ -196,11 +200,24 @@ pub(crate) async fn plan_stack_into(
         source,
     })?;
     let mut var_files: Vec<PathBuf> = stack.var_files.iter().map(PathBuf::from).collect();
-    if !stack.vars.is_empty() {
+    // Other stacks' outputs in the vars: their values now, or, when a
+    // plan of this run changes them, known only once it is applied.
+    let (vars, var_env) = match stack_vars(shared, stack, applied).await? {
+        Vars::Known { file, env } => (file, env),
+        Vars::Waiting(upstream) => {
+            task.step("waiting");
+            return Ok(StackOutcome::report(StackReport::waiting(
+                &stack.name,
+                &stack.path,
+                upstream,
+            )));
+        }
+    };
+    if !vars.is_empty() {
         // Written as a var file rather than -var flags so that lists and
         // maps keep their types; it lives outside the tree, in the run.
         let file = work.join("strata.tfvars.json");
-        let text = serde_json::to_vec_pretty(&stack.vars).map_err(|e| Error::Io {
+        let text = serde_json::to_vec_pretty(&vars).map_err(|e| Error::Io {
             what: "writing",
             path: file.clone(),
             source: e.into(),
@@ -220,7 +237,7 @@ pub(crate) async fn plan_stack_into(
     task.step("plan");
     let exit = shared
         .terraform
-        .plan(&wd, planfile, &var_files, &shared.interrupt)
+        .plan(&wd, planfile, &var_files, &var_env, &shared.interrupt)
         .await?;
     if exit == (PlanExit::NoChanges { warnings: false }) {
         // Terraform's exit code says it all: no changes, and none outside
@@ -265,6 +282,112 @@ pub(crate) async fn plan_stack_into(
         sha256: changes.then_some(sha256),
         report,
     })
+}
+
+/// A stack's vars with other stacks' outputs substituted.
+enum Vars {
+    /// For the var file; and those that hold a sensitive output, for the
+    /// environment (`TF_VAR_<name>`), so that strata writes no copy of it.
+    Known {
+        file: std::collections::BTreeMap<String, serde_json::Value>,
+        env: Vec<(String, String)>,
+    },
+    /// Some value is known only once these stacks are applied.
+    Waiting(String),
+}
+
+/// Substitutes `${stack.<name>.<output>}` in `stack`'s vars: with the
+/// outputs in the upstream stacks' state, except those a plan of this run
+/// changes (unless `applied` already). `$${` is a literal `${`.
+async fn stack_vars(
+    shared: &Shared,
+    stack: &Stack,
+    applied: &BTreeSet<String>,
+) -> Result<Vars, Error> {
+    let value = serde_json::Value::Object(stack.vars.clone().into_iter().collect());
+    let upstream: BTreeSet<String> = crate::config::refs::references(&value)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let outputs = if upstream.is_empty() {
+        crate::kube::substitute::Outputs::new()
+    } else {
+        upstream_outputs(shared, &upstream, applied).await
+    };
+    let mut file = std::collections::BTreeMap::new();
+    let mut env = Vec::new();
+    let mut waiting = BTreeSet::new();
+    for (name, value) in &stack.vars {
+        let mut value = value.clone();
+        let used = crate::kube::substitute::substitute_value(&mut value, &outputs, true).map_err(
+            |message| Error::Invalid {
+                path: PathBuf::from("strata.hcl"),
+                message: format!("stack {:?}, var {name:?}: {message}", stack.name),
+            },
+        )?;
+        if used.unknown {
+            let value = serde_json::Value::Object(
+                [(name.clone(), stack.vars[name].clone())]
+                    .into_iter()
+                    .collect(),
+            );
+            waiting.extend(
+                crate::config::refs::references(&value)
+                    .into_iter()
+                    .map(|(s, _)| s),
+            );
+        } else if used.secrets.is_empty() {
+            file.insert(name.clone(), value);
+        } else {
+            let text = match value {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            };
+            env.push((format!("TF_VAR_{name}"), text));
+        }
+    }
+    if !waiting.is_empty() {
+        return Ok(Vars::Waiting(
+            waiting.into_iter().collect::<Vec<_>>().join(", "),
+        ));
+    }
+    Ok(Vars::Known { file, env })
+}
+
+/// The outputs of the `upstream` stacks: as planned in this run when it
+/// planned them (values its plans change are unknown), else (and once
+/// `applied`) as their state holds them.
+async fn upstream_outputs(
+    shared: &Shared,
+    upstream: &BTreeSet<String>,
+    applied: &BTreeSet<String>,
+) -> crate::kube::substitute::Outputs {
+    use super::workloads::OutputsFrom;
+    let mut reports = Vec::new();
+    let mut sources = Vec::new();
+    for name in upstream {
+        let Some(stack) = shared.stacks.iter().find(|s| &s.name == name) else {
+            continue;
+        };
+        let json = shared.runs.plan_json(&shared.run_id, name);
+        if !applied.contains(name) && json.is_file() {
+            if let Ok(plan) = tfplan::parse_file(&json) {
+                reports.push(StackReport::from_plan(name, &stack.path, &plan));
+            }
+            sources.push((name.clone(), OutputsFrom::Plan(json)));
+        } else {
+            let wd = shared.workdir(stack);
+            sources.push((
+                name.clone(),
+                OutputsFrom::State {
+                    terraform: &shared.terraform,
+                    wd,
+                },
+            ));
+        }
+    }
+    let current = super::workloads::state_outputs(sources, &shared.interrupt).await;
+    super::workloads::planned_outputs(current, &reports)
 }
 
 /// What applying every stack of a run shares.
@@ -509,7 +632,8 @@ async fn replan_and_apply(
         .join(&stack.name)
         .join("replan")
         .join("tfplan");
-    let outcome = plan_stack_into(&shared.plan, config, &planfile, task).await?;
+    let applied = shared.applied.lock().expect("not poisoned").clone();
+    let outcome = plan_stack_into(&shared.plan, config, &planfile, task, &applied).await?;
     let after = upstream.join(", ");
     let mut report = outcome.report;
     report.replanned_after = Some(after.clone());

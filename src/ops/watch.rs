@@ -628,7 +628,7 @@ async fn replan_held(
         };
         let task = progress.task(&s.name);
         let planfile = runs.plan_file(&pending.id, &s.name);
-        let outcome = plan_stack_into(&shared, config, &planfile, &task).await?;
+        let outcome = plan_stack_into(&shared, config, &planfile, &task, applied).await?;
         task.finish("planned again");
         if outcome.report.status == StackStatus::Error {
             return Err(Error::Invalid {

@@ -135,6 +135,11 @@ pub struct StackReport {
     /// applied; the changes are those of the new plan.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replanned_after: Option<String>,
+    /// Not planned yet: its `vars` use outputs of these stacks that are
+    /// known only once they are applied. It is planned (and its plan
+    /// approved as any other) after they are, in the same apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -433,6 +438,7 @@ impl StackReport {
                 .collect(),
             errored: plan.errored,
             replanned_after: None,
+            waiting_for: None,
             error: if plan.errored {
                 Some("Terraform reported errors while planning; the plan is incomplete".to_owned())
             } else if !plan.failed_checks.is_empty() {
@@ -463,6 +469,14 @@ impl StackReport {
         StackReport::empty(name, path, StackStatus::InSync, None)
     }
 
+    /// A stack whose inputs are known only after `upstream` is applied
+    /// (see [`StackReport::waiting_for`]).
+    pub fn waiting(name: &str, path: &str, upstream: String) -> StackReport {
+        let mut report = StackReport::empty(name, path, StackStatus::Changes, None);
+        report.waiting_for = Some(upstream);
+        report
+    }
+
     fn empty(name: &str, path: &str, status: StackStatus, error: Option<String>) -> StackReport {
         StackReport {
             name: name.to_owned(),
@@ -477,6 +491,7 @@ impl StackReport {
             errored: false,
             error,
             replanned_after: None,
+            waiting_for: None,
         }
     }
 

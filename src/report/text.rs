@@ -144,6 +144,18 @@ fn stack_section(out: &mut String, stack: &StackReport, color: bool, compact: bo
             )
         );
     }
+    if let Some(upstream) = &stack.waiting_for {
+        let _ = writeln!(
+            out,
+            "  {}",
+            p(
+                style::NOTE,
+                &format!(
+                    "planned once {upstream} is applied: its vars use outputs known only then"
+                )
+            )
+        );
+    }
     if let Some(error) = &stack.error {
         let label = match stack.status {
             StackStatus::Skipped => p(style::UPDATE, "skipped"),

@@ -321,12 +321,16 @@ impl Terraform {
         wd: &Workdir,
         planfile: &Path,
         var_files: &[PathBuf],
+        var_env: &[(String, String)],
         interrupt: &Interrupt,
     ) -> Result<PlanExit, TerraformError> {
         let dir = &wd.dir;
         let mut command =
             self.command_in(wd)
                 .args(["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+        for (key, value) in var_env {
+            command = command.env(key, value);
+        }
         command = command.arg(flag("-lock-timeout=", &self.lock_timeout));
         command = command.arg(flag("-out=", planfile));
         for file in var_files {
