@@ -196,6 +196,9 @@ pub fn create(
     opts: &WriteOptions,
 ) -> Result<Value, ApiError> {
     check_body(kind, &body)?;
+    if let Some(schema) = state.schema.clone() {
+        crate::types::prune(&schema, kind, &mut body);
+    }
     body["apiVersion"] = json!(kind.api_version());
     body["kind"] = json!(kind.kind);
     if body.get("metadata").is_none() {
@@ -527,6 +530,9 @@ pub fn update(
             new
         }
     };
+    if let Some(schema) = state.schema.clone() {
+        crate::types::prune(&schema, kind, &mut new);
+    }
     // What the server owns in metadata is kept.
     {
         let meta = new["metadata"]
@@ -692,6 +698,14 @@ pub fn patch(
         PatchType::Apply => {
             return Err(ApiError::internal("apply patches are handled by ssa"));
         }
+    }
+    if let Some(schema) = state.schema.clone() {
+        let write = match patch_type {
+            PatchType::Merge => crate::types::Write::Merge,
+            PatchType::Json => crate::types::Write::Json,
+            _ => crate::types::Write::Strategic,
+        };
+        crate::types::check(&schema, kind, write, &patched, Some(body))?;
     }
     // A patch without a resourceVersion is unconditional.
     if body["metadata"].get("resourceVersion").is_none()

@@ -41,6 +41,7 @@ pub mod status;
 pub mod store;
 pub mod table;
 pub mod tls;
+pub mod types;
 
 use std::net::SocketAddr;
 use std::path::Path;

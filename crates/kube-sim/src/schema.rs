@@ -1313,6 +1313,40 @@ impl<'s> Node<'s> {
     pub fn raw(&self) -> &'s Value {
         self.site
     }
+
+    /// The schema after following `$ref`s.
+    pub(crate) fn resolved(&self) -> &'s Value {
+        self.target().0
+    }
+
+    /// Inside a custom resource's own schema (not a built-in definition).
+    pub(crate) fn in_custom(&self) -> bool {
+        self.target().1
+    }
+
+    /// The built-in definition this position refers to (the last `$ref`
+    /// followed), e.g. `io.k8s.api.core.v1.Container`.
+    pub(crate) fn definition(&self) -> Option<&'s str> {
+        let mut schema = self.site;
+        let mut name = None;
+        for _ in 0..MAX_REF_HOPS {
+            let Some(next) = ref_name(schema) else {
+                break;
+            };
+            let Some((key, def)) = self.defs.types.get_key_value(next) else {
+                break;
+            };
+            name = Some(key.as_str());
+            schema = def;
+        }
+        name
+    }
+
+    /// The JSON types allowed here (a bit set of [`STRING`] ...), or None
+    /// for any.
+    pub(crate) fn types(&self) -> Option<u8> {
+        allowed_types(self.target().0)
+    }
 }
 
 /// How a list merges under server-side apply.
@@ -1329,12 +1363,12 @@ pub enum ListType {
 // ---------------------------------------------------------------------------
 // Field validation.
 
-const STRING: u8 = 1;
-const INTEGER: u8 = 2;
-const NUMBER: u8 = 4;
-const BOOLEAN: u8 = 8;
-const OBJECT: u8 = 16;
-const ARRAY: u8 = 32;
+pub(crate) const STRING: u8 = 1;
+pub(crate) const INTEGER: u8 = 2;
+pub(crate) const NUMBER: u8 = 4;
+pub(crate) const BOOLEAN: u8 = 8;
+pub(crate) const OBJECT: u8 = 16;
+pub(crate) const ARRAY: u8 = 32;
 
 fn type_bit(name: &str) -> u8 {
     match name {

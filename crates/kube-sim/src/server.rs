@@ -656,6 +656,13 @@ async fn dispatch(
             _ => serde_json::from_slice::<Value>(body).ok(),
         };
         if let Some(object) = checked {
+            // Wrong types fail the decoding, whatever fieldValidation says.
+            if *method != Method::PATCH || apply {
+                let schema = sim.lock().schema.clone();
+                if let Some(schema) = schema.as_deref() {
+                    crate::types::check_request(schema, kind, apply, &object)?;
+                }
+            }
             warnings = field_validation(sim, kind, &object, query.get("fieldValidation"), apply)?;
         }
     }
@@ -677,7 +684,13 @@ async fn dispatch(
             let body = parse_body()?;
             crate::bytes_field::check_body(kind, &body)?;
             let created = api::create(&mut sim.lock(), kind, ns, body, &opts)?;
-            Ok(json_response(StatusCode::CREATED, &created))
+            let mut response = json_response(StatusCode::CREATED, &created);
+            for w in &warnings {
+                if let Ok(value) = http::HeaderValue::from_str(&format!("299 - {w:?}")) {
+                    response.headers_mut().append(header::WARNING, value);
+                }
+            }
+            Ok(response)
         }
         (&Method::PUT, Some(name)) => {
             let opts = query.write_options(user_agent)?;
