@@ -100,8 +100,8 @@ pub(super) fn to_json(expr: &Expression) -> Result<serde_json::Value, NotLiteral
 
 /// Converts a literal to JSON, where strings may interpolate another
 /// stack's outputs (for stack `vars`): `"${stack.net.id}"` is kept as the
-/// reference [`super::refs`] reads, and a literal `${` (written `$${`) as
-/// `$${`, as in manifests.
+/// reference [`super::refs`] reads, and a literal `${stack.` (written
+/// `$${stack.`) as `$${stack.`, as in manifests.
 pub(super) fn to_json_with_refs(expr: &Expression) -> Result<serde_json::Value, NotLiteral> {
     convert(expr, true)
 }
@@ -114,7 +114,9 @@ fn convert(expr: &Expression, refs: bool) -> Result<serde_json::Value, NotLitera
                 return template_refs(template).map(Value::String);
             }
             Expression::String(value) => {
-                return Ok(Value::String(value.value().replace("${", "$${")));
+                return Ok(Value::String(
+                    value.value().replace("${stack.", "$${stack."),
+                ));
             }
             _ => {}
         }
@@ -146,7 +148,10 @@ fn template_refs(template: &Template) -> Result<String, NotLiteral> {
     let mut text = String::new();
     for element in template.iter() {
         match element {
-            Element::Literal(literal) => text.push_str(&literal.value().replace("${", "$${")),
+            // Only a literal that reads as a reference needs its escape.
+            Element::Literal(literal) => {
+                text.push_str(&literal.value().replace("${stack.", "$${stack."));
+            }
             Element::Interpolation(interpolation) => {
                 let reference = stack_reference(&interpolation.expr).ok_or(NotLiteral {
                     found: "a string with ${...} interpolation other than ${stack.<stack>.<output>} (write $${ for a literal ${)",
@@ -237,6 +242,28 @@ mod tests {
             json,
             serde_json::json!({"a": 1, "b c": [true, null, -2, 1.5], "d": "${x}", "e": 3})
         );
+    }
+
+    #[test]
+    fn vars_keep_references_to_stack_outputs() {
+        let expr = value_of(
+            r#"{ a = "${stack.net.id}", b = "x-${stack.net.id}-$${stack.net.id}", c = "$${other}", d = ["${stack.db.port}"] }"#,
+        );
+        assert_eq!(
+            to_json_with_refs(&expr).expect("refs"),
+            serde_json::json!({"a": "${stack.net.id}", "b": "x-${stack.net.id}-$${stack.net.id}", "c": "${other}", "d": ["${stack.db.port}"]})
+        );
+        for other in [
+            r#""${var.x}""#,
+            r#""${stack.net}""#,
+            r#""${stack.net.id.x}""#,
+        ] {
+            let err = to_json_with_refs(&value_of(other)).expect_err(other);
+            assert!(
+                err.found.contains("other than ${stack.<stack>.<output>}"),
+                "{other}"
+            );
+        }
     }
 
     #[test]

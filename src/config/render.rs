@@ -35,10 +35,28 @@ pub fn render(config: &Config) -> String {
             let mut vars = String::from("{\n");
             let width = stack.vars.keys().map(|k| key(k).len()).max().unwrap_or(0);
             for (name, value) in &stack.vars {
-                let _ = writeln!(vars, "    {:width$} = {}", key(name), value_text(value));
+                let _ = writeln!(
+                    vars,
+                    "    {:width$} = {}",
+                    key(name),
+                    value_text(value, quote_with_refs)
+                );
             }
             vars.push_str("  }");
             block.attr("vars", vars);
+        }
+        if !stack.backend_config.is_empty() {
+            let value = Value::Object(stack.backend_config.clone().into_iter().collect());
+            block.attr("backend_config", value_text(&value, quote));
+        }
+        if !stack.backend_config_files.is_empty() {
+            block.attr(
+                "backend_config_files",
+                string_list(&stack.backend_config_files),
+            );
+        }
+        if let Some(workspace) = &stack.workspace {
+            block.attr("workspace", quote(workspace));
         }
         if !stack.depends_on.is_empty() {
             block.attr("depends_on", string_list(&stack.depends_on));
@@ -229,22 +247,22 @@ fn string_list(items: &[String]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
-/// A JSON value as an inline HCL literal.
-fn value_text(value: &Value) -> String {
+/// A JSON value as an inline HCL literal, its strings written by `quote`.
+fn value_text(value: &Value, quote: fn(&str) -> String) -> String {
     match value {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => quote(s),
         Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(value_text).collect();
+            let items: Vec<String> = items.iter().map(|v| value_text(v, quote)).collect();
             format!("[{}]", items.join(", "))
         }
         Value::Object(map) if map.is_empty() => "{}".into(),
         Value::Object(map) => {
             let items: Vec<String> = map
                 .iter()
-                .map(|(k, v)| format!("{} = {}", key(k), value_text(v)))
+                .map(|(k, v)| format!("{} = {}", key(k), value_text(v, quote)))
                 .collect();
             format!("{{ {} }}", items.join(", "))
         }
@@ -264,6 +282,33 @@ fn key(name: &str) -> String {
     } else {
         quote(name)
     }
+}
+
+/// A `vars` string: its references to stack outputs (`${stack.…}`) are
+/// written as the HCL interpolations they were read from, and their
+/// literal form (`$${stack.`) as `$${stack.`; everything else as [`quote`]
+/// writes it (see `literal::to_json_with_refs`).
+fn quote_with_refs(text: &str) -> String {
+    let inner = |s: &str| {
+        let q = quote(s);
+        q[1..q.len() - 1].to_owned()
+    };
+    let mut out = String::from("\"");
+    let mut rest = text;
+    while let Some(at) = rest.find("${stack.") {
+        let escaped = rest[..at].ends_with('$');
+        let before = if escaped {
+            &rest[..at - 1]
+        } else {
+            &rest[..at]
+        };
+        out.push_str(&inner(before));
+        out.push_str(if escaped { "$${stack." } else { "${stack." });
+        rest = &rest[at + "${stack.".len()..];
+    }
+    out.push_str(&inner(rest));
+    out.push('"');
+    out
 }
 
 /// An HCL quoted string, escaping what HCL would otherwise interpret,
@@ -388,6 +433,10 @@ mod tests {
     fn quoting() {
         assert_eq!(quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
         assert_eq!(quote("${x} %{y} $z"), "\"$${x} %%{y} $z\"");
+        assert_eq!(
+            quote_with_refs("the ${stack.b.name}, not $${stack.b.name}; ${x}"),
+            "\"the ${stack.b.name}, not $${stack.b.name}; $${x}\""
+        );
         assert_eq!(key("region"), "region");
         assert_eq!(key("with space"), "\"with space\"");
         assert_eq!(key("null"), "\"null\"");
