@@ -1196,3 +1196,53 @@ fn the_file_shapes_kubectl_accepts_converge() {
     ]);
     assert_eq!(diff.code, 0, "{diff:?}");
 }
+
+/// Files in a workload's directory that are not manifests (an app's own
+/// config, a JSON patch list) are an error naming the file, and are left
+/// out with `exclude` or a `.strataignore`.
+#[test]
+fn files_that_are_not_manifests_are_named_and_can_be_excluded() {
+    let strata = Strata::new();
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        "workload \"apps\" {\n  path = \"k8s\"\n  namespace = \"default\"\n}\n",
+    )
+    .write("k8s/cm.yaml", &config_map("a", "1"))
+    .write(
+        "k8s/app/settings.yaml",
+        "- name: log_level\n  value: debug\n",
+    )
+    .write(
+        "k8s/patches/replicas.json",
+        r#"[{"op": "replace", "path": "/spec/replicas", "value": 3}]"#,
+    );
+    repo.commit("an app config and a patch beside the manifests");
+    let validate = strata.on(&repo, &["validate"]);
+    assert_eq!(validate.code, 1, "{validate:?}");
+    for file in ["k8s/app/settings.yaml:1", "k8s/patches/replicas.json:1"] {
+        assert!(
+            validate.stdout.contains(file) || validate.stderr.contains(file),
+            "{file}: {validate:?}"
+        );
+    }
+    assert!(
+        format!("{validate:?}")
+            .contains("leave it out with `exclude` on the workload or a .strataignore"),
+        "{validate:?}"
+    );
+
+    // One by name in strata.hcl, one by path in .strataignore.
+    repo.write(
+        "strata.hcl",
+        "workload \"apps\" {\n  path = \"k8s\"\n  namespace = \"default\"\n  exclude = [\"settings.yaml\"]\n}\n",
+    )
+    .write("k8s/.strataignore", "# JSON patches, applied by hand\npatches/*.json\n");
+    repo.commit("leave them out");
+    let validate = strata.on(&repo, &["validate"]);
+    assert_eq!(validate.code, 0, "{validate:?}");
+    assert!(
+        validate.stdout.contains("1 Kubernetes object(s) checked"),
+        "{validate:?}"
+    );
+}

@@ -155,6 +155,10 @@ pub struct Workload {
     pub timeout: Duration,
     /// Take over fields owned by another field manager.
     pub force_conflicts: bool,
+    /// Globs of files and directories under `path` that are not manifests
+    /// (with the workload's `.strataignore`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
     /// Line of the block in `strata.hcl`; 0 when discovered.
     pub line: usize,
 }
@@ -171,6 +175,7 @@ impl Workload {
             wait: true,
             timeout: DEFAULT_WORKLOAD_TIMEOUT,
             force_conflicts: false,
+            exclude: Vec::new(),
             line: 0,
         }
     }

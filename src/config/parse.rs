@@ -46,6 +46,7 @@ const WORKLOAD_ATTRS: &[&str] = &[
     "wait",
     "timeout",
     "force_conflicts",
+    "exclude",
 ];
 const OUTPUTS_ATTRS: &[&str] = &["config_map", "secret"];
 const APPROVAL_ATTRS: &[&str] = &["destructive", "protect", "ask_always"];
@@ -532,6 +533,12 @@ impl Parser<'_> {
         workload.force_conflicts = attrs
             .bool("force_conflicts")?
             .unwrap_or(workload.force_conflicts);
+        workload.exclude = attrs
+            .string_list("exclude")?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(glob, _)| glob)
+            .collect();
         if let Some((text, at)) = attrs.duration("timeout")? {
             let timeout = duration::parse(&text).unwrap_or_default();
             if timeout.is_zero() {

@@ -77,6 +77,9 @@ pub fn render(config: &Config) -> String {
         block.attr("prune", workload.prune.to_string());
         block.attr("wait", workload.wait.to_string());
         block.attr("timeout", quote(&duration::format(workload.timeout)));
+        if !workload.exclude.is_empty() {
+            block.attr("exclude", string_list(&workload.exclude));
+        }
         if workload.force_conflicts {
             block.attr("force_conflicts", "true".into());
         }

@@ -185,7 +185,7 @@ fn documents(
             index: Some(source.index),
             line: Some(source.line),
             message: format!(
-                "expected a Kubernetes object (a mapping with apiVersion and kind), found {}",
+                "expected a Kubernetes object (a mapping with apiVersion and kind), found {}; if the file is not a manifest, leave it out with `exclude` on the workload or a .strataignore",
                 type_name(&value)
             ),
         });

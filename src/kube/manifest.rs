@@ -16,8 +16,13 @@ use super::kustomize::{self, KUSTOMIZATION};
 /// Unreadable files, broken YAML or JSON (with file, document and line),
 /// documents that are not objects, and kustomizations that cannot be
 /// rendered.
-pub fn load(root: &Path, dir: &str, tools: &Tools) -> Result<Vec<Manifest>, KubeError> {
-    let (out, mut problems) = load_all(root, dir, tools)?;
+pub fn load(
+    root: &Path,
+    dir: &str,
+    exclude: &[String],
+    tools: &Tools,
+) -> Result<Vec<Manifest>, KubeError> {
+    let (out, mut problems) = load_all(root, dir, exclude, tools)?;
     match problems.len() {
         0 => Ok(out),
         1 => Err(problems.remove(0)),
@@ -34,13 +39,29 @@ pub fn load(root: &Path, dir: &str, tools: &Tools) -> Result<Vec<Manifest>, Kube
 pub fn load_all(
     root: &Path,
     dir: &str,
+    exclude: &[String],
     tools: &Tools,
 ) -> Result<(Vec<Manifest>, Vec<KubeError>), KubeError> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
+    let mut globs: Vec<String> = exclude.to_vec();
+    if let Ok(text) = std::fs::read_to_string(root.join(dir).join(IGNORE_FILE)) {
+        globs.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(ToOwned::to_owned),
+        );
+    }
     let mut walk = Walk {
         root,
         tools,
+        top: dir.to_owned(),
+        exclude: globs
+            .iter()
+            .map(|g| wildmatch::WildMatch::new(g.trim_end_matches('/')))
+            .zip(globs.iter().map(|g| g.contains('/')))
+            .collect(),
         out: &mut out,
         problems: &mut problems,
         ancestors: Vec::new(),
@@ -49,10 +70,19 @@ pub fn load_all(
     Ok((out, problems))
 }
 
+/// A workload's list of paths that are not manifests, beside `exclude` in
+/// strata.hcl: one glob per line, `#` comments, as Flux's `.sourceignore`.
+pub const IGNORE_FILE: &str = ".strataignore";
+
 /// A walk through a workload's directories.
 struct Walk<'a> {
     root: &'a Path,
     tools: &'a Tools,
+    /// The workload's directory.
+    top: String,
+    /// Globs of what is not read, relative to `top`: one with a `/` is
+    /// matched against the path, one without against the name.
+    exclude: Vec<(wildmatch::WildMatch, bool)>,
     out: &'a mut Vec<Manifest>,
     problems: &'a mut Vec<KubeError>,
     /// The directories being read, canonical: a symlink back to one of
@@ -118,6 +148,9 @@ impl Walk<'_> {
         entries.sort();
         for (name, path) in entries {
             let rel = join(dir, &name);
+            if self.excluded(&rel, &name) {
+                continue;
+            }
             if path.is_dir() {
                 self.dir(&rel)?;
                 continue;
@@ -145,6 +178,20 @@ impl Walk<'_> {
 }
 
 impl Walk<'_> {
+    /// Whether `rel` (named `name`) is excluded by the workload.
+    fn excluded(&self, rel: &str, name: &str) -> bool {
+        let within = rel
+            .strip_prefix(self.top.as_str())
+            .map_or(rel, |r| r.trim_start_matches('/'));
+        self.exclude.iter().any(|(glob, by_path)| {
+            if *by_path {
+                glob.matches(within)
+            } else {
+                glob.matches(name)
+            }
+        })
+    }
+
     /// The text of a manifest file; `None` (with a problem) when it is too
     /// large to be manifests or is not text.
     fn read_file(&mut self, rel: &str, path: &Path) -> Result<Option<String>, KubeError> {

@@ -306,9 +306,9 @@ pub(crate) fn read_statically(
     for w in workloads {
         // Rendering a kustomization runs a child and waits: not on a
         // runtime thread that other tasks need.
-        let Ok((manifests, _)) =
-            crate::off_the_runtime(|| crate::kube::manifest::load_all(root, &w.path, tools))
-        else {
+        let Ok((manifests, _)) = crate::off_the_runtime(|| {
+            crate::kube::manifest::load_all(root, &w.path, &w.exclude, tools)
+        }) else {
             continue;
         };
         let found = refs.entry(w.name.clone()).or_default();

@@ -87,23 +87,24 @@ pub async fn validate(
     let mut workloads = Vec::new();
     let mut loaded = Vec::new();
     for w in &config.workloads {
-        let objects = match crate::kube::manifest::load_all(&snapshot.root, &w.path, &tools) {
-            Ok((manifests, broken)) => {
-                problems.extend(broken.iter().map(|e| kube_problem(e, &w.path)));
-                problems.extend(manifest_problems(
-                    &manifests,
-                    w.namespace.as_deref(),
-                    &stack_names,
-                ));
-                let count = manifests.len();
-                loaded.push((w, manifests));
-                count
-            }
-            Err(e) => {
-                problems.push(kube_problem(&e, &w.path));
-                0
-            }
-        };
+        let objects =
+            match crate::kube::manifest::load_all(&snapshot.root, &w.path, &w.exclude, &tools) {
+                Ok((manifests, broken)) => {
+                    problems.extend(broken.iter().map(|e| kube_problem(e, &w.path)));
+                    problems.extend(manifest_problems(
+                        &manifests,
+                        w.namespace.as_deref(),
+                        &stack_names,
+                    ));
+                    let count = manifests.len();
+                    loaded.push((w, manifests));
+                    count
+                }
+                Err(e) => {
+                    problems.push(kube_problem(&e, &w.path));
+                    0
+                }
+            };
         workloads.push(CheckedWorkload {
             name: w.name.clone(),
             path: w.path.clone(),

@@ -364,8 +364,9 @@ async fn try_plan(workload: &Workload, inputs: &Inputs<'_>) -> Result<converge::
     } else {
         let root = inputs.root.to_owned();
         let path = workload.path.clone();
+        let exclude = workload.exclude.clone();
         let tools = inputs.tools.clone();
-        tokio::task::spawn_blocking(move || manifest::load(&root, &path, &tools))
+        tokio::task::spawn_blocking(move || manifest::load(&root, &path, &exclude, &tools))
             .await
             .map_err(|e| KubeError::Render {
                 dir: workload.path.clone(),
