@@ -145,3 +145,81 @@ fn graph_draws_the_example_with_the_outputs_that_flow() {
         dot.stdout.matches('}').count()
     );
 }
+
+/// `strata completion bash` is a script the real bash loads, and it
+/// completes commands, flags and their values.
+#[test]
+fn the_bash_completion_completes_commands_flags_and_values() {
+    let strata = Strata::new();
+    let script = strata.run(&["completion", "bash"]);
+    assert_eq!(script.code, 0, "{script:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("strata.bash");
+    std::fs::write(&file, &script.stdout).unwrap();
+    let complete = |words: &[&str]| -> String {
+        let quoted: Vec<String> = words.iter().map(|w| format!("{w:?}")).collect();
+        let last = words.len() - 1;
+        let program = format!(
+            "source {file:?}; COMP_WORDS=({}); COMP_CWORD={last}; _strata strata {:?} {:?}; echo \"${{COMPREPLY[*]}}\"",
+            quoted.join(" "),
+            words[last],
+            words[last - 1],
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &program])
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(complete(&["strata", "pl"]), "plan");
+    assert_eq!(
+        complete(&["strata", "plan", "--for"]),
+        "--force-conflicts --format"
+    );
+    assert_eq!(
+        complete(&["strata", "plan", "--format", ""]),
+        "text json markdown"
+    );
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let script = strata.run(&["completion", shell]);
+        assert_eq!(script.code, 0, "{script:?}");
+        assert!(script.stdout.contains("strata"), "{shell}");
+    }
+}
+
+/// Every command's `--help` ends with examples a person can paste.
+#[test]
+fn every_command_help_has_examples() {
+    let strata = Strata::new();
+    for command in [
+        "plan",
+        "apply",
+        "drift",
+        "approve",
+        "runs",
+        "inspect",
+        "validate",
+        "init",
+        "watch",
+        "graph",
+        "completion",
+    ] {
+        let help = strata.run(&[command, "--help"]);
+        assert_eq!(help.code, 0, "{help:?}");
+        let examples = help
+            .stdout
+            .split_once("Examples:\n")
+            .or_else(|| help.stdout.split_once("as kubectl's:\n"))
+            .map(|(_, rest)| rest)
+            .unwrap_or_else(|| panic!("{command}: no examples:\n{}", help.stdout));
+        assert!(
+            examples.trim_start().starts_with("strata ") || examples.contains("strata "),
+            "{command}: {examples}"
+        );
+    }
+}

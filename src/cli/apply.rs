@@ -15,6 +15,11 @@ use strata::report::Outcome;
 /// in dependency order.
 /// Exit 0 applied or nothing to do, 1 error, 3 approval needed or refused.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "Examples:
+  strata apply                                  # plan, ask at the prompt, apply
+  strata apply --stack net-staging              # one environment
+  strata apply --auto-approve                   # in CI, destructive changes included
+  strata apply --run 20261206-051253-9b00       # apply a run approved with `strata approve`")]
 pub struct Args {
     /// Apply this saved run (from `strata plan --save` or an earlier apply
     /// that stopped for approval) instead of planning anew

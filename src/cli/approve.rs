@@ -12,6 +12,10 @@ use strata::ops::{self, ApproveOptions, Approved};
 /// its stacks since it was planned.
 /// Exit 0 approved, 1 refused or error.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "Examples:
+  strata runs                                   # find the run waiting for approval
+  strata approve 20261206-051253-9b00           # approve it
+  strata apply --run 20261206-051253-9b00       # then apply exactly that plan")]
 pub struct Args {
     /// The run id, as printed by `strata plan --save`, `strata apply` or `strata runs`
     pub run: String,

@@ -11,6 +11,10 @@ use strata::ops::{self, DriftOptions, PlanOptions};
 /// cluster) from pending changes (Git ahead of the world).
 /// Exit 0 in sync, 2 drift or pending changes, 1 error.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "Examples:
+  strata drift                                  # exit 2 when anything drifted
+  strata drift --format markdown --out drift.md # a report to post
+  strata drift --workload apps --context prod   # one workload, another cluster")]
 pub struct Args {
     /// Report an unreachable cluster or a missing Terraform as a failed
     /// layer and check the rest (the exit code is still 1)

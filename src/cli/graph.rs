@@ -9,6 +9,9 @@ use strata::ops::{self, GraphOptions};
 /// Terraform outputs that flow into a workload's manifests. Mermaid renders
 /// as a picture in GitHub and GitLab Markdown. No Terraform run, no cluster.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "Examples:
+  strata graph > graph.mmd                      # Mermaid
+  strata graph --dot | dot -Tsvg > graph.svg    # Graphviz")]
 pub struct Args {
     /// Graphviz DOT instead of Mermaid
     #[arg(long)]

@@ -10,6 +10,8 @@ use strata::ops::{self, InitOptions};
 /// Stacks are directories infra/* and terraform/* with Terraform files;
 /// workloads are directories k8s/* and manifests/* with manifests.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "Examples:
+  strata init                                   # write strata.hcl for this repository")]
 pub struct Args {
     /// Replace an existing strata.hcl
     #[arg(long)]

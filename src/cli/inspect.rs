@@ -11,6 +11,9 @@ use strata::ops::{self, InspectOptions};
 /// (which the Terraform on PATH turns into JSON first).
 /// Exit 0 no changes, 2 changes, 1 error.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "Examples:
+  terraform show -json plan.tfplan > plan.json && strata inspect plan.json
+  strata inspect plan.tfplan                    # a binary plan file")]
 pub struct Args {
     /// Plan JSON or binary plan file
     pub file: PathBuf,

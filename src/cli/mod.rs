@@ -3,6 +3,7 @@
 
 mod apply;
 mod approve;
+mod completion;
 mod drift;
 mod error;
 mod graph;
@@ -160,6 +161,7 @@ pub enum Command {
     Graph(graph::Args),
     Init(init::Args),
     Watch(watch::Args),
+    Completion(completion::Args),
 }
 
 /// What every command gets besides its own arguments.
@@ -238,6 +240,7 @@ pub async fn run(command: Command, ctx: Context) -> ExitCode {
         Command::Graph(args) => graph::exec(args, &ctx).await,
         Command::Init(args) => init::exec(args, &ctx),
         Command::Watch(args) => watch::exec(args, &ctx).await,
+        Command::Completion(args) => completion::exec(&args, &ctx),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -13,6 +13,12 @@ use strata::report::Outcome;
 /// exactly this plan later.
 /// Exit 0 no changes, 2 changes, 1 error.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "Examples:
+  strata plan                                   # every stack and workload, at HEAD
+  strata plan --stack net-prod --workload apps  # only these
+  strata plan --ref v1.4.0 --format markdown    # a tag, as a PR comment
+  strata plan --worktree                        # uncommitted changes too
+  strata plan --save && strata approve RUN      # keep the plan for a later apply")]
 pub struct Args {
     /// Keep the plan files so the run can be approved and applied later
     #[arg(long)]

@@ -9,6 +9,9 @@ use strata::ops::{self, RunsOptions};
 /// applying, applied, failed, denied, stale, interrupted. With --format json
 /// the output also holds every recorded decision of the audit log.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "Examples:
+  strata runs                                   # newest first
+  strata runs --format json                     # with every recorded decision")]
 pub struct Args {
     /// Show only this run, with its items and decisions
     pub run: Option<String>,

@@ -8,6 +8,9 @@ use strata::ops::{self, ValidateOptions};
 /// No Terraform process runs and no cluster is contacted.
 /// Exit 0 valid, 1 invalid.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "Examples:
+  strata validate                               # the repository at HEAD
+  strata validate --worktree                    # before committing")]
 pub struct Args {}
 
 pub async fn exec(_args: Args, ctx: &Context) -> Result<u8, CliError> {

@@ -21,6 +21,9 @@ use strata::ops::{self, LeaderOptions, WatchOptions};
 /// exits on an error. SIGTERM or Ctrl-C stops the current step gracefully
 /// (Terraform releases its lock), then exits 0.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "Examples:
+  strata watch --repo https://git.example.com/platform.git --leader-elect
+  strata watch --interval 30s --resync 5m --metrics-addr 127.0.0.1:9090")]
 pub struct Args {
     /// How often to look at Git
     #[arg(long, default_value = "1m", value_parser = parse_duration, value_name = "DURATION")]
