@@ -258,3 +258,56 @@ fn vars_take_another_stacks_outputs_per_environment() {
         "net-prod"
     );
 }
+
+/// A sensitive output in another stack's vars reaches Terraform through
+/// the environment: strata writes it into no file of its own and prints it
+/// nowhere.
+#[test]
+fn a_sensitive_output_in_vars_is_in_no_file_strata_writes() {
+    const SECRET: &str = "corpus-s3cret-value-7f3a";
+    let strata = Strata::new();
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        "stack \"db\" {\n  path = \"infra/db\"\n}\n\nstack \"app\" {\n  path = \"infra/app\"\n  vars = { net = \"${stack.db.password}\" }\n}\n",
+    )
+    .write(
+        "infra/db/main.tf",
+        &format!(
+            "output \"password\" {{\n  value     = \"{SECRET}\"\n  sensitive = true\n}}\n"
+        ),
+    )
+    .write(
+        "infra/app/main.tf",
+        "variable \"net\" {\n  type      = string\n  sensitive = true\n}\n\nresource \"terraform_data\" \"app\" {\n  input = var.net\n}\n",
+    );
+    repo.commit("a password from one stack to another");
+    let apply = strata.on(&repo, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    assert!(
+        !apply.stdout.contains(SECRET) && !apply.stderr.contains(SECRET),
+        "{apply:?}"
+    );
+    // Terraform got it: the app's state has it.
+    let state = std::fs::read_to_string(strata.tree().join("infra/app/terraform.tfstate")).unwrap();
+    assert!(state.contains(SECRET));
+    // strata's own files (run records, var files) do not; Terraform's
+    // plan files and state are Terraform's.
+    let mut stack = vec![strata.state.path().join("runs")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !name.ends_with("tfplan") && name != "plan.json" {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(SECRET),
+                    "{} holds the secret",
+                    path.display()
+                );
+            }
+        }
+    }
+}
