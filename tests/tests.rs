@@ -36,6 +36,9 @@ mod process;
 mod prompt;
 /// deploy/rbac.yaml: enough for watch and drift, and every rule needed.
 mod rbac;
+/// Real-world manifest trees (tests/fixtures/real-world/) converge, and
+/// `kubectl diff --server-side` of each agrees.
+mod realworld;
 /// Secrets never reach any output.
 mod secrets;
 /// Git sources: refs, tags, old commits, --worktree, and their errors.
