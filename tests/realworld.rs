@@ -147,14 +147,13 @@ fn prometheus_operator_crds_operator_and_custom_resources() {
 
 /// kubectl's own testdata/: a CRD and a cluster-scoped custom resource,
 /// a typed `ConfigMapList`, a `List`, multi-document files, a DaemonSet,
-/// a ReplicaSet and ReplicationControllers. (Not set/job.yaml: see the
-/// corpus's README.)
+/// a ReplicaSet, ReplicationControllers and a Job.
 #[test]
 fn kubectl_testdata() {
     converges(Tree {
         path: "kubectl/testdata",
         namespace: "default",
-        objects: 12,
+        objects: 13,
     });
 }
 

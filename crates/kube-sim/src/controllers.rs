@@ -164,6 +164,21 @@ fn condition(kind: &str, status: bool, reason: &str, message: &str) -> Value {
     })
 }
 
+/// A Job's condition: Job conditions have `lastProbeTime`, not the
+/// `lastUpdateTime` of workloads' (a field the schema lacks would show as a
+/// difference to every server-side dry run).
+fn job_condition(kind: &str, reason: &str, message: &str) -> Value {
+    let now = meta::now();
+    json!({
+        "type": kind,
+        "status": "True",
+        "lastProbeTime": now,
+        "lastTransitionTime": now,
+        "reason": reason,
+        "message": message,
+    })
+}
+
 fn status(plural: &str, object: &Value, generation: i64, never: bool) -> Value {
     let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
     let ready = if never { 0 } else { replicas };
@@ -226,8 +241,8 @@ fn status(plural: &str, object: &Value, generation: i64, never: bool) -> Value {
                     "terminating": 0,
                     "uncountedTerminatedPods": {},
                     "conditions": [
-                        condition("SuccessCriteriaMet", true, "CompletionsReached", "Reached expected number of succeeded pods"),
-                        condition("Complete", true, "CompletionsReached", "Reached expected number of succeeded pods"),
+                        job_condition("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods"),
+                        job_condition("Complete", "CompletionsReached", "Reached expected number of succeeded pods"),
                     ],
                 })
             }
@@ -266,8 +281,19 @@ mod tests {
         assert_eq!(stuck["status"]["availableReplicas"], 0);
         assert_eq!(stuck["status"]["conditions"][0]["status"], "False");
 
-        // Settled: nothing more is written, never-ready or not.
+        // A Job completes, with conditions as the schema has them.
         let job = state.kind("batch", "v1", "jobs").cloned().unwrap();
+        let done = json!({"metadata": {"name": "done"}, "spec": {"template": {}}});
+        api::create(&mut state, &job, "default", done, &opts).unwrap();
+        controllers.run(&mut state);
+        let done = api::get(&state, &job, "default", "done").unwrap();
+        let complete = &done["status"]["conditions"][1];
+        assert_eq!(complete["type"], "Complete");
+        assert!(
+            complete.get("lastProbeTime").is_some() && complete.get("lastUpdateTime").is_none()
+        );
+
+        // Settled: nothing more is written, never-ready or not.
         let never = json!({"metadata": {"name": "stuck", "annotations": {NEVER_READY: "true"}}, "spec": {"template": {}}});
         api::create(&mut state, &job, "default", never, &opts).unwrap();
         controllers.run(&mut state);
