@@ -1246,3 +1246,113 @@ fn files_that_are_not_manifests_are_named_and_can_be_excluded() {
         "{validate:?}"
     );
 }
+
+/// One kubeconfig with two contexts (two kube-sim instances), the same
+/// manifests as two workloads, one per cluster: each converges into its
+/// own cluster with its own inventory, and an unreachable cluster fails
+/// only its workload.
+#[test]
+fn workloads_on_two_clusters_converge_each_and_an_unreachable_one_fails_alone() {
+    let staging = Cluster::start();
+    let prod = Cluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let read = |c: &Cluster| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(c.kubeconfig()).unwrap()).unwrap()
+    };
+    let (s, p) = (read(&staging), read(&prod));
+    let merged = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "staging", "cluster": s["clusters"][0]["cluster"]},
+            {"name": "prod", "cluster": p["clusters"][0]["cluster"]},
+        ],
+        "users": [
+            {"name": "staging", "user": s["users"][0]["user"]},
+            {"name": "prod", "user": p["users"][0]["user"]},
+        ],
+        "contexts": [
+            {"name": "staging", "context": {"cluster": "staging", "user": "staging"}},
+            {"name": "prod", "context": {"cluster": "prod", "user": "prod"}},
+        ],
+        "current-context": "staging",
+    });
+    std::fs::write(&kubeconfig, merged.to_string()).unwrap();
+    let kubeconfig = kubeconfig.to_str().unwrap();
+
+    let strata = Strata::new();
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        "workload \"apps-staging\" {\n  path = \"k8s/apps\"\n  namespace = \"apps\"\n  context = \"staging\"\n}\n\nworkload \"apps-prod\" {\n  path = \"k8s/apps\"\n  namespace = \"apps\"\n  context = \"prod\"\n}\n",
+    )
+    .write("k8s/apps/namespace.yaml", NAMESPACE)
+    .write("k8s/apps/settings.yaml", &config_map("settings", "1"));
+    repo.commit("one app, two clusters");
+    let validate = strata.on(&repo, &["validate"]);
+    assert_eq!(validate.code, 0, "{validate:?}");
+    let graph = strata.on(&repo, &["graph"]);
+    assert!(
+        graph
+            .stdout
+            .contains("apps-prod<br/><small>k8s/apps on prod</small>"),
+        "{graph:?}"
+    );
+
+    let apply = strata.on(&repo, &["apply", "--kubeconfig", kubeconfig]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    assert!(
+        apply
+            .stdout
+            .contains("Workload apps-prod (k8s/apps, context prod)"),
+        "{apply:?}"
+    );
+    for (cluster, own, other) in [
+        (&staging, "workload-apps-staging", "workload-apps-prod"),
+        (&prod, "workload-apps-prod", "workload-apps-staging"),
+    ] {
+        let cm = cluster.get(&["configmap", "settings", "-n", "apps"]);
+        assert_eq!(cm["data"]["value"], "1");
+        assert!(cluster.exists(&["configmap", own, "-n", "strata-system"]));
+        assert!(!cluster.exists(&["configmap", other, "-n", "strata-system"]));
+    }
+    let plan = strata.on(
+        &repo,
+        &["plan", "--kubeconfig", kubeconfig, "--format", "json"],
+    );
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert_eq!(plan.json()["workloads"][1]["context"], "prod");
+
+    // prod goes away; staging still converges the next commit.
+    drop(prod);
+    repo.write("k8s/apps/settings.yaml", &config_map("settings", "2"));
+    repo.commit("settings 2");
+    let apply = strata.on(
+        &repo,
+        &["apply", "--kubeconfig", kubeconfig, "--format", "json"],
+    );
+    assert_eq!(apply.code, 1, "{apply:?}");
+    let report = apply.json();
+    let by_name = |name: &str| {
+        report["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_name("apps-staging")["status"], "applied", "{report:#}");
+    let prod_report = by_name("apps-prod");
+    assert_eq!(prod_report["status"], "error", "{report:#}");
+    assert!(
+        prod_report["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach the cluster of context \"prod\""),
+        "{report:#}"
+    );
+    let cm = staging.get(&["configmap", "settings", "-n", "apps"]);
+    assert_eq!(cm["data"]["value"], "2");
+}

@@ -155,6 +155,10 @@ pub struct Workload {
     pub timeout: Duration,
     /// Take over fields owned by another field manager.
     pub force_conflicts: bool,
+    /// The kubeconfig context of its cluster; `None` is the run's
+    /// (`--context`, else the kubeconfig's current context).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
     /// Globs of files and directories under `path` that are not manifests
     /// (with the workload's `.strataignore`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -175,6 +179,7 @@ impl Workload {
             wait: true,
             timeout: DEFAULT_WORKLOAD_TIMEOUT,
             force_conflicts: false,
+            context: None,
             exclude: Vec::new(),
             line: 0,
         }

@@ -47,6 +47,7 @@ const WORKLOAD_ATTRS: &[&str] = &[
     "timeout",
     "force_conflicts",
     "exclude",
+    "context",
 ];
 const OUTPUTS_ATTRS: &[&str] = &["config_map", "secret"];
 const APPROVAL_ATTRS: &[&str] = &["destructive", "protect", "ask_always"];
@@ -533,6 +534,7 @@ impl Parser<'_> {
         workload.force_conflicts = attrs
             .bool("force_conflicts")?
             .unwrap_or(workload.force_conflicts);
+        workload.context = attrs.string("context")?.map(|(c, _)| c);
         workload.exclude = attrs
             .string_list("exclude")?
             .unwrap_or_default()

@@ -77,6 +77,9 @@ pub fn render(config: &Config) -> String {
         block.attr("prune", workload.prune.to_string());
         block.attr("wait", workload.wait.to_string());
         block.attr("timeout", quote(&duration::format(workload.timeout)));
+        if let Some(context) = &workload.context {
+            block.attr("context", quote(context));
+        }
         if !workload.exclude.is_empty() {
             block.attr("exclude", string_list(&workload.exclude));
         }

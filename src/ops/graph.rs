@@ -143,7 +143,11 @@ pub fn build(config: &Config, refs: &BTreeMap<String, Vec<(String, String)>>) ->
         g.nodes.push(Node {
             id: id(true, &w.name),
             name: w.name.clone(),
-            path: w.path.clone(),
+            // The cluster, when the workload names its context.
+            path: match &w.context {
+                Some(context) => format!("{} on {context}", w.path),
+                None => w.path.clone(),
+            },
             kind: NodeKind::Workload,
         });
         for d in &w.depends_on {

@@ -20,7 +20,6 @@ pub(crate) const DENIED: &str =
     "approval.destructive = \"deny\" in strata.hcl refuses destructive changes";
 use crate::config::{self, Approval, Config, Stack, Workload};
 use crate::interrupt::Interrupt;
-use crate::kube::Cluster;
 use crate::kube::substitute::Outputs;
 use crate::report::{Report, StackReport, StackStatus};
 use crate::runs::{Run, RunSource, RunStatus, Runs, StackRun, WorkloadRun};
@@ -93,7 +92,7 @@ pub(crate) struct Planned {
     pub run: Run,
     pub reports: Vec<StackReport>,
     /// `None` when no workload is selected.
-    pub cluster: Option<Cluster>,
+    pub cluster: Option<workloads::Clusters>,
     pub workloads: Vec<WorkloadPlanned>,
     /// The workloads as laid out for the run (see [`publish::layout`]),
     /// read once for the whole run.
@@ -150,17 +149,16 @@ impl Planned {
                 Err(e) => return Err(e.into()),
             }
         };
-        // An unreachable cluster stops the run before anything is planned
-        // (or, with --continue-on-error, fails the workloads).
-        let mut cluster_error = None;
+        // No cluster reachable stops the run before anything is planned
+        // (or, with --continue-on-error, fails the workloads); one of
+        // several that is not fails only its workloads.
         let cluster = if selected_workloads.is_empty() {
             None
         } else {
-            match workloads::connect(&opts.kube, &opts.env).await {
+            match workloads::Clusters::connect(&opts.kube, &opts.env, &selected_workloads).await {
                 Ok(c) => Some(c),
                 Err(e) if opts.continue_on_error => {
-                    cluster_error = Some(e.to_string());
-                    None
+                    Some(workloads::Clusters::unreachable(&e.to_string()))
                 }
                 Err(e) => return Err(e),
             }
@@ -236,8 +234,8 @@ impl Planned {
             run.items.extend(outcome.items);
             reports.push(outcome.report);
         }
-        let workloads = match (&cluster, &cluster_error) {
-            (Some(cluster), _) => {
+        let workloads = match &cluster {
+            Some(cluster) => {
                 let sources = workloads::outputs_sources(
                     &layout,
                     &config,
@@ -259,11 +257,7 @@ impl Planned {
                 )
                 .await
             }
-            (None, Some(error)) => selected_workloads
-                .iter()
-                .map(|w| WorkloadPlanned::failed(w, error))
-                .collect(),
-            (None, None) => Vec::new(),
+            None => Vec::new(),
         };
         if interrupt.is_requested() {
             return Err(interrupted(&runs, &mut run));
@@ -292,12 +286,18 @@ impl Planned {
     }
 
     /// Whether any stack or workload failed to plan (or was skipped
-    /// because of one).
+    /// because of one). A workload whose cluster alone cannot be reached
+    /// does not count: it fails by itself, and the rest goes on.
     pub fn failed(&self) -> bool {
         self.reports
             .iter()
             .map(|r| r.status)
-            .chain(self.workloads.iter().map(|w| w.report.status))
+            .chain(
+                self.workloads
+                    .iter()
+                    .filter(|w| !w.unreachable)
+                    .map(|w| w.report.status),
+            )
             .any(|s| matches!(s, StackStatus::Error | StackStatus::Skipped))
     }
 
@@ -406,7 +406,7 @@ pub(crate) fn select(
 async fn plan_workloads(
     selected: &[Workload],
     layout: &Layout,
-    cluster: &Cluster,
+    clusters: &workloads::Clusters,
     snapshot: &Snapshot,
     outputs: Outputs,
     stacks: &[StackReport],
@@ -415,16 +415,6 @@ async fn plan_workloads(
     ui: &Ui,
 ) -> Vec<WorkloadPlanned> {
     let tools = workloads::tools(&opts.env);
-    let inputs = Inputs {
-        cluster,
-        root: &snapshot.root,
-        outputs: &outputs,
-        commit: snapshot.commit.as_deref(),
-        policy,
-        options: &opts.kube,
-        tools: &tools,
-        layout,
-    };
     let progress = ui.progress();
     let mut out = Vec::new();
     for w in selected {
@@ -440,6 +430,23 @@ async fn plan_workloads(
             ));
             continue;
         }
+        let cluster = match clusters.of(w) {
+            Ok(cluster) => cluster,
+            Err(error) => {
+                out.push(WorkloadPlanned::unreachable(w, &error));
+                continue;
+            }
+        };
+        let inputs = Inputs {
+            cluster,
+            root: &snapshot.root,
+            outputs: &outputs,
+            commit: snapshot.commit.as_deref(),
+            policy,
+            options: &opts.kube,
+            tools: &tools,
+            layout,
+        };
         let task = progress.task(&w.name);
         task.step("diff");
         let planned = workloads::plan_workload(w, &inputs).await;

@@ -227,7 +227,9 @@ fn claimed_twice(loaded: &[(&config::Workload, Vec<crate::kube::Manifest>)]) -> 
             ))
         })
         .collect();
-    let mut first: std::collections::BTreeMap<Key, (&str, String)> =
+    // Per context: workloads on different clusters may define the same
+    // object.
+    let mut first: std::collections::BTreeMap<(Option<&str>, Key), (&str, String)> =
         std::collections::BTreeMap::new();
     let mut problems = Vec::new();
     for (w, manifests) in loaded {
@@ -237,7 +239,7 @@ fn claimed_twice(loaded: &[(&config::Workload, Vec<crate::kube::Manifest>)]) -> 
             }
             let key = object_key(&m.value, w.namespace.as_deref(), &cluster_scoped);
             let here = format!("{} (document {})", m.file, m.index);
-            match first.get(&key) {
+            match first.get(&(w.context.as_deref(), key.clone())) {
                 Some((other, there)) if *other != w.name => {
                     let id = crate::kube::ObjectId {
                         group: key.0.clone(),
@@ -257,7 +259,7 @@ fn claimed_twice(loaded: &[(&config::Workload, Vec<crate::kube::Manifest>)]) -> 
                 }
                 Some(_) => {}
                 None => {
-                    first.insert(key, (w.name.as_str(), here));
+                    first.insert((w.context.as_deref(), key), (w.name.as_str(), here));
                 }
             }
         }

@@ -62,6 +62,88 @@ pub(crate) async fn connect(opts: &KubeOptions, env: &Environment) -> Result<Clu
     Ok(Cluster::connect(&opts.connect(env)).await?)
 }
 
+/// The clusters of a run's workloads: one connection per kubeconfig
+/// context they name (a workload without `context` is on the run's:
+/// `--context`, else the kubeconfig's current one).
+#[derive(Clone, Default)]
+pub(crate) struct Clusters {
+    /// `--context`.
+    run_context: Option<String>,
+    by_context: BTreeMap<Option<String>, Result<Cluster, String>>,
+}
+
+impl Clusters {
+    /// Connects to the cluster of every context `workloads` use.
+    ///
+    /// # Errors
+    /// When no cluster can be reached: the first failure (nothing is
+    /// planned then, as with one cluster). One that cannot be reached
+    /// while another can fails only its workloads.
+    pub(crate) async fn connect(
+        opts: &KubeOptions,
+        env: &Environment,
+        workloads: &[Workload],
+    ) -> Result<Clusters, Error> {
+        let mut clusters = Clusters {
+            run_context: opts.context.clone(),
+            by_context: BTreeMap::new(),
+        };
+        let contexts: BTreeSet<Option<String>> =
+            workloads.iter().map(|w| clusters.context_of(w)).collect();
+        let mut first_error = None;
+        for context in contexts {
+            let on = KubeOptions {
+                context: context.clone(),
+                ..opts.clone()
+            };
+            let cluster = match connect(&on, env).await {
+                Ok(cluster) => Ok(cluster),
+                Err(e) => {
+                    let message = e.to_string();
+                    first_error.get_or_insert(e);
+                    Err(message)
+                }
+            };
+            clusters.by_context.insert(context, cluster);
+        }
+        match first_error {
+            Some(e) if clusters.by_context.values().all(Result::is_err) => Err(e),
+            _ => Ok(clusters),
+        }
+    }
+
+    /// Every workload's cluster unreachable, with `error`.
+    pub(crate) fn unreachable(error: &str) -> Clusters {
+        Clusters {
+            run_context: None,
+            by_context: [(None, Err(error.to_owned()))].into_iter().collect(),
+        }
+    }
+
+    /// The context `workload` is on (`None`: the kubeconfig's current).
+    pub(crate) fn context_of(&self, workload: &Workload) -> Option<String> {
+        workload
+            .context
+            .clone()
+            .or_else(|| self.run_context.clone())
+    }
+
+    /// The cluster of `workload`, or why it cannot be reached.
+    pub(crate) fn of(&self, workload: &Workload) -> Result<&Cluster, String> {
+        match self.by_context.get(&self.context_of(workload)) {
+            Some(Ok(cluster)) => Ok(cluster),
+            Some(Err(e)) => Err(e.clone()),
+            // Every context of the run's workloads was connected, or
+            // failed as a whole.
+            None => Err(self
+                .by_context
+                .values()
+                .find_map(|r| r.as_ref().err().cloned())
+                .unwrap_or_else(|| "no cluster was connected for it".to_owned())),
+        }
+    }
+}
+
 /// One workload, diffed.
 #[derive(Debug, Clone)]
 pub(crate) struct WorkloadPlanned {
@@ -70,6 +152,9 @@ pub(crate) struct WorkloadPlanned {
     pub items: Vec<Item>,
     /// `None` when it could not be diffed (or was skipped).
     pub plan: Option<converge::Plan>,
+    /// Its cluster cannot be reached while another one can: it fails, and
+    /// does not stop the rest of the run.
+    pub unreachable: bool,
 }
 
 impl WorkloadPlanned {
@@ -78,16 +163,29 @@ impl WorkloadPlanned {
         WorkloadPlanned::unplanned(config, StackStatus::Error, error.to_owned())
     }
 
+    /// A workload whose cluster cannot be reached (see
+    /// [`WorkloadPlanned::unreachable`]).
+    pub fn unreachable(config: &Workload, error: &str) -> WorkloadPlanned {
+        WorkloadPlanned {
+            unreachable: true,
+            ..WorkloadPlanned::failed(config, error)
+        }
+    }
+
     pub fn skipped(config: &Workload, because: &str) -> WorkloadPlanned {
         WorkloadPlanned::unplanned(config, StackStatus::Skipped, format!("skipped: {because}"))
     }
 
     fn unplanned(config: &Workload, status: StackStatus, error: String) -> WorkloadPlanned {
         WorkloadPlanned {
-            report: WorkloadReport::empty(&config.name, &config.path, status, Some(error)),
+            report: WorkloadReport {
+                context: config.context.clone(),
+                ..WorkloadReport::empty(&config.name, &config.path, status, Some(error))
+            },
             config: config.clone(),
             items: Vec::new(),
             plan: None,
+            unreachable: false,
         }
     }
 }
@@ -340,7 +438,10 @@ pub(crate) fn settings(workload: &Workload, options: &KubeOptions) -> Settings {
 pub(crate) async fn plan_workload(workload: &Workload, inputs: &Inputs<'_>) -> WorkloadPlanned {
     match try_plan(workload, inputs).await {
         Ok(plan) => {
-            let report = WorkloadReport::from_plan(&workload.name, &workload.path, &plan);
+            let report = WorkloadReport {
+                context: workload.context.clone(),
+                ..WorkloadReport::from_plan(&workload.name, &workload.path, &plan)
+            };
             let items = approval::workload_items(
                 inputs.policy,
                 &workload.name,
@@ -352,6 +453,7 @@ pub(crate) async fn plan_workload(workload: &Workload, inputs: &Inputs<'_>) -> W
                 report,
                 items,
                 plan: Some(plan),
+                unreachable: false,
             }
         }
         Err(e) => WorkloadPlanned::failed(workload, &e.to_string()),
@@ -388,7 +490,21 @@ async fn try_plan(workload: &Workload, inputs: &Inputs<'_>) -> Result<converge::
     if !problems.is_empty() {
         return Err(KubeError::Invalid(problems));
     }
-    let claims = &inputs.layout.claims;
+    // One object, one workload: in each cluster (workloads on different
+    // contexts may well define the same objects).
+    let context_of = |name: &str| {
+        let w = inputs.layout.workloads.iter().find(|w| w.name == name)?;
+        w.context.clone().or_else(|| inputs.options.context.clone())
+    };
+    let mine = context_of(&workload.name);
+    let claims: Vec<Claim> = inputs
+        .layout
+        .claims
+        .iter()
+        .filter(|c| context_of(&c.workload) == mine)
+        .cloned()
+        .collect();
+    let claims = &claims;
     let ctx = Context {
         workload: &workload.name,
         namespace: workload.namespace.as_deref(),
@@ -407,7 +523,7 @@ async fn try_plan(workload: &Workload, inputs: &Inputs<'_>) -> Result<converge::
 
 /// Everything converging the run's workloads shares.
 pub(crate) struct Converge {
-    pub cluster: Cluster,
+    pub clusters: Clusters,
     pub root: PathBuf,
     /// Where the stacks' outputs are read from, once each is done.
     pub outputs: OutputsReader,
@@ -715,10 +831,17 @@ async fn apply_workload(
         .plan
         .as_ref()
         .is_some_and(|p| p.set.objects.iter().any(|o| o.used.unknown));
+    let cluster = match ctx.clusters.of(&w.config) {
+        Ok(cluster) => cluster,
+        Err(error) => {
+            task.finish("failed");
+            return Converged::Done(WorkloadPlanned::unreachable(&w.config, &error).report);
+        }
+    };
     if outputs_changed || unknown || w.plan.is_none() {
         task.step("diff");
         let inputs = Inputs {
-            cluster: &ctx.cluster,
+            cluster,
             root: &ctx.root,
             outputs,
             commit: ctx.commit.as_deref(),
@@ -760,13 +883,9 @@ async fn apply_workload(
     let kept = w.report.kept.clone();
     let unchanged = plan.unchanged.len();
     let interrupt = ctx.interrupt.clone();
-    let applied = converge::apply(
-        &ctx.cluster,
-        &settings,
-        plan,
-        ctx.commit.as_deref(),
-        move || interrupt.is_requested(),
-    )
+    let applied = converge::apply(cluster, &settings, plan, ctx.commit.as_deref(), move || {
+        interrupt.is_requested()
+    })
     .await;
     let report = applied_report(&w.config, applied, kept, unchanged);
     task.finish(if report.status == StackStatus::Applied {
@@ -835,6 +954,7 @@ fn applied_report(
         },
         None,
     );
+    report.context = config.context.clone();
     report.unchanged = unchanged;
     report.kept = kept;
     let mut failures = 0;

@@ -180,7 +180,20 @@ fn workload_section(out: &mut String, w: &WorkloadReport) {
     if w.changes.is_empty() && w.kept.is_empty() && w.not_ready.is_empty() && w.error.is_none() {
         return;
     }
-    let _ = writeln!(out, "### Workload {} ({})\n", code(&w.name), code(&w.path));
+    match &w.context {
+        Some(context) => {
+            let _ = writeln!(
+                out,
+                "### Workload {} ({}, context {})\n",
+                code(&w.name),
+                code(&w.path),
+                code(context)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "### Workload {} ({})\n", code(&w.name), code(&w.path));
+        }
+    }
     if let Some(e) = &w.error {
         let _ = writeln!(out, "```\n{e}\n```\n");
     }

@@ -191,6 +191,9 @@ pub struct CheckItem {
 pub struct WorkloadReport {
     pub name: String,
     pub path: String,
+    /// The kubeconfig context of its cluster, when the workload names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
     pub status: StackStatus,
     pub changes: Vec<ObjectChange>,
     /// Objects already as Git says.
@@ -269,6 +272,7 @@ impl WorkloadReport {
         WorkloadReport {
             name: name.to_owned(),
             path: path.to_owned(),
+            context: None,
             status,
             changes: Vec::new(),
             unchanged: 0,
@@ -285,6 +289,7 @@ impl WorkloadReport {
         WorkloadReport {
             name: name.to_owned(),
             path: path.to_owned(),
+            context: None,
             status: if !errors.is_empty() {
                 StackStatus::Error
             } else if changes.is_empty() {

@@ -230,7 +230,13 @@ fn workload_section(out: &mut String, w: &WorkloadReport, color: bool, compact: 
         out,
         "{} {}",
         p(style::BOLD, &format!("Workload {}", w.name)),
-        p(style::DIM, &format!("({})", w.path))
+        p(
+            style::DIM,
+            &match &w.context {
+                Some(context) => format!("({}, context {context})", w.path),
+                None => format!("({})", w.path),
+            }
+        )
     );
     if let Some(error) = &w.error {
         let label = match w.status {

@@ -22,7 +22,6 @@ use crate::approval::Item;
 use crate::approval::gate::{self, Decided};
 use crate::config::{self, Config, Notify};
 use crate::interrupt::Interrupt;
-use crate::kube::Cluster;
 use crate::kube::manifest::Tools;
 use crate::report::{self, Outcome, Report, StackReport, StackStatus};
 use crate::runs::{self, DecidedBy, DecisionKind, Run, RunStatus, Runs, Who};
@@ -218,9 +217,10 @@ async fn apply_saved(
     let (cluster, planned_workloads) = if run.workloads.is_empty() {
         (None, Vec::new())
     } else {
-        let cluster = workloads::connect(&opts.plan.kube, &opts.plan.env).await?;
         let names: Vec<String> = run.workloads.iter().map(|w| w.name.clone()).collect();
         let selected = layout.select(&names, false);
+        let clusters =
+            workloads::Clusters::connect(&opts.plan.kube, &opts.plan.env, &selected).await?;
         let sources = workloads::outputs_sources(
             &layout,
             &config,
@@ -230,21 +230,28 @@ async fn apply_saved(
         );
         let current = workloads::state_outputs(sources, interrupt).await;
         let outputs = workloads::planned_outputs(current, &reports);
-        let inputs = workloads::Inputs {
-            layout: &layout,
-            cluster: &cluster,
-            root: &snapshot.root,
-            outputs: &outputs,
-            commit: run.source.commit.as_deref(),
-            policy: &run.policy,
-            options: &opts.plan.kube,
-            tools: &tools,
-        };
         let mut planned = Vec::new();
         for w in &selected {
+            let cluster = match clusters.of(w) {
+                Ok(cluster) => cluster,
+                Err(error) => {
+                    planned.push(workloads::WorkloadPlanned::unreachable(w, &error));
+                    continue;
+                }
+            };
+            let inputs = workloads::Inputs {
+                layout: &layout,
+                cluster,
+                root: &snapshot.root,
+                outputs: &outputs,
+                commit: run.source.commit.as_deref(),
+                policy: &run.policy,
+                options: &opts.plan.kube,
+                tools: &tools,
+            };
             planned.push(workloads::plan_workload(w, &inputs).await);
         }
-        (Some(cluster), planned)
+        (Some(clusters), planned)
     };
     let mut preview = Report::new("plan", Some((&snapshot).into()), reports.clone())
         .with_workloads(planned_workloads.iter().map(|w| w.report.clone()).collect());
@@ -415,7 +422,7 @@ struct Target {
     who: Who,
     auto_approve: bool,
     /// `None` when the run has no workloads.
-    cluster: Option<Cluster>,
+    cluster: Option<workloads::Clusters>,
     workloads: Vec<WorkloadPlanned>,
     kube: KubeOptions,
     tools: Tools,
@@ -458,9 +465,9 @@ async fn apply_run(
     let (commit, policy) = (run.source.commit.clone(), run.policy.clone());
     let run_id = run.id.clone();
     let converge = |approved: Vec<Item>, stacks: workloads::StacksDone| {
-        target.cluster.as_ref().map(|cluster| {
+        target.cluster.as_ref().map(|clusters| {
             Arc::new(Converge {
-                cluster: cluster.clone(),
+                clusters: clusters.clone(),
                 root: target.root.clone(),
                 outputs: workloads::OutputsReader {
                     terraform: target.terraform.clone(),
