@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::support::{Cluster, Repo, Strata, terraform};
+use crate::support::{Cluster, Repo, Strata, named, terraform};
 
 const MODULE: &str = r#"variable "env" {
   type = string
@@ -162,15 +162,7 @@ fn the_state_of_a_module_from_before_it_was_shared_must_be_claimed() {
     let plan = strata.on(&repo, &["plan", "--format", "json"]);
     assert_eq!(plan.code, 2, "{plan:?}");
     let report = plan.json();
-    let status = |name: &str| {
-        report["stacks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap()["status"]
-            .clone()
-    };
+    let status = |name| named(&report, "stacks", name)["status"].clone();
     assert_eq!(status("net"), "in_sync", "{report:#}");
     assert_eq!(status("net-staging"), "changes", "{report:#}");
     let apply = strata.on(&repo, &["apply", "--auto-approve"]);
@@ -216,15 +208,7 @@ fn vars_take_another_stacks_outputs_per_environment() {
         "{plan:?}"
     );
     let json = strata.on(&repo, &["plan", "--format", "json"]).json();
-    let stack = |report: &serde_json::Value, name: &str| {
-        report["stacks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap()
-            .clone()
-    };
+    let stack = |report, name| named(report, "stacks", name).clone();
     assert_eq!(stack(&json, "app-staging")["waiting_for"], "net-staging");
 
     let apply = strata.on(&repo, &["apply", "--auto-approve"]);

@@ -304,15 +304,7 @@ fn a_new_output_that_makes_a_workload_destructive_holds_it_for_approval() {
         )),
         "{apply:?}"
     );
-    let workload = |name: &str| {
-        report["workloads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|w| w["name"] == name)
-            .unwrap()
-            .clone()
-    };
+    let workload = |name| crate::support::named(&report, "workloads", name);
     assert_eq!(workload("apps")["changes"][0]["action"], "recreate");
     assert_eq!(workload("other")["status"], "applied");
     // Nothing of the held workloads was touched; the independent one was

@@ -1334,17 +1334,9 @@ fn workloads_on_two_clusters_converge_each_and_an_unreachable_one_fails_alone() 
     );
     assert_eq!(apply.code, 1, "{apply:?}");
     let report = apply.json();
-    let by_name = |name: &str| {
-        report["workloads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|w| w["name"] == name)
-            .unwrap()
-            .clone()
-    };
-    assert_eq!(by_name("apps-staging")["status"], "applied", "{report:#}");
-    let prod_report = by_name("apps-prod");
+    let named = |name| crate::support::named(&report, "workloads", name);
+    assert_eq!(named("apps-staging")["status"], "applied", "{report:#}");
+    let prod_report = named("apps-prod");
     assert_eq!(prod_report["status"], "error", "{report:#}");
     assert!(
         prod_report["error"]

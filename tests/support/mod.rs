@@ -968,3 +968,14 @@ pub fn eventually(watch: &Watch, what: &str, check: impl Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(250));
     }
 }
+
+/// The entry of `report[list]` (`stacks` or `workloads`) named `name`.
+#[track_caller]
+pub fn named<'a>(report: &'a serde_json::Value, list: &str, name: &str) -> &'a serde_json::Value {
+    report[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list} in {report:#}"))
+        .iter()
+        .find(|entry| entry["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {list} of {report:#}"))
+}
