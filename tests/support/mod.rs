@@ -928,22 +928,26 @@ impl Watch {
     }
 
     /// SIGTERM; the exit code.
-    pub fn stop(mut self) -> (i32, String) {
+    pub fn stop(self) -> (i32, String) {
         use nix::sys::signal::{Signal, kill};
         use nix::unistd::Pid;
         let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap());
         kill(pid, Signal::SIGTERM).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status.code().unwrap_or(-1), self.log());
+        // Waits for the exit itself on another thread; its log is read
+        // there too, before the log's directory goes with the Watch.
+        let (exited, exit) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut watch = self;
+            let code = watch.child.wait().map(|s| s.code().unwrap_or(-1));
+            let _ = exited.send((code, watch.log()));
+        });
+        match exit.recv_timeout(Duration::from_secs(60)) {
+            Ok((code, log)) => (code.expect("waits for watch"), log),
+            Err(_) => {
+                let _ = kill(pid, Signal::SIGKILL);
+                let log = exit.recv().map(|(_, log)| log).unwrap_or_default();
+                panic!("watch did not stop within 60 s of SIGTERM:\n{log}");
             }
-            assert!(
-                Instant::now() < deadline,
-                "watch did not stop:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }
