@@ -13,6 +13,9 @@
 #             the other.
 #   no-op:    everything applied, nothing to do. strata plans again; the loop
 #             is bare `terraform plan` per stack (already initialized).
+#   one:      everything applied, then a commit changes one stack. strata
+#             runs `plan --changed`; the peer is that stack's own
+#             `terraform plan` (the least anyone can run).
 # Both tools are started the same way and read the same files; the loop uses
 # `-detailed-exitcode` so that a plan with changes in the no-op case fails it.
 set -euo pipefail
@@ -79,12 +82,32 @@ strata_plan() { # expected exit code
   [ "$code" = "$1" ] || { echo "strata plan exited $code, expected $1" >&2; exit 1; }
 }
 
+strata_changed() { # expected exit code
+  local code=0
+  STRATA_STATE_DIR="$work/state" "$strata" plan --changed --repo "$work/repo" -q >/dev/null || code=$?
+  [ "$code" = "$1" ] || { echo "strata plan --changed exited $code, expected $1" >&2; exit 1; }
+}
+
+change_one() { # the same edit in the repository (committed) and by hand
+  local dir
+  for dir in "$work/repo" "$work/hand"; do
+    sed -i 's/"s01-b"/"s01-b2"/' "$dir/stacks/s01/main.tf"
+  done
+  git -C "$work/repo" -c user.name=bench -c user.email=bench@strata.dev commit -qam "s01 b2"
+}
+
+one_plan() {
+  local code=0
+  (cd "$work/hand/stacks/s01" && "$tf" plan -input=false -detailed-exitcode >/dev/null) || code=$?
+  [ "$code" = 2 ] || { echo "terraform plan exited $code, expected 2" >&2; exit 1; }
+}
+
 strata_apply() {
   STRATA_STATE_DIR="$work/state" "$strata" apply --repo "$work/repo" --auto-approve -q >/dev/null
 }
 
 
-declare -a s_cold t_cold s_noop t_noop
+declare -a s_cold t_cold s_noop t_noop s_one t_one
 for _ in $(seq "$runs"); do
   fresh
   s_cold+=("$(seconds strata_plan 2)")
@@ -93,11 +116,16 @@ for _ in $(seq "$runs"); do
   apply_by_hand
   s_noop+=("$(seconds strata_plan 0)")
   t_noop+=("$(seconds loop plan)")
+  change_one
+  s_one+=("$(seconds strata_changed 2)")
+  t_one+=("$(seconds one_plan)")
 done
 
 sc=$(best "${s_cold[@]}"); tc=$(best "${t_cold[@]}")
 sn=$(best "${s_noop[@]}"); tn=$(best "${t_noop[@]}")
+so=$(best "${s_one[@]}"); to=$(best "${t_one[@]}")
 echo "| case ($stacks stacks of 3 resources) | strata plan | terraform loop | strata / loop |"
 echo "|---|---|---|---|"
 awk -v a="$sc" -v b="$tc" 'BEGIN{printf "| cold (loop: init && plan) | %.2f s | %.2f s | %.2f× |\n", a, b, a/b}'
 awk -v a="$sn" -v b="$tn" 'BEGIN{printf "| nothing to do (loop: plan) | %.2f s | %.2f s | %.2f× |\n", a, b, a/b}'
+awk -v a="$so" -v b="$to" 'BEGIN{printf "| one stack changed (strata: plan --changed; peer: that stack'"'"'s terraform plan) | %.2f s | %.2f s | %.2f× |\n", a, b, a/b}'

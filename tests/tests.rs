@@ -6,6 +6,8 @@ mod support;
 
 /// `strata apply`, `approve` and `runs` without a terminal.
 mod apply;
+/// Changed-only runs: `plan --changed`, `apply --changed`, and `watch`.
+mod changed;
 /// `strata validate` and `strata init`.
 mod config;
 /// A corpus of bad input: each case exits 1, says what and where, does not

@@ -19,6 +19,7 @@ use strata::report::Outcome;
   strata apply                                  # plan, ask at the prompt, apply
   strata apply --stack net-staging              # one environment
   strata apply --auto-approve                   # in CI, destructive changes included
+  strata apply --changed                        # only what the new commits changed
   strata apply --run 20261206-051253-9b00       # apply a run approved with `strata approve`")]
 pub struct Args {
     /// Apply this saved run (from `strata plan --save` or an earlier apply
@@ -28,6 +29,10 @@ pub struct Args {
     /// Ask before every change, not only destructive or protected ones
     #[arg(long)]
     pub ask_always: bool,
+    /// Plan and apply only the stacks and workloads whose inputs changed
+    /// since they were last applied (and what depends on them)
+    #[arg(long)]
+    pub changed: bool,
 }
 
 pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
@@ -37,6 +42,7 @@ pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
             (ctx.global.reference.is_some(), "--ref"),
             (ctx.global.worktree, "--worktree"),
             (args.ask_always, "--ask-always"),
+            (args.changed, "--changed"),
         ];
         if let Some((_, flag)) = given.iter().find(|(on, _)| *on) {
             return Err(CliError::new(format!("{flag} cannot be combined with --run"))
@@ -46,6 +52,7 @@ pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
     let opts = ApplyOptions {
         plan: PlanOptions {
             ask_always: args.ask_always,
+            changed: args.changed,
             ..ctx.plan_options()
         },
         auto_approve: ctx.global.auto_approve,

@@ -201,6 +201,7 @@ impl Context {
                 allow_empty_prune: self.global.allow_empty_prune,
             },
             continue_on_error: false,
+            changed: false,
         }
     }
 

@@ -18,6 +18,7 @@ use strata::report::Outcome;
   strata plan --stack net-prod --workload apps  # only these
   strata plan --ref v1.4.0 --format markdown    # a tag, as a PR comment
   strata plan --worktree                        # uncommitted changes too
+  strata plan --changed                         # only what changed since it was last applied
   strata plan --save && strata approve RUN      # keep the plan for a later apply")]
 pub struct Args {
     /// Keep the plan files so the run can be approved and applied later
@@ -26,12 +27,18 @@ pub struct Args {
     /// Treat every change as needing approval (approval.ask_always)
     #[arg(long)]
     pub ask_always: bool,
+    /// Plan only the stacks and workloads whose inputs changed since they
+    /// were last applied (and what depends on them); the rest are
+    /// reported as skipped
+    #[arg(long)]
+    pub changed: bool,
 }
 
 pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
     let opts = PlanOptions {
         save: args.save,
         ask_always: args.ask_always,
+        changed: args.changed,
         ..ctx.plan_options()
     };
     let report = ops::plan(&opts, &ctx.ui, &ctx.interrupt).await?;

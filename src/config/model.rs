@@ -135,6 +135,14 @@ impl Stack {
             .filter_map(|file| super::path::join(&self.path, file))
             .collect()
     }
+
+    /// The `backend_config_files` as normalized repository-relative paths.
+    pub fn backend_config_file_paths(&self) -> Vec<String> {
+        self.backend_config_files
+            .iter()
+            .filter_map(|file| super::path::join(&self.path, file))
+            .collect()
+    }
 }
 
 /// A set of Kubernetes manifests (plain YAML/JSON, recursive, or a kustomization).

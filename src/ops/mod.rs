@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod approve;
+mod changed;
 mod dag;
 pub mod drift;
 pub mod graph;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 
+use super::changed::{self, Skipped};
 use super::dag::NodeResult;
 use super::publish::{self, Layout};
 pub(crate) use super::stacks::locate;
@@ -21,8 +22,8 @@ pub(crate) const DENIED: &str =
 use crate::config::{self, Approval, Config, Stack, Workload};
 use crate::interrupt::Interrupt;
 use crate::kube::substitute::Outputs;
-use crate::report::{Report, StackReport, StackStatus};
-use crate::runs::{Run, RunSource, RunStatus, Runs, StackRun, WorkloadRun};
+use crate::report::{Report, StackReport, StackStatus, WorkloadReport};
+use crate::runs::{Layer, Run, RunSource, RunStatus, Runs, StackRun, WorkloadRun};
 use crate::source::Snapshot;
 use crate::state::StateDir;
 use crate::terraform::Terraform;
@@ -49,6 +50,9 @@ pub struct PlanOptions {
     /// `drift --continue-on-error`: an unreachable cluster or a missing
     /// Terraform fails its layer in the report instead of the run.
     pub continue_on_error: bool,
+    /// `--changed`: only the stacks and workloads whose inputs changed
+    /// since they last converged (see [`super::changed`]).
+    pub changed: bool,
 }
 
 /// Plans the selected stacks and reports on them. Stack failures are in
@@ -97,6 +101,8 @@ pub(crate) struct Planned {
     /// The workloads as laid out for the run (see [`publish::layout`]),
     /// read once for the whole run.
     pub layout: Layout,
+    /// What `--changed` left alone.
+    pub skipped: Skipped,
 }
 
 impl Planned {
@@ -124,6 +130,34 @@ impl Planned {
     ) -> Result<Planned, Error> {
         let config = config::load(&snapshot.root)?;
         let (selected, selected_workloads) = select(&config, &opts.stacks, &opts.workloads)?;
+        // Every run fingerprints what it plans, so that an apply records
+        // what each stack converged with (see `changed`).
+        let files = snapshot.file_ids().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the export's file list; every stack counts as changed");
+            changed::Files::new()
+        });
+        let stack_inputs = if files.is_empty() {
+            changed::Fingerprints::new()
+        } else {
+            changed::stacks(&config, &snapshot.root, &files)
+        };
+        let converged = Runs::at(state.root()).converged();
+        let mut skipped = Skipped::default();
+        let selected: Vec<Stack> = selected
+            .into_iter()
+            .filter(|s| {
+                let unchanged = opts
+                    .changed
+                    .then(|| changed::unchanged(&converged, Layer::Stack, &s.name, &stack_inputs))
+                    .flatten();
+                if let Some(since) = &unchanged {
+                    skipped
+                        .stacks
+                        .push(StackReport::unchanged(&s.name, &s.path, since));
+                }
+                unchanged.is_none()
+            })
+            .collect();
         // The `outputs` blocks add workloads and dependencies.
         let layout = if selected_workloads.is_empty() {
             Layout::default()
@@ -133,10 +167,30 @@ impl Planned {
         let names: Vec<String> = selected_workloads.into_iter().map(|w| w.name).collect();
         let selected_workloads =
             layout.select(&names, opts.stacks.is_empty() && opts.workloads.is_empty());
+        let workload_inputs =
+            changed::workloads(&layout, &stack_inputs, opts.kube.context.as_deref());
+        let selected_workloads: Vec<Workload> = selected_workloads
+            .into_iter()
+            .filter(|w| {
+                let unchanged = opts
+                    .changed
+                    .then(|| {
+                        changed::unchanged(&converged, Layer::Workload, &w.name, &workload_inputs)
+                    })
+                    .flatten();
+                if let Some(since) = &unchanged {
+                    skipped.workloads.push(WorkloadReport {
+                        context: w.context.clone(),
+                        ..WorkloadReport::unchanged(&w.name, &w.path, since)
+                    });
+                }
+                unchanged.is_none()
+            })
+            .collect();
         let mut terraform_error = None;
         // Workloads read their stacks' outputs from Terraform's state.
-        let outputs_needed =
-            !selected_workloads.is_empty() && !workloads::needed_stacks(&layout).is_empty();
+        let outputs_needed = !selected_workloads.is_empty()
+            && !workloads::needed_stacks(&layout, &selected_workloads).is_empty();
         let terraform = if selected.is_empty() && !outputs_needed {
             None
         } else {
@@ -230,6 +284,7 @@ impl Planned {
                 plan_sha256: outcome.sha256,
                 replan_sha256: None,
                 applied_at: None,
+                inputs: stack_inputs.get(&stack.name).cloned().flatten(),
             });
             run.items.extend(outcome.items);
             reports.push(outcome.report);
@@ -237,7 +292,7 @@ impl Planned {
         let workloads = match &cluster {
             Some(cluster) => {
                 let sources = workloads::outputs_sources(
-                    &layout,
+                    (&layout, &selected_workloads),
                     &config,
                     terraform.as_ref(),
                     (&snapshot.root, &runs, &run.id),
@@ -268,6 +323,7 @@ impl Planned {
                 path: w.config.path.clone(),
                 depends_on: w.config.depends_on.clone(),
                 changes: w.report.status == StackStatus::Changes,
+                inputs: workload_inputs.get(&w.config.name).cloned().flatten(),
             });
             run.items.extend(w.items.iter().cloned());
         }
@@ -282,6 +338,7 @@ impl Planned {
             cluster,
             workloads,
             layout,
+            skipped,
         })
     }
 
@@ -307,7 +364,7 @@ impl Planned {
             .with_workloads(self.workloads.iter().map(|w| w.report.clone()).collect());
         report.run_id = Some(self.run.id.clone());
         report.approvals = self.run.items.clone();
-        report
+        self.skipped.merge_into(report, &self.config, &self.layout)
     }
 
     /// Writes the record and the report; drops the plan files unless the
@@ -336,6 +393,7 @@ fn interrupted(runs: &Runs, run: &mut Run) -> Error {
 /// can still be applied.
 pub(crate) fn finish(runs: &Runs, run: &Run, report: &Report) -> Result<(), Error> {
     runs.write(run)?;
+    changed::record(&runs.converged(), run, report);
     let json = report.render(crate::report::Format::Json, false);
     runs.write_file(&run.id, "report.json", json.as_bytes())?;
     let keep = (run.saved && run.status == RunStatus::Planned) || run.status.is_pending();

@@ -62,6 +62,9 @@ pub(crate) struct Layout {
     pub claims: Vec<Claim>,
     /// The outputs each configured workload's manifests reference.
     pub references: References,
+    /// The sha256 of each configured workload's manifests as rendered
+    /// (before substitution); absent when they cannot all be read.
+    pub rendered: BTreeMap<String, String>,
 }
 
 /// The name of the workload that carries a stack's outputs when no
@@ -74,7 +77,11 @@ pub(crate) fn own_carrier(stack: &str) -> String {
 /// Lays the configured workloads and `outputs` blocks out (see the module
 /// documentation). Reads the manifests statically, without a cluster.
 pub(crate) fn layout(config: &Config, root: &Path, tools: &Tools) -> Layout {
-    let (mut claims, references) = read_statically(&config.workloads, root, tools);
+    let Static {
+        mut claims,
+        references,
+        rendered,
+    } = read_statically(&config.workloads, root, tools);
     let mut workloads = config.workloads.clone();
     let mut published = Vec::new();
     for block in &config.outputs {
@@ -130,6 +137,7 @@ pub(crate) fn layout(config: &Config, root: &Path, tools: &Tools) -> Layout {
         published,
         claims,
         references,
+        rendered,
     }
 }
 
@@ -292,25 +300,40 @@ impl Claim {
 /// `(stack, output)` references of each workload's manifests.
 pub(crate) type References = BTreeMap<String, Vec<(String, String)>>;
 
-/// The objects of every configured workload and the outputs their
-/// manifests reference, read statically, once. Workloads whose manifests
-/// cannot be read claim and reference nothing here (they fail on their
-/// own, and `strata validate` says what is wrong with them).
-pub(crate) fn read_statically(
-    workloads: &[Workload],
-    root: &Path,
-    tools: &Tools,
-) -> (Vec<Claim>, References) {
+/// What the configured workloads' manifests say, read without the cluster.
+pub(crate) struct Static {
+    pub claims: Vec<Claim>,
+    pub references: References,
+    /// See [`Layout::rendered`].
+    pub rendered: BTreeMap<String, String>,
+}
+
+/// The objects of every configured workload, the outputs their manifests
+/// reference and their digest, read statically, once. Workloads whose
+/// manifests cannot be read claim and reference nothing here (they fail
+/// on their own, and `strata validate` says what is wrong with them).
+pub(crate) fn read_statically(workloads: &[Workload], root: &Path, tools: &Tools) -> Static {
+    use sha2::Digest as _;
     let mut out = Vec::new();
     let mut refs = References::new();
+    let mut rendered = BTreeMap::new();
     for w in workloads {
         // Rendering a kustomization runs a child and waits: not on a
         // runtime thread that other tasks need.
-        let Ok((manifests, _)) = crate::off_the_runtime(|| {
+        let Ok((manifests, problems)) = crate::off_the_runtime(|| {
             crate::kube::manifest::load_all(root, &w.path, &w.exclude, tools)
         }) else {
             continue;
         };
+        if problems.is_empty() {
+            let mut hash = sha2::Sha256::new();
+            for m in &manifests {
+                hash.update(format!("{} {}\n", m.file, m.index).as_bytes());
+                hash.update(m.value.to_string().as_bytes());
+                hash.update(b"\n");
+            }
+            rendered.insert(w.name.clone(), format!("{:x}", hash.finalize()));
+        }
         let found = refs.entry(w.name.clone()).or_default();
         for m in manifests {
             found.extend(crate::kube::substitute::references(&m.value));
@@ -332,7 +355,11 @@ pub(crate) fn read_statically(
             });
         }
     }
-    (out, refs)
+    Static {
+        claims: out,
+        references: refs,
+        rendered,
+    }
 }
 
 #[cfg(test)]

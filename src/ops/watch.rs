@@ -360,13 +360,15 @@ async fn tick(
             }
         }
     }
-    let due = forced
-        || state.commit != commit
+    let resync = forced
         || state.last.is_none_or(|t| t.elapsed() >= opts.resync)
         || matches!(state.health, Health::Failed(_));
-    if !due {
+    if !resync && state.commit == commit {
         return Ok(());
     }
+    // A new commit alone plans what it changed; a resync (or the first
+    // reconcile, or one after a failure) plans everything.
+    let changed_only = !resync;
     if state.commit != commit {
         tracing::info!(
             commit = commit.as_deref().unwrap_or("(working tree)"),
@@ -379,7 +381,17 @@ async fn tick(
         Some(lock) => (lock, snapshot),
         None => checkout(&opts.plan.source, &opts.plan.env, "watch", ui, interrupt).await?,
     };
-    reconcile(opts, runs, &config, state, commit, checked, ui, interrupt).await
+    reconcile(
+        opts,
+        runs,
+        &config,
+        state,
+        (commit, changed_only),
+        checked,
+        ui,
+        interrupt,
+    )
+    .await
 }
 
 /// Plans everything not held by a pending run, once. What needs approval
@@ -394,7 +406,7 @@ async fn reconcile(
     runs: &Runs,
     config: &Config,
     state: &mut Loop,
-    commit: Option<String>,
+    (commit, changed_only): (Option<String>, bool),
     checked: (StateDir, Snapshot),
     ui: &Ui,
     interrupt: &Interrupt,
@@ -409,6 +421,10 @@ async fn reconcile(
         state.last = Some(Instant::now());
         state.commit = commit;
         return Ok(());
+    };
+    let selection = PlanOptions {
+        changed: changed_only,
+        ..selection
     };
     let (lock, snapshot) = checked;
     let mut planned =
@@ -961,6 +977,7 @@ workload "other" { path = "k8s/other" }
                     plan_sha256: None,
                     replan_sha256: None,
                     applied_at: None,
+                    inputs: None,
                 })
                 .collect(),
             workloads: config
@@ -971,6 +988,7 @@ workload "other" { path = "k8s/other" }
                     path: w.path.clone(),
                     depends_on: w.depends_on.clone(),
                     changes: true,
+                    inputs: None,
                 })
                 .collect(),
             items: Vec::new(),
@@ -984,6 +1002,7 @@ workload "other" { path = "k8s/other" }
         assert!(!held.contains("other"));
 
         let base = PlanOptions {
+            changed: false,
             source: super::super::SourceOptions {
                 repo: ".".to_owned(),
                 reference: None,

@@ -220,29 +220,40 @@ pub(crate) enum OutputsFrom<'a> {
     },
 }
 
-/// The stacks whose outputs the workloads of `layout` need: those their
-/// manifests reference and those `outputs` blocks publish.
-pub(crate) fn needed_stacks(layout: &Layout) -> BTreeSet<String> {
-    layout
-        .references
-        .values()
-        .flatten()
-        .map(|(stack, _)| stack.clone())
-        .chain(layout.published.iter().map(|p| p.stack.clone()))
+/// The stacks whose outputs the `selected` workloads of `layout` need:
+/// those their manifests reference and those they publish for `outputs`
+/// blocks.
+pub(crate) fn needed_stacks(layout: &Layout, selected: &[Workload]) -> BTreeSet<String> {
+    selected
+        .iter()
+        .flat_map(|w| {
+            let referenced = layout
+                .references
+                .get(&w.name)
+                .into_iter()
+                .flatten()
+                .map(|(stack, _)| stack.clone());
+            let published = layout
+                .published
+                .iter()
+                .filter(|p| p.carrier == w.name)
+                .map(|p| p.stack.clone());
+            referenced.chain(published).collect::<Vec<_>>()
+        })
         .collect()
 }
 
-/// Where each stack the workloads of `layout` need reads its outputs
-/// from: a stack `applied` by this run from its state; one this run
-/// planned from its plan's prior state; any other from its state.
+/// Where each stack the `selected` workloads of `layout` need reads its
+/// outputs from: a stack `applied` by this run from its state; one this
+/// run planned from its plan's prior state; any other from its state.
 pub(crate) fn outputs_sources<'a>(
-    layout: &Layout,
+    (layout, selected): (&Layout, &[Workload]),
     config: &crate::config::Config,
     terraform: Option<&'a crate::terraform::Terraform>,
     at: (&Path, &Runs, &str),
     applied: &BTreeSet<String>,
 ) -> Vec<(String, OutputsFrom<'a>)> {
-    needed_stacks(layout)
+    needed_stacks(layout, selected)
         .into_iter()
         .filter_map(|name| {
             let from = outputs_source(&name, config, terraform, at, applied)?;
@@ -640,7 +651,7 @@ impl OutputsReader {
 /// The stacks a workload needs done before it converges: those it
 /// depends on, those its manifests reference, those whose outputs it
 /// carries.
-fn stacks_needed(layout: &Layout, w: &Workload) -> BTreeSet<String> {
+pub(crate) fn stacks_needed(layout: &Layout, w: &Workload) -> BTreeSet<String> {
     w.depends_on
         .iter()
         .cloned()
@@ -755,7 +766,7 @@ pub(crate) async fn apply_workloads(
                     let outputs = ctx.outputs.of(&needed, &applied, &ctx.interrupt).await;
                     let changed = !applied.is_empty();
                     let report = match apply_workload(&ctx, w, changed, &outputs, &task).await {
-                        Converged::Done(report) => report,
+                        Converged::Done(report) => *report,
                         Converged::Held(h) => {
                             // Its dependents wait with it.
                             let report = h.workload.report.clone();
@@ -816,7 +827,7 @@ pub(crate) async fn apply_workloads(
 
 /// How one workload's turn ended.
 enum Converged {
-    Done(WorkloadReport),
+    Done(Box<WorkloadReport>),
     Held(Box<Held>),
 }
 
@@ -835,7 +846,9 @@ async fn apply_workload(
         Ok(cluster) => cluster,
         Err(error) => {
             task.finish("failed");
-            return Converged::Done(WorkloadPlanned::unreachable(&w.config, &error).report);
+            return Converged::Done(Box::new(
+                WorkloadPlanned::unreachable(&w.config, &error).report,
+            ));
         }
     };
     if outputs_changed || unknown || w.plan.is_none() {
@@ -856,7 +869,7 @@ async fn apply_workload(
         Covered::Yes => {}
         Covered::Denied(report) => {
             task.finish("failed");
-            return Converged::Done(*report);
+            return Converged::Done(report);
         }
         Covered::No(uncovered) => {
             task.finish("held for approval");
@@ -868,15 +881,15 @@ async fn apply_workload(
     }
     let Some(plan) = w.plan else {
         task.finish("failed");
-        return Converged::Done(w.report);
+        return Converged::Done(Box::new(w.report));
     };
     if w.report.status == StackStatus::Error {
         task.finish("failed");
-        return Converged::Done(w.report);
+        return Converged::Done(Box::new(w.report));
     }
     if !plan.has_changes() {
         task.finish("no changes");
-        return Converged::Done(w.report);
+        return Converged::Done(Box::new(w.report));
     }
     task.step("apply");
     let settings = settings(&w.config, &ctx.options);
@@ -893,7 +906,7 @@ async fn apply_workload(
     } else {
         "failed"
     });
-    Converged::Done(report)
+    Converged::Done(Box::new(report))
 }
 
 enum Covered {

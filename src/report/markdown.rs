@@ -54,7 +54,12 @@ pub fn render(report: &Report) -> String {
             StackStatus::Changes | StackStatus::InSync => {
                 summary_line(&s.summary, s.destructive(), s.outputs.len())
             }
-            _ => s.error.clone().unwrap_or_default(),
+            _ => s
+                .skipped
+                .as_ref()
+                .map(|u| u.reason.clone())
+                .or_else(|| s.error.clone())
+                .unwrap_or_default(),
         };
         let _ = writeln!(
             out,
@@ -76,7 +81,12 @@ pub fn render(report: &Report) -> String {
                     workload_summary_line(&w.summary(), w.destructive(), w.unchanged)
                 }
                 StackStatus::Applied => workload_applied_line(&w.summary()),
-                _ => w.error.clone().unwrap_or_default(),
+                _ => w
+                    .skipped
+                    .as_ref()
+                    .map(|u| u.reason.clone())
+                    .or_else(|| w.error.clone())
+                    .unwrap_or_default(),
             };
             let drifted = w.status == StackStatus::Changes && w.changes.iter().any(|c| c.drift);
             let _ = writeln!(
@@ -129,7 +139,7 @@ fn status(s: StackStatus) -> &'static str {
         StackStatus::Changes => "changes",
         StackStatus::Applied => "applied",
         StackStatus::Error => "**error**",
-        StackStatus::Skipped => "skipped",
+        StackStatus::Skipped | StackStatus::Unchanged => "skipped",
     }
 }
 

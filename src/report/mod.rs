@@ -108,7 +108,34 @@ pub enum StackStatus {
     Changes,
     Applied,
     Error,
+    /// Not run: something it needs failed or was skipped.
     Skipped,
+    /// Not run by a changed-only run (`--changed`): none of its inputs
+    /// changed since it last converged. Reported as `skipped`, with
+    /// [`Unchanged`] saying since when.
+    #[serde(rename = "skipped")]
+    Unchanged,
+}
+
+/// Why a changed-only run left a stack or workload alone.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unchanged {
+    /// `unchanged since <commit> (run <id>)`.
+    pub reason: String,
+    /// The commit it last converged from.
+    pub commit: Option<String>,
+    /// The run that converged it.
+    pub run: String,
+}
+
+impl From<&crate::runs::Converged> for Unchanged {
+    fn from(c: &crate::runs::Converged) -> Unchanged {
+        Unchanged {
+            reason: c.reason(),
+            commit: c.commit.clone(),
+            run: c.run.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -140,6 +167,9 @@ pub struct StackReport {
     /// approved as any other) after they are, in the same apply.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting_for: Option<String>,
+    /// Left alone by a changed-only run (status `skipped`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<Unchanged>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -206,6 +236,9 @@ pub struct WorkloadReport {
     pub not_ready: Vec<NotReady>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Left alone by a changed-only run (status `skipped`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<Unchanged>,
 }
 
 /// One object's change.
@@ -279,6 +312,15 @@ impl WorkloadReport {
             kept: Vec::new(),
             not_ready: Vec::new(),
             error,
+            skipped: None,
+        }
+    }
+
+    /// A workload a changed-only run leaves alone.
+    pub fn unchanged(name: &str, path: &str, since: &crate::runs::Converged) -> Self {
+        WorkloadReport {
+            skipped: Some(since.into()),
+            ..WorkloadReport::empty(name, path, StackStatus::Unchanged, None)
         }
     }
 
@@ -297,6 +339,7 @@ impl WorkloadReport {
             } else {
                 StackStatus::Changes
             },
+            skipped: None,
             changes,
             unchanged: plan.unchanged.len(),
             kept: plan
@@ -444,6 +487,7 @@ impl StackReport {
             errored: plan.errored,
             replanned_after: None,
             waiting_for: None,
+            skipped: None,
             error: if plan.errored {
                 Some("Terraform reported errors while planning; the plan is incomplete".to_owned())
             } else if !plan.failed_checks.is_empty() {
@@ -497,6 +541,15 @@ impl StackReport {
             error,
             replanned_after: None,
             waiting_for: None,
+            skipped: None,
+        }
+    }
+
+    /// A stack a changed-only run leaves alone.
+    pub fn unchanged(name: &str, path: &str, since: &crate::runs::Converged) -> StackReport {
+        StackReport {
+            skipped: Some(since.into()),
+            ..StackReport::empty(name, path, StackStatus::Unchanged, None)
         }
     }
 

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use anstyle::Style;
 
 use super::{
-    Change, ObjectChange, Outcome, OutputItem, Report, StackReport, StackStatus, WorkloadReport,
-    WorkloadSummary,
+    Change, ObjectChange, Outcome, OutputItem, Report, StackReport, StackStatus, Unchanged,
+    WorkloadReport, WorkloadSummary,
 };
 use crate::approval::Item;
 use crate::terraform::plan::Summary;
@@ -37,12 +37,24 @@ pub fn render(report: &Report, color: bool) -> String {
         );
         out.push('\n');
     }
+    // What a changed-only run left alone is one line each; a blank line
+    // closes a run of them, as it does every other section.
+    let mut alone = false;
+    let mut close = |out: &mut String, skipped: bool| {
+        if alone && !skipped {
+            out.push('\n');
+        }
+        alone = skipped;
+    };
     for stack in &report.stacks {
+        close(&mut out, stack.skipped.is_some());
         stack_section(&mut out, stack, color, report.compact);
     }
     for workload in &report.workloads {
+        close(&mut out, workload.skipped.is_some());
         workload_section(&mut out, workload, color, report.compact);
     }
+    close(&mut out, false);
     if matches!(
         report.result,
         Outcome::Changes | Outcome::ApprovalRequired | Outcome::Denied
@@ -126,14 +138,27 @@ fn action_style(change_action: &str, destructive: bool) -> Style {
     }
 }
 
-fn stack_section(out: &mut String, stack: &StackReport, color: bool, compact: bool) {
+/// The one line of a stack or workload a changed-only run left alone.
+fn unchanged_line(out: &mut String, header: &str, why: &Unchanged, color: bool) {
     let p = |s: Style, t: &str| Ui::paint(color, s, t);
     let _ = writeln!(
         out,
+        "{header}  {}",
+        p(style::DIM, &format!("skipped: {}", why.reason))
+    );
+}
+
+fn stack_section(out: &mut String, stack: &StackReport, color: bool, compact: bool) {
+    let p = |s: Style, t: &str| Ui::paint(color, s, t);
+    let header = format!(
         "{} {}",
         p(style::BOLD, &format!("Stack {}", stack.name)),
         p(style::DIM, &format!("({})", stack.path))
     );
+    if let Some(why) = &stack.skipped {
+        return unchanged_line(out, &header, why, color);
+    }
+    let _ = writeln!(out, "{header}");
     if let Some(after) = &stack.replanned_after {
         let _ = writeln!(
             out,
@@ -226,8 +251,7 @@ fn stack_section(out: &mut String, stack: &StackReport, color: bool, compact: bo
 
 fn workload_section(out: &mut String, w: &WorkloadReport, color: bool, compact: bool) {
     let p = |s: Style, t: &str| Ui::paint(color, s, t);
-    let _ = writeln!(
-        out,
+    let header = format!(
         "{} {}",
         p(style::BOLD, &format!("Workload {}", w.name)),
         p(
@@ -238,6 +262,10 @@ fn workload_section(out: &mut String, w: &WorkloadReport, color: bool, compact: 
             }
         )
     );
+    if let Some(why) = &w.skipped {
+        return unchanged_line(out, &header, why, color);
+    }
+    let _ = writeln!(out, "{header}");
     if let Some(error) = &w.error {
         let label = match w.status {
             StackStatus::Skipped => p(style::UPDATE, "skipped"),
@@ -528,6 +556,14 @@ fn total(out: &mut String, report: &Report, color: bool) {
         if skipped > 0 {
             let _ = write!(line, ", {skipped} skipped");
         }
+        let unchanged = report
+            .stacks
+            .iter()
+            .filter(|s| s.status == StackStatus::Unchanged)
+            .count();
+        if unchanged > 0 {
+            let _ = write!(line, ", {unchanged} skipped as unchanged");
+        }
         let outputs = report.stacks.iter().map(|s| s.outputs.len()).sum();
         if report.command == "apply" && applied > 0 {
             let mut done = Summary::default();
@@ -578,6 +614,14 @@ fn total(out: &mut String, report: &Report, color: bool) {
         );
         if failed > 0 {
             let _ = write!(line, ", {failed} failed");
+        }
+        let unchanged = report
+            .workloads
+            .iter()
+            .filter(|w| w.status == StackStatus::Unchanged)
+            .count();
+        if unchanged > 0 {
+            let _ = write!(line, ", {unchanged} skipped as unchanged");
         }
         line.push('.');
     }

@@ -33,10 +33,12 @@ use sha2::{Digest, Sha256};
 use crate::approval::{AutoBy, Item};
 use crate::config::Approval;
 
+mod converged;
 mod lifecycle;
 mod saved;
 mod who;
 
+pub use converged::{Converged, ConvergedStore, Layer};
 pub use saved::{check_appliable, check_fresh};
 pub use who::Who;
 
@@ -164,6 +166,10 @@ pub struct StackRun {
     /// When its plan was applied by this run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied_at: Option<Timestamp>,
+    /// The fingerprint of its inputs as planned (see `--changed`);
+    /// `None` when they could not all be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<String>,
 }
 
 /// An approval decision: one line of the audit log, and the approval a run
@@ -281,6 +287,9 @@ pub struct WorkloadRun {
     pub depends_on: Vec<String>,
     /// Its diff had changes when the run was planned.
     pub changes: bool,
+    /// The fingerprint of its inputs as planned (see `--changed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<String>,
 }
 
 /// What `strata runs` shows: runs, newest first, and the decisions of the
@@ -304,6 +313,12 @@ impl Runs {
             dir: state_root.join("runs"),
             audit: state_root.join("audit.log"),
         }
+    }
+
+    /// The records of what each stack and workload last converged with,
+    /// in the same state directory.
+    pub fn converged(&self) -> ConvergedStore {
+        ConvergedStore::at(self.dir.parent().unwrap_or(Path::new(".")))
     }
 
     /// Removes the copies of stack outputs that strata 0.1 kept
@@ -401,14 +416,7 @@ impl Runs {
     /// # Errors
     /// I/O errors.
     pub fn write(&self, run: &Run) -> Result<(), RunError> {
-        let path = self.dir_of(&run.id).join("run.json");
-        let mut json = serde_json::to_vec_pretty(run).map_err(|e| RunError::Io {
-            what: "write",
-            path: path.clone(),
-            source: e.into(),
-        })?;
-        json.push(b'\n');
-        write_atomic(&path, &json)
+        write_json(&self.dir_of(&run.id).join("run.json"), run)
     }
 
     /// Writes another file of the run (`report.json`, outputs), atomically
@@ -633,6 +641,17 @@ pub fn sha256_file(path: &Path) -> Result<String, RunError> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect())
+}
+
+/// Writes `value` as pretty JSON, atomically (see [`write_atomic`]).
+fn write_json(path: &Path, value: &impl Serialize) -> Result<(), RunError> {
+    let mut json = serde_json::to_vec_pretty(value).map_err(|e| RunError::Io {
+        what: "write",
+        path: path.to_owned(),
+        source: e.into(),
+    })?;
+    json.push(b'\n');
+    write_atomic(path, &json)
 }
 
 /// Writes `bytes` to a new private (0600) temporary file beside `path` and

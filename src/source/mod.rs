@@ -86,6 +86,35 @@ pub struct Snapshot {
     /// `Name <email>` of the committer Git's configuration names (repository, global, environment),
     /// for approval records.
     pub git_identity: Option<String>,
+    /// The export directory `root` is in (the repository's top level).
+    pub tree: PathBuf,
+}
+
+impl Snapshot {
+    /// The Git blob id (hex) of every file of the snapshot, keyed by its
+    /// path relative to [`Snapshot::root`] (`/`-separated), as recorded
+    /// when it was exported: what changed-only runs compare. Files
+    /// outside `root` are left out.
+    ///
+    /// # Errors
+    /// The export's manifest cannot be read.
+    pub fn file_ids(&self) -> std::io::Result<std::collections::BTreeMap<String, String>> {
+        let manifest = self.tree.with_file_name("export.manifest");
+        let records = manifest::load(&manifest)?.unwrap_or_default();
+        let prefix = match self.root.strip_prefix(&self.tree) {
+            Ok(p) if p.as_os_str().is_empty() => String::new(),
+            Ok(p) => format!("{}/", p.to_string_lossy()),
+            Err(_) => return Ok(std::collections::BTreeMap::new()),
+        };
+        Ok(records
+            .into_iter()
+            .filter_map(|(path, record)| {
+                let path = String::from_utf8_lossy(&path).into_owned();
+                let rel = path.strip_prefix(&prefix)?.to_owned();
+                Some((rel, record.id.to_string()))
+            })
+            .collect())
+    }
 }
 
 /// Why a checkout failed. Each message says what went wrong, where, and what to do next.
@@ -282,6 +311,7 @@ pub fn checkout(
             root,
             spec: source.spec(),
             git_identity: identity(local),
+            tree: tree_dir.clone(),
         });
     }
 
@@ -310,6 +340,7 @@ pub fn checkout(
         root,
         spec: source.spec(),
         git_identity: identity(source.local_repo().unwrap_or(&fetched.cache)),
+        tree: tree_dir,
     })
 }
 

@@ -44,6 +44,9 @@ pub struct Requirements {
     /// Local module calls, `call = source`: init records each call, so it
     /// is needed once per call.
     pub local_modules: BTreeSet<String>,
+    /// The directories of the local modules called, recursively
+    /// (canonical paths): inputs of the stack as much as its own files.
+    pub local_dirs: BTreeSet<PathBuf>,
     /// Providers other than Terraform's built-in one: local names, and
     /// the sources of `required_providers`.
     pub providers: BTreeSet<String>,
@@ -88,6 +91,9 @@ impl Requirements {
         if ancestors.len() > MAX_MODULE_DEPTH || ancestors.contains(&canonical) {
             self.unreadable = true;
             return;
+        }
+        if !root {
+            self.local_dirs.insert(canonical.clone());
         }
         ancestors.push(canonical);
         self.read_files(dir, prefix, ancestors, root);

@@ -114,6 +114,11 @@ pub(super) async fn hold(
                 path: h.workload.config.path.clone(),
                 depends_on: h.workload.config.depends_on.clone(),
                 changes: true,
+                inputs: run
+                    .workloads
+                    .iter()
+                    .find(|w| w.name == h.workload.config.name)
+                    .and_then(|w| w.inputs.clone()),
             })
             .collect(),
         items: held.iter().flat_map(|h| h.workload.items.clone()).collect(),

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use self::hold::{Hold, hold};
+use super::changed::Skipped;
 use super::plan::{DENIED, PlanOptions, Planned, finish};
 use super::publish::{self, Layout};
 use super::stacks::{StacksApplied, StacksTarget, apply_stacks, locate};
@@ -139,6 +140,7 @@ pub(crate) async fn apply_planned(
         cluster,
         workloads,
         layout,
+        skipped,
     } = planned;
     let target = Target {
         root: snapshot.root.clone(),
@@ -152,6 +154,7 @@ pub(crate) async fn apply_planned(
         kube: opts.plan.kube.clone(),
         tools: workloads::tools(&opts.plan.env),
         layout,
+        skipped,
     };
     let report = apply_run(
         target,
@@ -204,25 +207,26 @@ async fn apply_saved(
     } else {
         publish::layout(&config, &snapshot.root, &tools)
     };
+    let names: Vec<String> = run.workloads.iter().map(|w| w.name.clone()).collect();
+    let selected = layout.select(&names, false);
     // Workloads read their stacks' outputs from Terraform's state, so a
     // run of workloads alone needs Terraform too when they use outputs.
-    let terraform = if run.stacks.is_empty() && workloads::needed_stacks(&layout).is_empty() {
-        None
-    } else {
-        Some(locate(&config, &opts.plan.env, &opts.plan.cwd, &state, interrupt).await?)
-    };
+    let terraform =
+        if run.stacks.is_empty() && workloads::needed_stacks(&layout, &selected).is_empty() {
+            None
+        } else {
+            Some(locate(&config, &opts.plan.env, &opts.plan.cwd, &state, interrupt).await?)
+        };
     let reports = saved_reports(&runs, &run)?;
     // Workloads are diffed again: the cluster may have moved since. What
     // they need approval for must still be what the run's approval covers.
     let (cluster, planned_workloads) = if run.workloads.is_empty() {
         (None, Vec::new())
     } else {
-        let names: Vec<String> = run.workloads.iter().map(|w| w.name.clone()).collect();
-        let selected = layout.select(&names, false);
         let clusters =
             workloads::Clusters::connect(&opts.plan.kube, &opts.plan.env, &selected).await?;
         let sources = workloads::outputs_sources(
-            &layout,
+            (&layout, &selected),
             &config,
             terraform.as_ref(),
             (&snapshot.root, &runs, &run.id),
@@ -296,6 +300,7 @@ async fn apply_saved(
         kube: opts.plan.kube.clone(),
         tools: workloads::tools(&opts.plan.env),
         layout,
+        skipped: Skipped::default(),
     };
     let report = apply_run(
         target,
@@ -428,6 +433,8 @@ struct Target {
     tools: Tools,
     /// The workloads as laid out at planning.
     layout: Layout,
+    /// What `--changed` left alone.
+    skipped: Skipped,
 }
 
 /// Applies the run's saved plans in dependency order, then converges its
@@ -568,7 +575,11 @@ async fn apply_run(
         None => target.workloads.iter().map(|w| w.report.clone()).collect(),
     };
 
-    let mut report = Report::new("apply", Some(source), reports).with_workloads(workloads);
+    let mut report = target.skipped.merge_into(
+        Report::new("apply", Some(source), reports).with_workloads(workloads),
+        &target.config,
+        &target.layout,
+    );
     let failed = report
         .statuses()
         .any(|s| matches!(s, StackStatus::Error | StackStatus::Skipped));
