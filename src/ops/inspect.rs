@@ -90,6 +90,7 @@ async fn locate(opts: &InspectOptions, interrupt: &Interrupt) -> Result<Terrafor
         env_override: opts.env.get("STRATA_TERRAFORM").map(ToOwned::to_owned),
         path: opts.env.get("PATH").map(ToOwned::to_owned),
         cwd: opts.cwd.clone(),
+        version_cache: None,
     };
     // `show` needs no plugin cache; keep the user's environment as it is
     // apart from what strata always controls.

@@ -139,6 +139,7 @@ pub(crate) async fn locate(
         env_override: env.get("STRATA_TERRAFORM").map(ToOwned::to_owned),
         path: env.get("PATH").map(ToOwned::to_owned),
         cwd: cwd.to_owned(),
+        version_cache: Some(state.root().join("terraform-version")),
     };
     let child_env = runner::child_env(&env.vars, &state.plugin_cache(), &state.cli_config());
     Terraform::locate(&how, child_env, &config.terraform.lock_timeout, interrupt).await

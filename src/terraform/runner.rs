@@ -86,6 +86,9 @@ pub struct Locate {
     pub path: Option<OsString>,
     /// Directory a relative `configured` path is resolved against.
     pub cwd: PathBuf,
+    /// Where the version of the binary found is remembered, so that
+    /// `version -json` runs only when the binary changes.
+    pub version_cache: Option<PathBuf>,
 }
 
 /// Where and how Terraform runs for one stack: the root module's
@@ -116,6 +119,37 @@ impl Workdir {
             backend_args: Vec::new(),
             shared: false,
         }
+    }
+}
+
+/// What identifies a binary for the version cache: its real path, size,
+/// modification time and inode. Replacing or upgrading it changes one.
+fn identity(binary: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let real = binary.canonicalize().ok()?;
+    let meta = std::fs::metadata(&real).ok()?;
+    Some(format!(
+        "{} {} {}.{} {}",
+        real.display(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ino()
+    ))
+}
+
+/// Writes the version cache; a cache that cannot be written only means
+/// `version -json` runs again next time.
+fn remember_version(cache: &Path, identity: &str, version: &str) {
+    let dir = cache.parent().unwrap_or(Path::new("."));
+    let written = tempfile::NamedTempFile::new_in(dir).and_then(|mut file| {
+        use std::io::Write as _;
+        writeln!(file, "{identity}\n{version}")?;
+        file.persist(cache).map_err(|e| e.error)?;
+        Ok(())
+    });
+    if let Err(e) = written {
+        tracing::debug!(error = %e, "cannot remember the Terraform version");
     }
 }
 
@@ -177,7 +211,26 @@ impl Terraform {
             lock_timeout: lock_timeout.to_owned(),
             init_lock: Arc::default(),
         };
-        tf.version = tf.read_version(interrupt).await?;
+        let identity = how.version_cache.as_ref().and(identity(&tf.binary));
+        let cached =
+            how.version_cache
+                .as_ref()
+                .zip(identity.as_ref())
+                .and_then(|(cache, identity)| {
+                    let text = std::fs::read_to_string(cache).ok()?;
+                    let (id, version) = text.trim_end().split_once('\n')?;
+                    (id == identity).then(|| version.to_owned())
+                });
+        tf.version = match cached {
+            Some(version) => version,
+            None => {
+                let version = tf.read_version(interrupt).await?;
+                if let (Some(cache), Some(identity)) = (&how.version_cache, &identity) {
+                    remember_version(cache, identity, &version);
+                }
+                version
+            }
+        };
         tracing::debug!(binary = %tf.binary.display(), version = %tf.version, "terraform located");
         Ok(tf)
     }
@@ -208,6 +261,7 @@ impl Terraform {
         command
     }
 
+    /// Reads and checks the version with `version -json`.
     async fn read_version(&self, interrupt: &Interrupt) -> Result<String, TerraformError> {
         let binary = self.binary.display().to_string();
         let out = self
