@@ -2,7 +2,7 @@
 //! drift (changed outside Git) from pending changes (Git ahead), and with
 //! --continue-on-error checks what it can.
 
-use crate::support::{Cluster, Repo, Strata, stacks_hcl};
+use crate::support::{Cluster, Repo, Strata, named, stacks_hcl};
 
 fn repo() -> Repo {
     let repo = Repo::new();
@@ -297,7 +297,7 @@ Green: in sync. Yellow: changes pending from Git. Orange: drift (changed outside
 
 | Action | Object | Destructive | Details |
 |---|---|---|---|
-| `~` update | `ConfigMap/apps/net` |  | **drift**<br>changed outside strata<br>`data.cidr`: `"10.9.0.0/16"` → `"10.0.0.0/16"` |
+| `~` update | `ConfigMap/apps/net` |  | **drift**<br>changed outside strata by kubectl-patch<br>`data.cidr`: `"10.9.0.0/16"` → `"10.0.0.0/16"` (set by `kubectl-patch`) |
 
 "#;
     assert_eq!(markdown, expected, "{markdown}");
@@ -307,4 +307,248 @@ Green: in sync. Yellow: changes pending from Git. Orange: drift (changed outside
         .and_then(|rest| rest.split("```").next())
         .expect("a mermaid block");
     crate::support::check_mermaid(graph);
+}
+
+const WEB: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - name: web\n          image: ghcr.io/stefanprodan/podinfo:6.7.1\n";
+
+/// What a person sets with kubectl and Git lacks is drift, as Flux sees
+/// it, naming who set it, and `apply` removes it; what a controller sets,
+/// and what a rule leaves to others, is not.
+#[test]
+fn fields_set_with_kubectl_that_git_lacks_are_drift_and_apply_removes_them() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        "workload \"apps\" {\n  path = \"k8s\"\n  namespace = \"apps\"\n  timeout = \"20s\"\n  ignore_fields = [\"/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt\"]\n}\n",
+    )
+    .write("k8s/namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n")
+    .write("k8s/web.yaml", WEB)
+    .write(
+        "k8s/settings.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  annotations:\n    strata.dev/ignore-fields: /data/local\ndata:\n  mode: git\n",
+    );
+    repo.commit("web and its settings");
+    let apply = strata.kube(&repo, &cluster, &["apply"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+
+    let kubectl = |args: &[&str]| {
+        let run = cluster.kubectl(args);
+        assert_eq!(run.code, 0, "kubectl {args:?}: {run:?}");
+    };
+    // A person: an annotation on the pod template, an env var, a label.
+    kubectl(&[
+        "patch",
+        "deployment",
+        "web",
+        "-n",
+        "apps",
+        "-p",
+        r#"{"spec":{"template":{"metadata":{"annotations":{"debug":"on"}}}}}"#,
+    ]);
+    kubectl(&["set", "env", "deployment/web", "-n", "apps", "TRACE=1"]);
+    kubectl(&[
+        "label",
+        "configmap",
+        "settings",
+        "-n",
+        "apps",
+        "team=payments",
+    ]);
+    // Left to others by the rules: a restart, a local setting.
+    kubectl(&["rollout", "restart", "deployment/web", "-n", "apps"]);
+    kubectl(&[
+        "patch",
+        "configmap",
+        "settings",
+        "-n",
+        "apps",
+        "-p",
+        r#"{"data":{"local":"yes"}}"#,
+    ]);
+    // A controller (as an HPA does) sets replicas, which Git leaves out.
+    kubectl(&[
+        "patch",
+        "deployment",
+        "web",
+        "-n",
+        "apps",
+        "--field-manager",
+        "horizontal-pod-autoscaler",
+        "-p",
+        r#"{"spec":{"replicas":3}}"#,
+    ]);
+
+    let drift = strata.kube(&repo, &cluster, &["drift", "--format", "json"]);
+    assert_eq!(drift.code, 2, "{drift:?}");
+    let report = drift.json();
+    assert_eq!(report["result"], "drift", "{report:#}");
+    let changes = named(&report, "workloads", "apps")["changes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let change = |name: &str| {
+        changes
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no change of {name} in {changes:#?}"))
+            .clone()
+    };
+    let web = change("web");
+    assert_eq!(web["drift"], true, "{web:#}");
+    let fields: Vec<(String, String)> = web["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_owned(),
+                f["manager"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        fields.contains(&(
+            "spec.template.metadata.annotations.debug".to_owned(),
+            "kubectl-patch".to_owned()
+        )),
+        "{fields:?}"
+    );
+    assert!(
+        fields
+            .iter()
+            .any(|(path, manager)| path.contains(".env") && manager == "kubectl-set"),
+        "{fields:?}"
+    );
+    // Neither the controller's replicas nor the restart left to others.
+    assert!(
+        !fields
+            .iter()
+            .any(|(path, _)| path.contains("replicas") || path.contains("restartedAt")),
+        "{fields:?}"
+    );
+    let settings = change("settings");
+    assert_eq!(
+        settings["fields"][0]["path"], "metadata.labels.team",
+        "{settings:#}"
+    );
+    assert_eq!(settings["fields"][0]["manager"], "kubectl-label");
+    assert_eq!(
+        settings["fields"].as_array().unwrap().len(),
+        1,
+        "{settings:#}"
+    );
+    let text = strata.kube(&repo, &cluster, &["plan"]);
+    assert!(text.stdout.contains("(set by kubectl-patch)"), "{text:?}");
+
+    // Drift corrections need no approval: apply removes what kubectl set.
+    let apply = strata.kube(&repo, &cluster, &["apply"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    let web = cluster.get(&["deployment", "web", "-n", "apps", "--show-managed-fields"]);
+    let template = &web["spec"]["template"];
+    assert!(
+        template["metadata"]["annotations"].get("debug").is_none(),
+        "{web:#}"
+    );
+    assert!(
+        template["metadata"]["annotations"]
+            .get("kubectl.kubernetes.io/restartedAt")
+            .is_some(),
+        "{web:#}"
+    );
+    // The variable is gone (kube-sim keeps the emptied list, which the
+    // real server's types omit).
+    assert!(
+        template["spec"]["containers"][0]
+            .get("env")
+            .is_none_or(|env| env.as_array().is_some_and(Vec::is_empty)),
+        "{web:#}"
+    );
+    assert_eq!(web["spec"]["replicas"], 3, "the controller's value stays");
+    let settings = cluster.get(&["configmap", "settings", "-n", "apps"]);
+    assert!(
+        settings["metadata"]["labels"].get("team").is_none(),
+        "{settings:#}"
+    );
+    assert_eq!(settings["data"]["local"], "yes", "{settings:#}");
+    let managers: Vec<&str> = web["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["manager"].as_str().unwrap())
+        .collect();
+    assert!(!managers.contains(&"kubectl-patch"), "{managers:?}");
+    // kubectl-set keeps at most the container it wrote into (strata's
+    // fields are in it), none of its own.
+    for entry in web["metadata"]["managedFields"].as_array().unwrap() {
+        if entry["manager"] == "kubectl-set" {
+            assert!(!entry["fieldsV1"].to_string().contains("f:env"), "{entry}");
+        }
+    }
+
+    // And nothing is left to do.
+    let plan = strata.kube(&repo, &cluster, &["plan"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+}
+
+/// A field Git sets that a controller changed is the user's to settle: a
+/// conflict naming it, unless a rule leaves the field to it.
+#[test]
+fn a_field_git_sets_that_a_controller_changed_is_a_conflict_unless_left_to_it() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = Repo::new();
+    let web = WEB.replace("spec:\n  selector", "spec:\n  replicas: 2\n  selector");
+    repo.write(
+        "strata.hcl",
+        "workload \"apps\" {\n  path = \"k8s\"\n  namespace = \"apps\"\n  timeout = \"20s\"\n}\n",
+    )
+    .write(
+        "k8s/namespace.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n",
+    )
+    .write("k8s/web.yaml", &web);
+    repo.commit("web, 2 replicas");
+    assert_eq!(strata.kube(&repo, &cluster, &["apply"]).code, 0);
+    let scaled = cluster.kubectl(&[
+        "patch",
+        "deployment",
+        "web",
+        "-n",
+        "apps",
+        "--field-manager",
+        "horizontal-pod-autoscaler",
+        "-p",
+        r#"{"spec":{"replicas":4}}"#,
+    ]);
+    assert_eq!(scaled.code, 0, "{scaled:?}");
+
+    let plan = strata.kube(&repo, &cluster, &["plan"]);
+    assert_eq!(plan.code, 1, "{plan:?}");
+    assert!(
+        plan.stdout
+            .contains("another field manager (horizontal-pod-autoscaler)")
+            && plan.stdout.contains("ignore_fields"),
+        "{plan:?}"
+    );
+
+    repo.write(
+        "k8s/web.yaml",
+        &web.replace(
+            "metadata:\n  name: web\n",
+            "metadata:\n  name: web\n  annotations:\n    strata.dev/ignore-fields: /spec/replicas\n",
+        ),
+    );
+    repo.commit("replicas are the autoscaler's");
+    let apply = strata.kube(&repo, &cluster, &["apply"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    let live = cluster.get(&["deployment", "web", "-n", "apps"]);
+    assert_eq!(live["spec"]["replicas"], 4, "{live:#}");
+    assert_eq!(
+        live["metadata"]["annotations"]["strata.dev/ignore-fields"],
+        "/spec/replicas"
+    );
+    let plan = strata.kube(&repo, &cluster, &["plan"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
 }

@@ -307,7 +307,7 @@ fn an_out_of_band_edit_is_drift_and_apply_restores_it() {
     assert_eq!(plan.code, 2, "{plan:?}");
     assert!(
         plan.stdout.contains(
-            "~ Deployment/apps/web  drift; changed outside strata\n          ~ spec.replicas: 5 → 2"
+            "~ Deployment/apps/web  drift; changed outside strata by kubectl-patch\n          ~ spec.replicas: 5 → 2  (set by kubectl-patch)"
         ),
         "{plan:?}"
     );
@@ -1285,7 +1285,11 @@ fn workloads_on_two_clusters_converge_each_and_an_unreachable_one_fails_alone() 
     let repo = Repo::new();
     repo.write(
         "strata.hcl",
-        "workload \"apps-staging\" {\n  path = \"k8s/apps\"\n  namespace = \"apps\"\n  context = \"staging\"\n}\n\nworkload \"apps-prod\" {\n  path = \"k8s/apps\"\n  namespace = \"apps\"\n  context = \"prod\"\n}\n",
+        "workload \"apps-staging\" {\n  path = \"k8s/apps\"\n  namespace = \"apps\"\n  context = \"staging\"\n}\n\nworkload \"apps-prod\" {\n  path = \"k8s/apps\"\n  namespace = \"apps\"\n  context = \"prod\"\n}\n\nstack \"db\" {\n  path = \"infra/db\"\n}\n\n# Prod's database: its outputs go to prod, carried by apps-prod.\noutputs \"db\" {\n  config_map = \"apps/db-outputs\"\n  context    = \"prod\"\n}\n",
+    )
+    .write(
+        "infra/db/main.tf",
+        "output \"endpoint\" {\n  value = \"db.prod:5432\"\n}\n",
     )
     .write("k8s/apps/namespace.yaml", NAMESPACE)
     .write("k8s/apps/settings.yaml", &config_map("settings", "1"));
@@ -1317,6 +1321,10 @@ fn workloads_on_two_clusters_converge_each_and_an_unreachable_one_fails_alone() 
         assert!(cluster.exists(&["configmap", own, "-n", "strata-system"]));
         assert!(!cluster.exists(&["configmap", other, "-n", "strata-system"]));
     }
+    // The outputs follow the cluster their block names.
+    let outputs = prod.get(&["configmap", "db-outputs", "-n", "apps"]);
+    assert_eq!(outputs["data"]["endpoint"], "db.prod:5432", "{outputs}");
+    assert!(!staging.exists(&["configmap", "db-outputs", "-n", "apps"]));
     let plan = strata.on(
         &repo,
         &["plan", "--kubeconfig", kubeconfig, "--format", "json"],

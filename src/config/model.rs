@@ -171,6 +171,10 @@ pub struct Workload {
     /// (with the workload's `.strataignore`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
+    /// JSON pointers of fields left to others: not drift whoever sets
+    /// them, and not applied over another manager's value.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignore_fields: Vec<String>,
     /// Line of the block in `strata.hcl`; 0 when discovered.
     pub line: usize,
 }
@@ -189,6 +193,7 @@ impl Workload {
             force_conflicts: false,
             context: None,
             exclude: Vec::new(),
+            ignore_fields: Vec::new(),
             line: 0,
         }
     }
@@ -203,6 +208,11 @@ pub struct Outputs {
     pub config_map: Option<ObjectRef>,
     /// Secret for sensitive outputs.
     pub secret: Option<ObjectRef>,
+    /// The kubeconfig context of the cluster they go to; `None` is the
+    /// run's. A workload of that cluster that creates their namespace
+    /// carries them, else one of their own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
     pub line: usize,
 }
 

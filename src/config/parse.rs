@@ -48,8 +48,9 @@ const WORKLOAD_ATTRS: &[&str] = &[
     "force_conflicts",
     "exclude",
     "context",
+    "ignore_fields",
 ];
-const OUTPUTS_ATTRS: &[&str] = &["config_map", "secret"];
+const OUTPUTS_ATTRS: &[&str] = &["config_map", "secret", "context"];
 const APPROVAL_ATTRS: &[&str] = &["destructive", "protect", "ask_always"];
 const NOTIFY_ATTRS: &[&str] = &["webhook", "on"];
 
@@ -541,6 +542,17 @@ impl Parser<'_> {
             .into_iter()
             .map(|(glob, _)| glob)
             .collect();
+        for (pointer, at) in attrs.string_list("ignore_fields")?.unwrap_or_default() {
+            if !pointer.starts_with('/') || pointer.len() < 2 {
+                return Err(attrs.invalid(
+                    at,
+                    "ignore_fields",
+                    &pointer,
+                    "a JSON pointer to a field, such as \"/spec/replicas\" or \"/metadata/annotations/example.com~1note\" (~1 stands for /)",
+                ));
+            }
+            workload.ignore_fields.push(pointer);
+        }
         if let Some((text, at)) = attrs.duration("timeout")? {
             let timeout = duration::parse(&text).unwrap_or_default();
             if timeout.is_zero() {
@@ -584,6 +596,7 @@ impl Parser<'_> {
             stack,
             config_map,
             secret,
+            context: attrs.string("context")?.map(|(c, _)| c),
             line,
         })
     }
@@ -1044,6 +1057,23 @@ mod tests {
 
     fn message(text: &str) -> String {
         parse_err(text).to_string()
+    }
+
+    #[test]
+    fn ignore_fields_are_json_pointers_and_outputs_may_name_a_context() {
+        let (config, _) = parse(
+            "workload \"apps\" {\n  path = \"k8s\"\n  ignore_fields = [\"/spec/replicas\"]\n}\noutputs \"db\" {\n  secret = \"apps/db\"\n  context = \"prod\"\n}\n",
+        )
+        .expect("parses");
+        assert_eq!(config.workloads[0].ignore_fields, ["/spec/replicas"]);
+        assert_eq!(config.outputs[0].context.as_deref(), Some("prod"));
+        let message = message(
+            "workload \"apps\" {\n  path = \"k8s\"\n  ignore_fields = [\"spec.replicas\"]\n}\n",
+        );
+        assert!(
+            message.starts_with("strata.hcl:3:20: ") && message.contains("a JSON pointer"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -83,6 +83,9 @@ pub fn render(config: &Config) -> String {
         if !workload.exclude.is_empty() {
             block.attr("exclude", string_list(&workload.exclude));
         }
+        if !workload.ignore_fields.is_empty() {
+            block.attr("ignore_fields", string_list(&workload.ignore_fields));
+        }
         if workload.force_conflicts {
             block.attr("force_conflicts", "true".into());
         }
@@ -93,6 +96,9 @@ pub fn render(config: &Config) -> String {
         let mut block = Block::new(format!("outputs {}", quote(&outputs.stack)));
         if let Some(config_map) = &outputs.config_map {
             block.attr("config_map", quote(&config_map.to_string()));
+        }
+        if let Some(context) = &outputs.context {
+            block.attr("context", quote(context));
         }
         if let Some(secret) = &outputs.secret {
             block.attr("secret", quote(&secret.to_string()));

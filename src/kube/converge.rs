@@ -20,6 +20,7 @@ use super::client::{
 use super::diff::{self, FieldChange};
 use super::health;
 use super::inventory::{self, Entry, Inventory};
+use super::ownership;
 use super::set::{Object, ObjectSet};
 use super::{FIELD_MANAGER, KubeError, ObjectId, PRUNE_ANNOTATION, RECREATE_ANNOTATION};
 
@@ -32,6 +33,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// Take over fields another manager applied.
     pub force_conflicts: bool,
+    /// JSON pointers of fields left to others (`ignore_fields`).
+    pub ignore: Vec<String>,
 }
 
 /// What applying does to an object.
@@ -91,6 +94,14 @@ pub struct Change {
     pub object: Option<usize>,
     /// For a prune: the inventory entry it deletes.
     pub entry: Option<Entry>,
+    /// What is applied when it is not the manifest as written: without
+    /// the fields left to others that another manager has (see
+    /// [`ownership::leave_to_others`]).
+    pub config: Option<Value>,
+    /// Fields a person set with kubectl that Git lacks are taken over
+    /// before the apply, so that it removes them; these are the rules of
+    /// fields left to others, which are not (see [`ownership::takeover`]).
+    pub take_over: Option<Vec<String>>,
 }
 
 /// What identifies a live object's version.
@@ -262,6 +273,8 @@ pub async fn plan(
                     uid: Some(uid),
                     object: None,
                     entry: Some(entry.clone()),
+                    config: None,
+                    take_over: None,
                 }),
                 PruneDecision::Keep(why) => plan.kept.push((entry.id.clone(), why)),
                 PruneDecision::Gone => plan.gone.push(entry.id.clone()),
@@ -355,6 +368,8 @@ async fn plan_object(
         uid: None,
         object: Some(index),
         entry: None,
+        config: None,
+        take_over: None,
     };
     // A kind defined by a CRD of this workload that the cluster does not
     // serve yet: it can only be created, after its CRD.
@@ -395,21 +410,27 @@ async fn plan_object(
     {
         return (Ok(None), uid);
     }
+    let ignore = ownership::ignore_rules(&settings.ignore, &o.value);
+    let config = match &live {
+        Some(live) => ownership::leave_to_others(&o.value, live, &ignore),
+        None => o.value.clone(),
+    };
     let mut force = settings.force_conflicts;
     let mut drift_by_edit = false;
-    let mut attempt = dry_run(&api, o, force).await;
+    let mut attempt = dry_run(&api, o, &config, force).await;
     if let Err(e) = &attempt
         && let Some(managers) = conflict_managers(e)
         && !force
         && live
             .as_ref()
-            .is_some_and(|l| managers.iter().all(|m| only_updates(l, m)))
+            .is_some_and(|l| managers.iter().all(|m| by_hand(l, m)))
     {
-        // Fields strata applied were changed by an imperative edit
-        // (kubectl edit, patch, scale): that is drift, and Git wins.
+        // Fields strata applied were changed by a person with kubectl
+        // (edit, patch, scale): that is drift, and Git wins. A
+        // controller's are not: that conflict is the user's to settle.
         force = true;
         drift_by_edit = true;
-        attempt = dry_run(&api, o, true).await;
+        attempt = dry_run(&api, o, &config, true).await;
     }
     let result = match attempt {
         Ok(result) => result,
@@ -449,7 +470,7 @@ async fn plan_object(
                 ));
             } else if let Some(managers) = conflict_managers(&e) {
                 c.error = Some(format!(
-                    "{}; another field manager ({}) owns these fields: change them in Git to agree, or take them over with --force-conflicts (or force_conflicts = true on the workload)",
+                    "{}; another field manager ({}) owns these fields: change them in Git to agree, leave them to it (ignore_fields on the workload, or the object's strata.dev/ignore-fields annotation), or take them over with --force-conflicts (or force_conflicts = true on the workload)",
                     api_message(&e, o),
                     managers.join(", ")
                 ));
@@ -459,32 +480,88 @@ async fn plan_object(
             return (Ok(Some(c)), uid);
         }
     };
-    let after = diff::normalize(&serde_json::to_value(result).unwrap_or_default());
+    let result = serde_json::to_value(result).unwrap_or_default();
     let Some(live) = live else {
         return (Ok(Some(change(Action::Create))), None);
     };
+    // What a person set with kubectl and Git lacks: the apply takes it
+    // over and so removes it.
+    let mut foreign = ownership::foreign(&result, &o.value, &ignore);
+    if !foreign.is_empty() {
+        // Ask the server what their removal leaves: it sets defaults
+        // (which an object created with kubectl owns) again.
+        let patch = ownership::removal_patch(&result, &foreign);
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            dry_run: true,
+            ..PatchParams::default()
+        };
+        let patch = Patch::Merge(&patch);
+        if let Ok(left) = retry(|| api.patch(&o.id.name, &params, &patch)).await {
+            let left = serde_json::to_value(left).unwrap_or_default();
+            foreign.retain(|f| left.pointer(&f.pointer) != result.pointer(&f.pointer));
+        }
+    }
+    let after = diff::normalize(&ownership::without(&result, &foreign));
     let before = diff::normalize(&live);
     if before == after {
         return (Ok(None), uid);
     }
     let mut c = change(Action::Update);
     c.fields = diff::fields(&before, &after, o.is_secret());
+    let owners = ownership::owners(&live);
+    for f in &mut c.fields {
+        f.manager = owners
+            .iter()
+            .find(|(path, _)| related(path, &f.path))
+            .map(|(_, manager)| manager.clone());
+    }
     c.uid = uid.as_ref().map(|l| l.uid.clone());
     c.force = force;
-    c.drift = drift_by_edit || unchanged_in_git;
+    c.drift = drift_by_edit || unchanged_in_git || !foreign.is_empty();
     if c.drift {
-        c.reason = Some("changed outside strata".to_owned());
+        let mut by: Vec<&str> = c
+            .fields
+            .iter()
+            .filter_map(|f| f.manager.as_deref())
+            .collect();
+        by.sort_unstable();
+        by.dedup();
+        c.reason = Some(if by.is_empty() {
+            "changed outside strata".to_owned()
+        } else {
+            format!("changed outside strata by {}", by.join(", "))
+        });
+    }
+    if !foreign.is_empty() {
+        c.take_over = Some(ignore);
+    }
+    if config != o.value {
+        c.config = Some(config);
     }
     (Ok(Some(c)), uid)
+}
+
+/// Whether two displayed field paths are the same field or one is inside
+/// the other (`spec.template.spec.containers[0].env` and
+/// `spec.template.spec.containers[0].env[0].name`).
+fn related(a: &str, b: &str) -> bool {
+    let inside = |outer: &str, inner: &str| {
+        inner
+            .strip_prefix(outer)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+    };
+    inside(a, b) || inside(b, a)
 }
 
 async fn dry_run(
     api: &kube::Api<DynamicObject>,
     o: &Object,
+    config: &Value,
     force: bool,
 ) -> Result<DynamicObject, kube::Error> {
     let params = params(force, true);
-    let patch = Patch::Apply(&o.value);
+    let patch = Patch::Apply(config);
     retry(|| api.patch(&o.id.name, &params, &patch)).await
 }
 
@@ -516,15 +593,16 @@ fn conflict_managers(e: &kube::Error) -> Option<Vec<String>> {
     (!managers.is_empty()).then(|| managers.into_iter().collect())
 }
 
-/// Whether `manager` only ever updated the object (never applied it).
-fn only_updates(live: &Value, manager: &str) -> bool {
+/// Whether everything `manager` wrote to the object a person wrote with
+/// kubectl (see [`ownership::imperative`]).
+fn by_hand(live: &Value, manager: &str) -> bool {
     let entries: Vec<&Value> = live["metadata"]["managedFields"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|e| e["manager"] == manager)
         .collect();
-    !entries.is_empty() && entries.iter().all(|e| e["operation"] == "Update")
+    !entries.is_empty() && entries.iter().all(|e| ownership::imperative(e))
 }
 
 fn is_immutable(e: &kube::Error) -> bool {
@@ -921,8 +999,13 @@ async fn apply_object(
             .map_err(|e| api_message(&e, o))?;
         wait_gone(&api, &o.id.name).await?;
     }
+    if let Some(ignore) = &change.take_over {
+        take_over(&api, o, ignore)
+            .await
+            .map_err(|e| format!("{}; nothing was applied", api_message(&e, o)))?;
+    }
     let params = params(change.force, false);
-    let patch = Patch::Apply(&o.value);
+    let patch = Patch::Apply(change.config.as_ref().unwrap_or(&o.value));
     let backoff = crate::retry::Backoff {
         first: Duration::from_millis(500),
         cap: Duration::from_secs(5),
@@ -967,6 +1050,44 @@ async fn apply_object(
                 );
             }
             Err(message)
+        }
+    }
+}
+
+/// Makes the fields a person set with kubectl strata's own (see
+/// [`ownership::takeover`]), by rewriting `managedFields` with a merge
+/// patch that carries the resourceVersion it read, so that it holds only
+/// if the object did not change meanwhile; tried again on a fresh read if
+/// it did.
+async fn take_over(
+    api: &kube::Api<DynamicObject>,
+    o: &Object,
+    ignore: &[String],
+) -> Result<(), kube::Error> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let Some(live) = retry(|| api.get_opt(&o.id.name)).await? else {
+            return Ok(());
+        };
+        let live = serde_json::to_value(live).unwrap_or_default();
+        let Some(managed) = ownership::takeover(&live, &o.api_version, ignore) else {
+            return Ok(());
+        };
+        let patch = serde_json::json!({"metadata": {
+            "resourceVersion": live["metadata"]["resourceVersion"],
+            "managedFields": managed,
+        }});
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        let patch = Patch::Merge(&patch);
+        match retry(|| api.patch(&o.id.name, &params, &patch)).await {
+            Ok(_) => return Ok(()),
+            // Changed meanwhile.
+            Err(e) if attempts < 3 && status(&e).is_some_and(|s| s.code == 409) => {}
+            Err(e) => return Err(e),
         }
     }
 }

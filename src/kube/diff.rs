@@ -22,6 +22,10 @@ pub struct FieldChange {
     pub path: String,
     pub before: String,
     pub after: String,
+    /// Who set the live value, when a person did with kubectl
+    /// (`kubectl-patch`): the field manager that made it drift.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manager: Option<String>,
 }
 
 /// The object without server-owned fields.
@@ -97,9 +101,30 @@ fn walk(path: &str, a: &Value, b: &Value, secret: bool, out: &mut Vec<FieldChang
                 path: path.to_owned(),
                 before: if hide { REDACTED.to_owned() } else { show(a) },
                 after: if hide { REDACTED.to_owned() } else { show(b) },
+                manager: None,
             });
         }
     }
+}
+
+/// The displayed path (as in [`FieldChange::path`]) of the field at
+/// `tokens` (a JSON pointer's, unescaped) in `object`.
+pub fn display(object: &Value, tokens: &[String]) -> String {
+    let mut path = String::new();
+    let mut node = Some(object);
+    for token in tokens {
+        match node {
+            Some(Value::Array(items)) => {
+                path = format!("{path}[{token}]");
+                node = token.parse::<usize>().ok().and_then(|i| items.get(i));
+            }
+            _ => {
+                path = join_key(&path, token);
+                node = node.and_then(|n| n.get(token));
+            }
+        }
+    }
+    path
 }
 
 fn join_key(path: &str, key: &str) -> String {

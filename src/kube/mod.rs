@@ -18,6 +18,7 @@ pub mod inventory;
 mod kustomize;
 pub mod lease;
 pub mod manifest;
+pub mod ownership;
 pub mod set;
 pub mod substitute;
 pub mod values;

@@ -88,9 +88,22 @@ pub(crate) fn layout(config: &Config, root: &Path, tools: &Tools) -> Layout {
         let targets = [(&block.config_map, false), (&block.secret, true)];
         for (target, sensitive) in targets {
             let Some(object) = target else { continue };
+            // A workload of the same cluster that creates the namespace.
+            let context_of = |name: &str| {
+                config
+                    .workloads
+                    .iter()
+                    .find(|w| w.name == name)
+                    .and_then(|w| w.context.clone())
+            };
             let carrier = claims
                 .iter()
-                .find(|c| c.group.is_empty() && c.kind == "Namespace" && c.name == object.namespace)
+                .find(|c| {
+                    c.group.is_empty()
+                        && c.kind == "Namespace"
+                        && c.name == object.namespace
+                        && context_of(&c.workload) == block.context
+                })
                 .map_or_else(|| own_carrier(&block.stack), |c| c.workload.clone());
             published.push(Published {
                 carrier,
@@ -115,6 +128,12 @@ pub(crate) fn layout(config: &Config, root: &Path, tools: &Tools) -> Layout {
                 let mut w = Workload::new(&p.carrier, ORIGIN);
                 w.depends_on = vec![p.stack.clone()];
                 w.line = p.line;
+                // In the cluster its block names.
+                w.context = config
+                    .outputs
+                    .iter()
+                    .find(|o| o.stack == p.stack)
+                    .and_then(|o| o.context.clone());
                 workloads.push(w);
             }
         }

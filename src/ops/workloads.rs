@@ -441,6 +441,7 @@ pub(crate) fn settings(workload: &Workload, options: &KubeOptions) -> Settings {
         wait: workload.wait,
         timeout: workload.timeout,
         force_conflicts: workload.force_conflicts || options.force_conflicts,
+        ignore: workload.ignore_fields.clone(),
     }
 }
 

@@ -222,10 +222,14 @@ fn workload_section(out: &mut String, w: &WorkloadReport) {
             }
             for f in &c.fields {
                 details.push(format!(
-                    "{}: {} → {}",
+                    "{}: {} → {}{}",
                     code(&f.path),
                     code(&f.before),
-                    code(&f.after)
+                    code(&f.after),
+                    f.manager
+                        .as_deref()
+                        .map(|m| format!(" (set by {})", code(m)))
+                        .unwrap_or_default()
                 ));
             }
             let _ = writeln!(

@@ -348,9 +348,14 @@ fn object_line(out: &mut String, c: &ObjectChange, color: bool) {
         let _ = writeln!(out, "          {} {error}", p(style::ERROR, "error:"));
     }
     for f in &c.fields {
+        let by = f
+            .manager
+            .as_deref()
+            .map(|m| format!("  {}", p(style::DIM, &format!("(set by {m})"))))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "          {} {}: {} {} {}",
+            "          {} {}: {} {} {}{by}",
             p(style::UPDATE, "~"),
             f.path,
             f.before,

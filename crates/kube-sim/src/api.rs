@@ -561,9 +561,18 @@ pub fn update(
         }
     }
     if !opts.applying {
-        // Ownership is the server's to keep: what the client sent in
-        // managedFields is replaced by the tracked ownership.
-        new["metadata"]["managedFields"] = old["metadata"]["managedFields"].clone();
+        // A write may rewrite ownership, as the real server lets every
+        // write but an apply do (GitOps tools take the fields of
+        // `kubectl edit` over so): a non-empty managedFields that differs
+        // from the stored one replaces it, and `[{}]` clears it. Anything
+        // else the client sent is replaced by the tracked ownership.
+        let sent = &new["metadata"]["managedFields"];
+        let rewritten = sub.is_none()
+            && sent.as_array().is_some_and(|l| !l.is_empty())
+            && *sent != old["metadata"]["managedFields"];
+        if !rewritten {
+            new["metadata"]["managedFields"] = old["metadata"]["managedFields"].clone();
+        }
         if new["metadata"]["managedFields"].is_null()
             && let Some(meta) = new["metadata"].as_object_mut()
         {

@@ -15,7 +15,9 @@
 //!
 //! Other writes (create, update, patch) give their manager (`fieldManager`,
 //! or one named after the client) an `Update` entry with the fields they
-//! changed, and take those fields from the others.
+//! changed, and take those fields from the others. Such a write may also
+//! rewrite `managedFields` itself: a non-empty list that differs from the
+//! stored one replaces it (`[{}]` clears it), as on the real server.
 
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -45,10 +47,13 @@ impl Entry {
             "manager": self.manager,
             "operation": self.operation,
             "apiVersion": self.api_version,
-            "time": self.time,
             "fieldsType": "FieldsV1",
             "fieldsV1": self.fields.to_fields_v1(),
         });
+        // A client that rewrote managedFields may have left it out.
+        if !self.time.is_empty() {
+            v["time"] = json!(self.time);
+        }
         if let Some(sub) = &self.subresource {
             v["subresource"] = json!(sub);
         }
@@ -229,8 +234,24 @@ pub fn apply(
         .iter()
         .fold(FieldSet::default(), |acc, e| acc.union(&e.fields));
     let dropped = previous.difference(&applied).difference(&owned_by_others);
-    for path in dropped.0.iter().rev() {
+    // A map or list item goes whole, before its fields (an item found by
+    // its key cannot be found once the key is gone), unless others own
+    // something in it: then it stays, for them.
+    let node = |p: &Path| -> Vec<String> { p.iter().filter(|e| *e != ".").cloned().collect() };
+    let held = |n: &[String]| {
+        owned_by_others.0.iter().any(|o| {
+            let o = node(o);
+            o.len() > n.len() && o.starts_with(n)
+        })
+    };
+    let mut removed: Vec<Vec<String>> = Vec::new();
+    for path in &dropped.0 {
+        let n = node(path);
+        if held(&n) || removed.iter().any(|r| n.starts_with(r)) {
+            continue;
+        }
         remove_path(&mut merged, path);
+        removed.push(n);
     }
     let mut all = others;
     all.push(entry);
@@ -392,7 +413,9 @@ pub fn track_update(
             )
         }
     };
-    let mut all = old.map(entries).unwrap_or_else(|| entries(new));
+    // The ownership the write starts from: the stored one, or the one
+    // the client rewrote (see `api::update`).
+    let mut all = entries(new);
     if changed.is_empty() {
         set_entries(new, &all);
         return;

@@ -337,3 +337,118 @@ fn every_namespace_has_a_default_service_account() {
     cluster.ok(&["delete", "serviceaccount", "default", "-n", "x"], None);
     created();
 }
+
+/// The union of two `fieldsV1` trees.
+fn merge_fields(into: &mut serde_json::Value, from: &serde_json::Value) {
+    if let (Some(into), Some(from)) = (into.as_object_mut(), from.as_object()) {
+        for (key, value) in from {
+            merge_fields(
+                into.entry(key.clone()).or_insert(serde_json::json!({})),
+                value,
+            );
+        }
+    }
+}
+
+/// What a GitOps tool does to undo `kubectl patch`: it rewrites
+/// `managedFields` so that the patch's fields are its own, and its next
+/// apply, which does not set them, removes them. `[{}]` clears ownership.
+#[test]
+fn a_client_may_rewrite_managed_fields_and_the_next_apply_drops_what_it_took_over() {
+    let cluster = Cluster::start();
+    let config = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: default\ndata:\n  a: \"1\"\n";
+    let apply = [
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "gitops",
+        "-f",
+        "-",
+    ];
+    cluster.ok(&apply, Some(config));
+    cluster.ok(
+        &[
+            "patch",
+            "configmap",
+            "a",
+            "-p",
+            r#"{"data":{"b":"x"},"metadata":{"annotations":{"note":"by hand"}}}"#,
+        ],
+        None,
+    );
+    let get = [
+        "get",
+        "configmap",
+        "a",
+        "-o",
+        "json",
+        "--show-managed-fields",
+    ];
+    let live: serde_json::Value = serde_json::from_str(&cluster.ok(&get, None)).unwrap();
+    let entries = live["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let managers: Vec<&str> = entries
+        .iter()
+        .map(|e| e["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(managers, ["gitops", "kubectl-patch"]);
+    let mut mine = entries[0].clone();
+    merge_fields(&mut mine["fieldsV1"], &entries[1]["fieldsV1"]);
+    let takeover = serde_json::json!([
+        {"op": "test", "path": "/metadata/resourceVersion", "value": live["metadata"]["resourceVersion"]},
+        {"op": "replace", "path": "/metadata/managedFields", "value": [mine]},
+    ]);
+    cluster.ok(
+        &[
+            "patch",
+            "configmap",
+            "a",
+            "--type=json",
+            "-p",
+            &takeover.to_string(),
+        ],
+        None,
+    );
+    let live: serde_json::Value = serde_json::from_str(&cluster.ok(&get, None)).unwrap();
+    let entries = live["metadata"]["managedFields"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{live:#}");
+    assert_eq!(entries[0]["manager"], "gitops");
+    assert_eq!(
+        entries[0]["fieldsV1"]["f:data"]["f:b"],
+        serde_json::json!({})
+    );
+    // The patch's fields are still there, until the owner applies again.
+    assert_eq!(live["data"]["b"], "x");
+
+    cluster.ok(&apply, Some(config));
+    let live: serde_json::Value = serde_json::from_str(&cluster.ok(&get, None)).unwrap();
+    assert_eq!(live["data"], serde_json::json!({"a": "1"}), "{live:#}");
+    assert!(live["metadata"].get("annotations").is_none(), "{live:#}");
+
+    // A stale rewrite is refused like any other write.
+    let stale = serde_json::json!([
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "1"},
+        {"op": "replace", "path": "/metadata/managedFields", "value": [{}]},
+    ]);
+    let refused = cluster.kubectl(
+        &[
+            "patch",
+            "configmap",
+            "a",
+            "--type=json",
+            "-p",
+            &stale.to_string(),
+        ],
+        None,
+    );
+    assert_ne!(refused.code, 0, "{refused:?}");
+    let clear = r#"[{"op": "replace", "path": "/metadata/managedFields", "value": [{}]}]"#;
+    cluster.ok(
+        &["patch", "configmap", "a", "--type=json", "-p", clear],
+        None,
+    );
+    let live: serde_json::Value = serde_json::from_str(&cluster.ok(&get, None)).unwrap();
+    assert!(live["metadata"].get("managedFields").is_none(), "{live:#}");
+}
