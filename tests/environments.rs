@@ -295,3 +295,31 @@ fn a_sensitive_output_in_vars_is_in_no_file_strata_writes() {
         }
     }
 }
+
+/// A changed-only run after a commit to one environment's var file plans
+/// that environment alone, though the other shares its directory.
+#[test]
+fn a_commit_to_one_environments_var_file_plans_that_environment_alone() {
+    let strata = Strata::new();
+    let repo = repo(TWO);
+    let apply = strata.on(&repo, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    repo.write("infra/net/staging.tfvars", "env = \"staging-2\"\n");
+    repo.commit("staging 2");
+    let plan = strata.on(&repo, &["plan", "--changed", "--format", "json"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    let report = plan.json();
+    assert_eq!(named(&report, "stacks", "net-staging")["status"], "changes");
+    assert_eq!(named(&report, "stacks", "net-prod")["status"], "skipped");
+    // The module itself is both environments' input.
+    repo.write("infra/net/main.tf", &format!("{MODULE}\n# a comment\n"));
+    repo.commit("the module");
+    let plan = strata.on(&repo, &["plan", "--changed", "--format", "json"]);
+    let report = plan.json();
+    assert_eq!(
+        named(&report, "stacks", "net-prod")["status"],
+        "in_sync",
+        "{report:#}"
+    );
+    assert_eq!(named(&report, "stacks", "net-staging")["status"], "changes");
+}

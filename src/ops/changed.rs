@@ -131,17 +131,31 @@ fn own_inputs(
         let rel = dir.strip_prefix(canonical_root?).ok()?;
         dirs.insert(normalized(&rel.to_string_lossy()));
     }
-    for dir in &dirs {
-        for (path, id) in under(files, dir) {
-            let _ = writeln!(text, "file {path} {id}");
-        }
-    }
-    for path in stack
+    // Another environment's var files beside its own (`prod.tfvars` for
+    // `net-prod`, in a path `net-staging` shares) are not its input.
+    let mine: BTreeSet<String> = stack
         .var_file_paths()
         .into_iter()
         .chain(stack.backend_config_file_paths())
-    {
-        let id = files.get(&path).map_or("missing", String::as_str);
+        .collect();
+    let theirs: BTreeSet<String> = config
+        .stacks
+        .iter()
+        .filter(|s| s.name != stack.name && s.path == stack.path)
+        .flat_map(|s| {
+            s.var_file_paths()
+                .into_iter()
+                .chain(s.backend_config_file_paths())
+        })
+        .filter(|p| !mine.contains(p))
+        .collect();
+    for dir in &dirs {
+        for (path, id) in under(files, dir).filter(|(p, _)| !theirs.contains(*p)) {
+            let _ = writeln!(text, "file {path} {id}");
+        }
+    }
+    for path in &mine {
+        let id = files.get(path).map_or("missing", String::as_str);
         let _ = writeln!(text, "config file {path} {id}");
     }
     Some(text)
@@ -417,6 +431,29 @@ stack "other" {
         );
         assert_eq!(before["net"], after["net"]);
         assert_ne!(before["other"], after["other"]);
+    }
+
+    #[test]
+    fn one_environments_var_file_is_not_anothers_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let hcl = "stack \"net-staging\" {\n  path = \"infra/net\"\n  var_files = [\"staging.tfvars\"]\n}\nstack \"net-prod\" {\n  path = \"infra/net\"\n  var_files = [\"prod.tfvars\"]\n}\n";
+        let tree = [
+            ("infra/net/main.tf", "variable \"env\" {}\n"),
+            ("infra/net/staging.tfvars", "env = \"staging\"\n"),
+            ("infra/net/prod.tfvars", "env = \"prod\"\n"),
+        ];
+        let config = config(dir.path(), hcl, &tree);
+        let ids = |prod: &str| {
+            files(&[
+                ("infra/net/main.tf", "t1"),
+                ("infra/net/staging.tfvars", "s1"),
+                ("infra/net/prod.tfvars", prod),
+            ])
+        };
+        let before = stacks(&config, dir.path(), &ids("p1"));
+        let after = stacks(&config, dir.path(), &ids("p2"));
+        assert_eq!(before["net-staging"], after["net-staging"]);
+        assert_ne!(before["net-prod"], after["net-prod"]);
     }
 
     #[test]
