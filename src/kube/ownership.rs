@@ -208,25 +208,35 @@ pub fn without(object: &Value, foreign: &[Foreign]) -> Value {
     let mut pointers: Vec<&str> = foreign.iter().map(|f| f.pointer.as_str()).collect();
     pointers.sort_by(|a, b| by_tokens(b, a));
     for p in pointers {
-        let Some((parent, last)) = p.rsplit_once('/') else {
-            continue;
-        };
-        let last = last.replace("~1", "/").replace("~0", "~");
-        match out.pointer_mut(parent) {
-            Some(Value::Object(map)) => {
-                map.remove(&last);
-            }
-            Some(Value::Array(items)) => {
-                if let Ok(i) = last.parse::<usize>()
-                    && i < items.len()
-                {
-                    items.remove(i);
-                }
-            }
-            _ => {}
-        }
+        remove_at(&mut out, p);
     }
     out
+}
+
+/// Removes the field or list item at JSON pointer `p`, if there is one.
+fn remove_at(object: &mut Value, p: &str) {
+    let Some((parent, last)) = p.rsplit_once('/') else {
+        return;
+    };
+    let last = unescape(last);
+    match object.pointer_mut(parent) {
+        Some(Value::Object(map)) => {
+            map.remove(&last);
+        }
+        Some(Value::Array(items)) => {
+            if let Ok(i) = last.parse::<usize>()
+                && i < items.len()
+            {
+                items.remove(i);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A JSON pointer's token as the key it stands for.
+fn unescape(token: &str) -> String {
+    token.replace("~1", "/").replace("~0", "~")
 }
 
 /// A JSON merge patch that removes the `foreign` fields from `object`: a
@@ -237,12 +247,7 @@ pub fn removal_patch(object: &Value, foreign: &[Foreign]) -> Value {
     let left = without(object, foreign);
     let mut patch = json!({});
     for f in foreign {
-        let tokens: Vec<String> = f
-            .pointer
-            .split('/')
-            .skip(1)
-            .map(|t| t.replace("~1", "/").replace("~0", "~"))
-            .collect();
+        let tokens: Vec<String> = f.pointer.split('/').skip(1).map(unescape).collect();
         let mut node = object;
         let mut list_at = None;
         for (i, token) in tokens.iter().enumerate() {
@@ -310,9 +315,8 @@ pub fn leave_to_others(config: &Value, live: &Value, ignore: &[String]) -> Value
         let Some((parent, last)) = rule.trim_end_matches('/').rsplit_once('/') else {
             continue;
         };
-        let last = last.replace("~1", "/").replace("~0", "~");
         if let Some(Value::Object(map)) = out.pointer_mut(parent) {
-            map.remove(&last);
+            map.remove(&unescape(last));
         }
     }
     out

@@ -205,18 +205,32 @@ pub(crate) fn workloads(
         .collect()
 }
 
-/// The record `name` last converged with, when its inputs are still
-/// those: then a changed-only run leaves it alone.
-pub(crate) fn unchanged(
-    store: &ConvergedStore,
-    layer: Layer,
-    name: &str,
-    fingerprints: &Fingerprints,
-) -> Option<Converged> {
-    let current = fingerprints.get(name)?.as_ref()?;
-    store
-        .get(layer, name)
-        .filter(|record| &record.inputs == current)
+/// `items` without those whose inputs are still the ones they last
+/// converged with, each of which is handed to `skip` with that record.
+pub(crate) fn keep_changed<T>(
+    items: Vec<T>,
+    (store, layer, fingerprints): (&ConvergedStore, Layer, &Fingerprints),
+    name: impl Fn(&T) -> &str,
+    mut skip: impl FnMut(&T, &Converged),
+) -> Vec<T> {
+    items
+        .into_iter()
+        .filter(|item| {
+            let name = name(item);
+            let unchanged = fingerprints
+                .get(name)
+                .and_then(Option::as_ref)
+                .and_then(|current| {
+                    store
+                        .get(layer, name)
+                        .filter(|record| &record.inputs == current)
+                });
+            if let Some(since) = &unchanged {
+                skip(item, since);
+            }
+            unchanged.is_none()
+        })
+        .collect()
 }
 
 /// What a changed-only run left alone, for its reports.

@@ -141,23 +141,23 @@ impl Planned {
         } else {
             changed::stacks(&config, &snapshot.root, &files)
         };
-        let converged = Runs::at(state.root()).converged();
+        let runs = Runs::at(state.root());
+        let converged = runs.converged();
         let mut skipped = Skipped::default();
-        let selected: Vec<Stack> = selected
-            .into_iter()
-            .filter(|s| {
-                let unchanged = opts
-                    .changed
-                    .then(|| changed::unchanged(&converged, Layer::Stack, &s.name, &stack_inputs))
-                    .flatten();
-                if let Some(since) = &unchanged {
+        let selected: Vec<Stack> = if opts.changed {
+            changed::keep_changed(
+                selected,
+                (&converged, Layer::Stack, &stack_inputs),
+                |s| &s.name,
+                |s, since| {
                     skipped
                         .stacks
                         .push(StackReport::unchanged(&s.name, &s.path, since));
-                }
-                unchanged.is_none()
-            })
-            .collect();
+                },
+            )
+        } else {
+            selected
+        };
         // The `outputs` blocks add workloads and dependencies.
         let layout = if selected_workloads.is_empty() {
             Layout::default()
@@ -169,24 +169,21 @@ impl Planned {
             layout.select(&names, opts.stacks.is_empty() && opts.workloads.is_empty());
         let workload_inputs =
             changed::workloads(&layout, &stack_inputs, opts.kube.context.as_deref());
-        let selected_workloads: Vec<Workload> = selected_workloads
-            .into_iter()
-            .filter(|w| {
-                let unchanged = opts
-                    .changed
-                    .then(|| {
-                        changed::unchanged(&converged, Layer::Workload, &w.name, &workload_inputs)
-                    })
-                    .flatten();
-                if let Some(since) = &unchanged {
+        let selected_workloads: Vec<Workload> = if opts.changed {
+            changed::keep_changed(
+                selected_workloads,
+                (&converged, Layer::Workload, &workload_inputs),
+                |w| &w.name,
+                |w, since| {
                     skipped.workloads.push(WorkloadReport {
                         context: w.context.clone(),
                         ..WorkloadReport::unchanged(&w.name, &w.path, since)
                     });
-                }
-                unchanged.is_none()
-            })
-            .collect();
+                },
+            )
+        } else {
+            selected_workloads
+        };
         let mut terraform_error = None;
         // Workloads read their stacks' outputs from Terraform's state.
         let outputs_needed = !selected_workloads.is_empty()
@@ -217,7 +214,6 @@ impl Planned {
                 Err(e) => return Err(e),
             }
         };
-        let runs = Runs::at(state.root());
         let mut policy = config.approval.clone();
         policy.ask_always |= opts.ask_always;
         let now = Timestamp::now();
