@@ -17,6 +17,7 @@ pub mod kube;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
+pub mod policy;
 pub mod process;
 pub mod report;
 pub mod retry;

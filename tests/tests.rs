@@ -32,6 +32,8 @@ mod layering;
 mod pipeline;
 /// `strata plan` and `strata inspect` on real Terraform plans.
 mod plan;
+/// Policies in Rego on both layers, checked against OPA's own engine.
+mod policy;
 /// Ctrl-C, stack ordering and parallelism.
 mod process;
 /// The approval prompt, through a real pseudo-terminal.

@@ -43,6 +43,11 @@ pub struct Item {
     /// `--auto-approve` nor `destructive = "allow"` covers it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub needs_person: bool,
+    /// What a policy's `approve` rule said (`policy guardrails: …`):
+    /// neither `destructive = "allow"` nor its absence from the other
+    /// reasons lets it through without an approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 impl Item {
@@ -64,6 +69,9 @@ impl Item {
         }
         if let Some(pattern) = &self.protected_by {
             parts.push(format!("protected by pattern {pattern:?}"));
+        }
+        if let Some(policy) = &self.policy {
+            parts.push(policy.clone());
         }
         if parts.is_empty() {
             parts.push(if self.destructive {
@@ -131,6 +139,7 @@ fn item(policy: &Approval, stack: &str, change: &ResourceChange) -> Option<Item>
         reason: change.reason(),
         protected_by,
         needs_person: false,
+        policy: None,
     })
 }
 
@@ -173,6 +182,7 @@ pub fn workload_items(
                 reason,
                 protected_by,
                 needs_person,
+                policy: None,
             })
         })
         .collect()
@@ -219,6 +229,7 @@ pub fn decide(policy: &Approval, items: &[Item], auto_approve: bool, terminal: b
         policy.destructive == Destructive::Allow
             && i.destructive
             && i.protected_by.is_none()
+            && i.policy.is_none()
             && !policy.ask_always
             && !i.needs_person
     };

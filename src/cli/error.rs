@@ -44,6 +44,11 @@ impl From<ops::Error> for CliError {
             ops::Error::Interrupted => {
                 err.message = "interrupted: running Terraform commands were stopped and nothing new was started".to_owned();
             }
+            ops::Error::Policy(_) => {
+                err = err.hint(
+                    "fix the policy named, then check with `strata validate`. Nothing was applied",
+                );
+            }
             ops::Error::RunRefused { hint, .. } => {
                 err = err.hint(hint.clone());
             }

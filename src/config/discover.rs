@@ -86,6 +86,7 @@ pub fn discover(root: &Path) -> Result<Config, ConfigError> {
         outputs: Vec::new(),
         approval: Approval::default(),
         notify: Vec::new(),
+        policies: Vec::new(),
     })
 }
 

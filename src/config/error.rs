@@ -58,7 +58,7 @@ pub enum ConfigError {
 
     /// A top-level block strata does not know.
     #[error(
-        "{at}: unknown block type {found:?}; expected one of: terraform, stack, workload, outputs, approval, notify{hint}"
+        "{at}: unknown block type {found:?}; expected one of: terraform, stack, workload, outputs, approval, notify, policy{hint}"
     )]
     UnknownBlock {
         at: Location,
@@ -77,7 +77,7 @@ pub enum ConfigError {
 
     /// An attribute outside of any block.
     #[error(
-        "{at}: attribute {attribute:?} is not allowed at the top level; put it inside a block (terraform, stack, workload, outputs, approval, notify)"
+        "{at}: attribute {attribute:?} is not allowed at the top level; put it inside a block (terraform, stack, workload, outputs, approval, notify, policy)"
     )]
     TopLevelAttribute { at: Location, attribute: String },
 
@@ -182,6 +182,15 @@ pub enum ConfigError {
         field: &'static str,
         owner: Node,
         path: String,
+    },
+
+    /// A policy's `path` that is not a folder of the repository.
+    #[error("{at}: path {path:?} of policy {policy:?} {problem}")]
+    PolicyPath {
+        at: Location,
+        policy: String,
+        path: String,
+        problem: &'static str,
     },
 
     /// `path` names nothing in the exported tree.
@@ -341,6 +350,7 @@ impl ConfigError {
             | E::NameClash { at, .. }
             | E::PathOutsideRepo { at, .. }
             | E::PathNotFound { at, .. }
+            | E::PolicyPath { at, .. }
             | E::PathNotDirectory { at, .. }
             | E::NoTerraformFiles { at, .. }
             | E::SharedState { at, .. }

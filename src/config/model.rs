@@ -33,6 +33,8 @@ pub struct Config {
     pub outputs: Vec<Outputs>,
     pub approval: Approval,
     pub notify: Vec<Notify>,
+    /// In file order.
+    pub policies: Vec<Policy>,
 }
 
 /// Where the configuration came from; reports say so.
@@ -265,6 +267,25 @@ impl Destructive {
         }
     }
 }
+
+/// A `policy "name" { }` block: a folder of Rego files (and JSON or YAML
+/// data) evaluated on every plan, as conftest evaluates them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    pub name: String,
+    /// The folder, repository-relative and normalized; read recursively.
+    pub path: String,
+    /// The packages whose `deny`, `warn` and `approve` rules count
+    /// (conftest's `--namespace`); `["main"]` unless set.
+    pub namespaces: Vec<String>,
+    /// `rego_version = "v0"`: the policies are written for OPA before 1.0
+    /// (`deny[msg] { ... }`), as conftest's `--rego-version v0`.
+    pub rego_v0: bool,
+    pub line: usize,
+}
+
+/// Default for [`Policy::namespaces`], as conftest's.
+pub const DEFAULT_POLICY_NAMESPACE: &str = "main";
 
 /// A `notify "name" { }` block.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -15,18 +15,19 @@ use hcl::edit::structure::{Attribute, Block, Body, Structure};
 use super::error::{ConfigError, Location};
 use super::literal::{self, Literal};
 use super::model::{
-    Approval, Config, Destructive, Node, Notify, NotifyEvent, ObjectRef, Origin, Outputs, Stack,
-    TerraformSettings, Webhook, Workload,
+    Approval, Config, DEFAULT_POLICY_NAMESPACE, Destructive, Node, Notify, NotifyEvent, ObjectRef,
+    Origin, Outputs, Policy, Stack, TerraformSettings, Webhook, Workload,
 };
 use super::{FILE_NAME, duration, names, path};
 
-const BLOCK_TYPES: [&str; 6] = [
+const BLOCK_TYPES: [&str; 7] = [
     "terraform",
     "stack",
     "workload",
     "outputs",
     "approval",
     "notify",
+    "policy",
 ];
 const TERRAFORM_ATTRS: &[&str] = &["binary", "parallelism", "lock_timeout"];
 const STACK_ATTRS: &[&str] = &[
@@ -53,6 +54,7 @@ const WORKLOAD_ATTRS: &[&str] = &[
 const OUTPUTS_ATTRS: &[&str] = &["config_map", "secret", "context"];
 const APPROVAL_ATTRS: &[&str] = &["destructive", "protect", "ask_always"];
 const NOTIFY_ATTRS: &[&str] = &["webhook", "on"];
+const POLICY_ATTRS: &[&str] = &["path", "namespaces", "rego_version"];
 
 /// Where things were written, for errors found after parsing.
 #[derive(Debug, Default)]
@@ -63,6 +65,8 @@ pub(super) struct Positions {
     pub(super) workloads: Vec<NodePositions>,
     /// The label of each `outputs` block, parallel to `Config::outputs`.
     pub(super) outputs: Vec<Location>,
+    /// The `path` of each `policy` block, parallel to `Config::policies`.
+    pub(super) policies: Vec<Location>,
 }
 
 #[derive(Debug)]
@@ -164,6 +168,7 @@ pub(super) fn parse(text: &str) -> Result<(Config, Positions), ConfigError> {
             outputs: Vec::new(),
             approval: Approval::default(),
             notify: Vec::new(),
+            policies: Vec::new(),
         },
         positions: Positions::default(),
         seen: Seen::default(),
@@ -241,6 +246,7 @@ struct Seen {
     nodes: HashMap<String, (Node, usize)>,
     outputs: HashMap<String, usize>,
     notify: HashMap<String, usize>,
+    policies: HashMap<String, usize>,
 }
 
 struct Parser<'s> {
@@ -345,6 +351,37 @@ impl Parser<'_> {
                 }
                 let notify = self.notify(block, name, at.line)?;
                 self.config.notify.push(notify);
+            }
+            "policy" => {
+                let (name, label_at) = one_label(
+                    self.source,
+                    block,
+                    "policy",
+                    at.clone(),
+                    "policy \"guardrails\" { path = \"policy\" }",
+                )?;
+                if !names::is_valid(&name) {
+                    return Err(ConfigError::InvalidValue {
+                        at: label_at,
+                        attribute: "name".into(),
+                        block: "policy block".into(),
+                        value: format!("{name:?}"),
+                        expected:
+                            "lowercase letters, digits, '-' and '_', e.g. policy \"guardrails\""
+                                .into(),
+                    });
+                }
+                if let Some(first) = self.seen.policies.insert(name.clone(), at.line) {
+                    return Err(ConfigError::DuplicateBlock {
+                        at,
+                        what: format!("policy {name:?}"),
+                        first_line: first,
+                        advice: "rename or remove one",
+                    });
+                }
+                let (policy, path_at) = self.policy(block, name, at.line)?;
+                self.config.policies.push(policy);
+                self.positions.policies.push(path_at);
             }
             other => {
                 return Err(ConfigError::UnknownBlock {
@@ -599,6 +636,81 @@ impl Parser<'_> {
             context: attrs.string("context")?.map(|(c, _)| c),
             line,
         })
+    }
+
+    fn policy(
+        &self,
+        block: &Block,
+        name: String,
+        line: usize,
+    ) -> Result<(Policy, Location), ConfigError> {
+        let what = format!("policy {name:?}");
+        let attrs = Attrs::new(self.source, block, what.clone(), POLICY_ATTRS)?;
+        let Some((raw, path_at)) = attrs.string("path")? else {
+            return Err(ConfigError::MissingAttribute {
+                at: self.source.at(block.ident.span()),
+                attribute: "path",
+                block: what,
+                example: "path = \"policy\"",
+            });
+        };
+        let Some(path) = path::normalize(&raw) else {
+            return Err(ConfigError::PolicyPath {
+                at: path_at,
+                policy: name,
+                path: raw,
+                problem: "leads outside the repository; name a folder inside it",
+            });
+        };
+        let mut namespaces = Vec::new();
+        for (namespace, at) in attrs.string_list("namespaces")?.unwrap_or_default() {
+            let valid = !namespace.is_empty()
+                && namespace.split('.').all(|part| {
+                    part.chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            if !valid {
+                return Err(attrs.invalid(
+                    at,
+                    "namespaces",
+                    &namespace,
+                    "a Rego package name such as \"main\" or \"terraform.iam\"",
+                ));
+            }
+            if !namespaces.contains(&namespace) {
+                namespaces.push(namespace);
+            }
+        }
+        if namespaces.is_empty() {
+            namespaces.push(DEFAULT_POLICY_NAMESPACE.to_owned());
+        }
+        let rego_v0 = match attrs.string("rego_version")? {
+            None => false,
+            Some((version, at)) => match version.as_str() {
+                "v1" => false,
+                "v0" => true,
+                _ => {
+                    return Err(attrs.invalid(
+                        at,
+                        "rego_version",
+                        &version,
+                        "\"v1\" (the default: OPA 1.0 syntax, `deny contains msg if { ... }`) or \"v0\" (`deny[msg] { ... }`)",
+                    ));
+                }
+            },
+        };
+        Ok((
+            Policy {
+                name,
+                path,
+                namespaces,
+                rego_v0,
+                line,
+            },
+            path_at,
+        ))
     }
 
     fn notify(&self, block: &Block, name: String, line: usize) -> Result<Notify, ConfigError> {

@@ -121,6 +121,17 @@ pub fn render(config: &Config) -> String {
     }
     approval.write(&mut out);
 
+    for policy in &config.policies {
+        let mut block = Block::new(format!("policy {}", quote(&policy.name)));
+        block.attr("path", quote(&policy.path));
+        if policy.namespaces != [super::model::DEFAULT_POLICY_NAMESPACE] {
+            block.attr("namespaces", string_list(&policy.namespaces));
+        }
+        if policy.rego_v0 {
+            block.attr("rego_version", quote("v0"));
+        }
+        block.write(&mut out);
+    }
     for notify in &config.notify {
         let mut block = Block::new(format!("notify {}", quote(&notify.name)));
         let webhook = match &notify.webhook {

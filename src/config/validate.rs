@@ -236,6 +236,22 @@ fn check_paths(config: &Config, positions: &Positions, root: &Path) -> Result<()
             }
         }
     }
+    for (policy, at) in config.policies.iter().zip(&positions.policies) {
+        let problem = match tree.resolve(&policy.path) {
+            Resolved::Inside(full) if full.is_dir() => continue,
+            Resolved::Inside(_) => "is not a folder; name the folder that holds the .rego files",
+            Resolved::Outside => "leads outside the repository; name a folder inside it",
+            Resolved::Missing => {
+                "does not exist in this commit; check the spelling and that the folder is committed"
+            }
+        };
+        return Err(ConfigError::PolicyPath {
+            at: at.clone(),
+            policy: policy.name.clone(),
+            path: policy.path.clone(),
+            problem,
+        });
+    }
     for (workload, at) in config.workloads.iter().zip(&positions.workloads) {
         tree.directory(
             &workload.path,

@@ -102,6 +102,8 @@ pub struct Change {
     /// before the apply, so that it removes them; these are the rules of
     /// fields left to others, which are not (see [`ownership::takeover`]).
     pub take_over: Option<Vec<String>>,
+    /// The live object as read, for policies (`None` for a create).
+    pub live: Option<Value>,
 }
 
 /// What identifies a live object's version.
@@ -261,7 +263,7 @@ pub async fn plan(
             .collect();
         for entry in leaving {
             match plan_prune(cluster, entry).await? {
-                PruneDecision::Delete(uid) => plan.changes.push(Change {
+                PruneDecision::Delete(uid, live) => plan.changes.push(Change {
                     id: entry.id.clone(),
                     api_version: entry.api_version.clone(),
                     action: Action::Prune,
@@ -275,6 +277,7 @@ pub async fn plan(
                     entry: Some(entry.clone()),
                     config: None,
                     take_over: None,
+                    live: Some(live),
                 }),
                 PruneDecision::Keep(why) => plan.kept.push((entry.id.clone(), why)),
                 PruneDecision::Gone => plan.gone.push(entry.id.clone()),
@@ -370,6 +373,7 @@ async fn plan_object(
         entry: None,
         config: None,
         take_over: None,
+        live: None,
     };
     // A kind defined by a CRD of this workload that the cluster does not
     // serve yet: it can only be created, after its CRD.
@@ -441,6 +445,7 @@ async fn plan_object(
                 Action::Create
             });
             c.uid = uid.as_ref().map(|l| l.uid.clone());
+            c.live.clone_from(&live);
             let code = status(&e).map_or(0, |s| s.code);
             if live.is_none() && code == 404 {
                 // Its namespace is created by this workload.
@@ -539,6 +544,7 @@ async fn plan_object(
     if config != o.value {
         c.config = Some(config);
     }
+    c.live = Some(live);
     (Ok(Some(c)), uid)
 }
 
@@ -616,7 +622,8 @@ fn is_immutable(e: &kube::Error) -> bool {
 }
 
 enum PruneDecision {
-    Delete(String),
+    /// The uid to delete, and the object as read.
+    Delete(String, Value),
     Keep(String),
     Gone,
 }
@@ -649,6 +656,7 @@ async fn plan_prune(cluster: &Cluster, entry: &Entry) -> Result<PruneDecision, K
                 .uid
                 .clone()
                 .unwrap_or_else(|| entry.uid.clone()),
+            serde_json::to_value(&live).unwrap_or_default(),
         )),
     }
 }

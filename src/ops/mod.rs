@@ -86,6 +86,10 @@ pub enum Error {
     RunRefused { message: String, hint: String },
     #[error("interrupted")]
     Interrupted,
+    /// Policies that cannot be read, compiled or evaluated: nothing was
+    /// applied.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Policy(Vec<crate::policy::PolicyError>),
 }
 
 impl From<crate::runs::RunError> for Error {

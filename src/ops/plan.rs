@@ -22,6 +22,7 @@ pub(crate) const DENIED: &str =
 use crate::config::{self, Approval, Config, Stack, Workload};
 use crate::interrupt::Interrupt;
 use crate::kube::substitute::Outputs;
+use crate::policy;
 use crate::report::{Report, StackReport, StackStatus, WorkloadReport};
 use crate::runs::{Layer, Run, RunSource, RunStatus, Runs, StackRun, WorkloadRun};
 use crate::source::Snapshot;
@@ -103,6 +104,8 @@ pub(crate) struct Planned {
     pub layout: Layout,
     /// What `--changed` left alone.
     pub skipped: Skipped,
+    /// What the policies said, denials first.
+    pub findings: Vec<policy::Finding>,
 }
 
 impl Planned {
@@ -129,6 +132,8 @@ impl Planned {
         interrupt: &Interrupt,
     ) -> Result<Planned, Error> {
         let config = config::load(&snapshot.root)?;
+        // Broken policies stop the run before anything is planned.
+        let policies = policy::load(&snapshot.root, &config.policies).map_err(Error::Policy)?;
         let (selected, selected_workloads) = select(&config, &opts.stacks, &opts.workloads)?;
         // Every run fingerprints what it plans, so that an apply records
         // what each stack converged with (see `changed`).
@@ -323,6 +328,18 @@ impl Planned {
             });
             run.items.extend(w.items.iter().cloned());
         }
+        let findings = if policies.is_empty() {
+            Vec::new()
+        } else {
+            let input = policy_input(command, &snapshot, &reports, &workloads, (&runs, &run.id));
+            match evaluate(&policies, &input, (&runs, &run.id)) {
+                Ok(findings) => {
+                    policy::approvals(&findings, &input, &mut run.items);
+                    findings
+                }
+                Err(e) => return Err(failed(&runs, &mut run, e)),
+            }
+        };
         Ok(Planned {
             state,
             snapshot,
@@ -335,7 +352,13 @@ impl Planned {
             workloads,
             layout,
             skipped,
+            findings,
         })
+    }
+
+    /// Whether a policy's `deny` rule refuses the run.
+    pub fn denied(&self) -> bool {
+        self.findings.iter().any(|f| f.rule == policy::Rule::Deny)
     }
 
     /// Whether any stack or workload failed to plan (or was skipped
@@ -352,6 +375,7 @@ impl Planned {
                     .map(|w| w.report.status),
             )
             .any(|s| matches!(s, StackStatus::Error | StackStatus::Skipped))
+            || self.denied()
     }
 
     /// The report of the run as it stands.
@@ -360,6 +384,17 @@ impl Planned {
             .with_workloads(self.workloads.iter().map(|w| w.report.clone()).collect());
         report.run_id = Some(self.run.id.clone());
         report.approvals = self.run.items.clone();
+        report.policy = self.findings.clone();
+        let denials = (self.findings.iter())
+            .filter(|f| f.rule == policy::Rule::Deny)
+            .count();
+        if denials > 0 {
+            report.result = crate::report::Outcome::Error;
+            report.errors.push(format!(
+                "the policies deny this run ({denials} {}), so nothing can be applied",
+                if denials == 1 { "denial" } else { "denials" }
+            ));
+        }
         self.skipped.merge_into(report, &self.config, &self.layout)
     }
 
@@ -368,6 +403,108 @@ impl Planned {
     pub fn finish(&self, report: &Report) -> Result<(), Error> {
         finish(&self.runs, &self.run, report)
     }
+}
+
+/// The policies' input for a planned run: each stack's resource changes
+/// from its plan's JSON, each workload's changes with the objects as Git
+/// and the cluster have them, secrets redacted.
+fn policy_input(
+    command: &str,
+    snapshot: &Snapshot,
+    reports: &[StackReport],
+    workloads: &[WorkloadPlanned],
+    (runs, run): (&Runs, &str),
+) -> policy::Input {
+    let stacks = reports
+        .iter()
+        .map(|r| {
+            let json = runs.plan_file(run, &r.name).with_file_name("plan.json");
+            let resource_changes = if r.status == StackStatus::Changes {
+                policy::resource_changes(&json).unwrap_or_else(|e| {
+                    tracing::warn!(stack = %r.name, error = %e, "cannot read the plan's JSON for the policies");
+                    Vec::new()
+                })
+            } else {
+                Vec::new()
+            };
+            policy::StackInput {
+                name: r.name.clone(),
+                path: r.path.clone(),
+                resource_changes,
+            }
+        })
+        .collect();
+    let workloads = workloads
+        .iter()
+        .map(|w| policy::WorkloadInput {
+            name: w.config.name.clone(),
+            cluster: w.report.context.clone(),
+            changes: w.plan.as_ref().map_or_else(Vec::new, workload_changes),
+        })
+        .collect();
+    policy::Input {
+        command: command.to_owned(),
+        source: policy::Source::new(
+            &snapshot.repo,
+            &snapshot.reference,
+            snapshot.commit.as_deref(),
+        ),
+        stacks,
+        workloads,
+    }
+}
+
+fn workload_changes(plan: &crate::kube::converge::Plan) -> Vec<policy::WorkloadChange> {
+    plan.changes
+        .iter()
+        .map(|c| {
+            let object = c.object.map(|i| &plan.set.objects[i]);
+            let mut change = policy::WorkloadChange {
+                action: c.action.as_str().to_owned(),
+                api_version: c.api_version.clone(),
+                kind: c.id.kind.clone(),
+                namespace: c.id.namespace.clone(),
+                name: c.id.name.clone(),
+                desired: object.map(|o| c.config.clone().unwrap_or_else(|| o.value.clone())),
+                live: c.live.clone(),
+                address: c.id.address(),
+            };
+            let secret = object.map_or(c.id.group.is_empty() && c.id.kind == "Secret", |o| {
+                o.is_secret()
+            });
+            change.redact(secret);
+            change
+        })
+        .collect()
+}
+
+/// Evaluates the policies on `input`, which is kept in the run
+/// (`policy-input.json`) for whoever writes or debugs a policy.
+fn evaluate(
+    policies: &policy::Policies,
+    input: &policy::Input,
+    (runs, run): (&Runs, &str),
+) -> Result<Vec<policy::Finding>, Error> {
+    let json = serde_json::to_value(input).map_err(|e| Error::Invalid {
+        path: PathBuf::from("policy-input.json"),
+        message: e.to_string(),
+    })?;
+    let text = serde_json::to_vec_pretty(&json).unwrap_or_default();
+    runs.write_file(run, "policy-input.json", &text)?;
+    policies.evaluate(&json).map_err(|e| Error::Policy(vec![e]))
+}
+
+/// Records `run` as failed while planning with `error`, and drops its
+/// plans.
+fn failed(runs: &Runs, run: &mut Run, error: Error) -> Error {
+    if let Err(e) = run.finish(RunStatus::Failed, Some(crate::error_chain(&error))) {
+        return e.into();
+    }
+    if let Err(e) = runs.write(run) {
+        return e.into();
+    }
+    runs.drop_plans(&run.id);
+    error
 }
 
 /// Records `run` as interrupted while planning and drops its plans.

@@ -31,7 +31,15 @@ pub struct ValidateReport {
     pub config: String,
     pub stacks: Vec<CheckedStack>,
     pub workloads: Vec<CheckedWorkload>,
+    /// The policies, each compiled.
+    pub policies: Vec<CheckedPolicy>,
     pub problems: Vec<Problem>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckedPolicy {
+    pub name: String,
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -112,6 +120,15 @@ pub async fn validate(
         });
     }
     problems.extend(claimed_twice(&loaded));
+    if let Err(errors) = crate::policy::load(&snapshot.root, &config.policies) {
+        problems.extend(errors.iter().map(|e| policy_problem(e, &config)));
+    }
+    let policies = (config.policies.iter())
+        .map(|p| CheckedPolicy {
+            name: p.name.clone(),
+            path: p.path.clone(),
+        })
+        .collect();
     Ok(ValidateReport {
         version: crate::report::VERSION,
         command: "validate",
@@ -123,8 +140,55 @@ pub async fn validate(
         },
         stacks,
         workloads,
+        policies,
         problems,
     })
+}
+
+/// Where a policy's problem is: the Rego or data file and line, or the
+/// policy's block in strata.hcl.
+fn policy_problem(error: &crate::policy::PolicyError, config: &config::Config) -> Problem {
+    use crate::policy::PolicyError as E;
+    match error {
+        E::Compile {
+            policy,
+            file,
+            line,
+            column,
+            message,
+        } => Problem {
+            file: file.clone(),
+            line: *line,
+            column: *column,
+            message: format!("{message} (policy {policy:?})"),
+        },
+        E::Data {
+            policy,
+            file,
+            message,
+        } => Problem {
+            file: file.clone(),
+            line: 0,
+            column: 0,
+            message: format!("{message} (policy {policy:?})"),
+        },
+        other => {
+            let line = match other {
+                E::Empty { policy, .. } | E::NoPackage { policy, .. } => config
+                    .policies
+                    .iter()
+                    .find(|p| &p.name == policy)
+                    .map_or(0, |p| p.line),
+                _ => 0,
+            };
+            Problem {
+                file: config::FILE_NAME.to_owned(),
+                line,
+                column: 0,
+                message: other.to_string(),
+            }
+        }
+    }
 }
 
 /// Static problems of one workload's manifests.
@@ -384,6 +448,19 @@ impl ValidateReport {
             self.workloads.iter().map(|w| w.objects).sum::<usize>(),
             self.config,
         );
+        if !self.policies.is_empty() {
+            let _ = writeln!(
+                out,
+                "{} {} compiled ({}).",
+                self.policies.len(),
+                if self.policies.len() == 1 {
+                    "policy"
+                } else {
+                    "policies"
+                },
+                names(self.policies.iter().map(|p| p.name.as_str()).collect()),
+            );
+        }
         out
     }
 

@@ -68,6 +68,9 @@ pub struct Report {
     /// for the Markdown report.
     #[serde(skip)]
     pub graph: Option<String>,
+    /// What the policies said: denials, approvals, warnings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policy: Vec<crate::policy::Finding>,
 }
 
 /// What happened to one notification (see [`crate::notify`]).
@@ -582,6 +585,7 @@ impl Report {
             held: Vec::new(),
             pending_run: None,
             graph: None,
+            policy: Vec::new(),
         }
     }
 

@@ -55,6 +55,7 @@ pub fn render(report: &Report, color: bool) -> String {
         workload_section(&mut out, workload, color, report.compact);
     }
     close(&mut out, false);
+    out.push_str(&findings_text(&report.policy, color));
     if matches!(
         report.result,
         Outcome::Changes | Outcome::ApprovalRequired | Outcome::Denied
@@ -95,6 +96,43 @@ pub fn items_text(items: &[Item], color: bool) -> String {
             p(st, &format!("{:action_width$}", item.action)),
             item.address,
             p(style::DIM, &item.why())
+        );
+    }
+    out.push('\n');
+    out
+}
+
+/// What the policies said, one line per message: denials, approvals,
+/// warnings.
+pub fn findings_text(findings: &[crate::policy::Finding], color: bool) -> String {
+    let p = |s: Style, t: &str| Ui::paint(color, s, t);
+    let mut out = String::new();
+    if findings.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        p(style::BOLD, &format!("Policies ({}):", findings.len()))
+    );
+    for f in findings {
+        let rule = f.rule.as_str();
+        let st = match f.rule {
+            crate::policy::Rule::Deny => style::DESTROY,
+            crate::policy::Rule::Approve | crate::policy::Rule::Warn => style::UPDATE,
+        };
+        let item = f.item();
+        let _ = writeln!(
+            out,
+            "  {}  {}{}{}",
+            p(st, &format!("{rule:7}")),
+            f.policy,
+            if item.is_empty() {
+                String::new()
+            } else {
+                format!("  {item}")
+            },
+            p(style::DIM, &format!("  {}", f.message))
         );
     }
     out.push('\n');

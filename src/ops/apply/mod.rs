@@ -89,12 +89,18 @@ pub(crate) async fn apply_planned(
     if planned.failed() {
         planned.run.finish(
             RunStatus::Failed,
-            Some("planning failed; nothing was applied".to_owned()),
+            Some(if planned.denied() {
+                "a policy denies it; nothing was applied".to_owned()
+            } else {
+                "planning failed; nothing was applied".to_owned()
+            }),
         )?;
         let mut report = planned.report("apply");
-        report
-            .errors
-            .push("planning failed, so nothing was applied".to_owned());
+        if !planned.denied() {
+            report
+                .errors
+                .push("planning failed, so nothing was applied".to_owned());
+        }
         planned.finish(&report)?;
         return Ok((report, planned.config.notify));
     }
@@ -141,6 +147,7 @@ pub(crate) async fn apply_planned(
         workloads,
         layout,
         skipped,
+        findings,
     } = planned;
     let target = Target {
         root: snapshot.root.clone(),
@@ -155,6 +162,7 @@ pub(crate) async fn apply_planned(
         tools: workloads::tools(&opts.plan.env),
         layout,
         skipped,
+        findings,
     };
     let report = apply_run(
         target,
@@ -301,6 +309,7 @@ async fn apply_saved(
         tools: workloads::tools(&opts.plan.env),
         layout,
         skipped: Skipped::default(),
+        findings: Vec::new(),
     };
     let report = apply_run(
         target,
@@ -435,6 +444,9 @@ struct Target {
     layout: Layout,
     /// What `--changed` left alone.
     skipped: Skipped,
+    /// What the policies said when the run was planned (a saved run's
+    /// are in its items).
+    findings: Vec<crate::policy::Finding>,
 }
 
 /// Applies the run's saved plans in dependency order, then converges its
@@ -580,6 +592,7 @@ async fn apply_run(
         &target.config,
         &target.layout,
     );
+    report.policy.clone_from(&target.findings);
     let failed = report
         .statuses()
         .any(|s| matches!(s, StackStatus::Error | StackStatus::Skipped));

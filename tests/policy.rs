@@ -1,0 +1,427 @@
+//! Policies in Rego on both layers: `deny` stops the run, `warn` is
+//! shown, `approve` goes through the gate; broken Rego fails `validate`;
+//! and OPA's own engine, run on the same input, says the same.
+
+use std::process::Command;
+
+use crate::support::{Cluster, Repo, Strata};
+
+/// A stack with an IAM-like resource and a bucket, and a workload with a
+/// Deployment and a PersistentVolumeClaim, under the policies in `rego`.
+fn repo(rego: &str, replicas: u32) -> Repo {
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        r#"stack "iam" {
+  path = "infra/iam"
+}
+
+workload "web" {
+  path      = "k8s/web"
+  namespace = "default"
+  timeout   = "20s"
+}
+
+policy "guardrails" {
+  path = "policy"
+}
+"#,
+    )
+    .write(
+        "infra/iam/main.tf",
+        r#"variable "db_password" {
+  type      = string
+  sensitive = true
+  default   = "hunter2-not-for-policies"
+}
+
+resource "terraform_data" "role_ci" {
+  input = "ci"
+}
+
+resource "terraform_data" "bucket" {
+  input = { name = "logs", password = var.db_password }
+}
+"#,
+    )
+    .write(
+        "k8s/web/deployment.yaml",
+        &format!(
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      containers:
+        - name: web
+          image: ghcr.io/stefanprodan/podinfo:6.7.1
+"#
+        ),
+    )
+    .write(
+        "k8s/web/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: web\nstringData:\n  token: s3cr3t-token-value\n",
+    )
+    .write("policy/main.rego", rego)
+    .write("policy/limits.json", r#"{"limits": {"replicas": 3}}"#);
+    repo.commit("init");
+    repo
+}
+
+const DENY: &str = r#"package main
+
+deny contains {"msg": msg, "workload": w.name, "address": sprintf("Deployment/%s/%s", [c.namespace, c.name])} if {
+    some w in input.workloads
+    some c in w.changes
+    c.kind == "Deployment"
+    c.desired.spec.replicas > data.limits.replicas
+    msg := sprintf("%d replicas is more than %d", [c.desired.spec.replicas, data.limits.replicas])
+}
+"#;
+
+const WARN: &str = r#"package main
+
+warn contains sprintf("%s has no owner label", [c.name]) if {
+    some w in input.workloads
+    some c in w.changes
+    c.kind == "Deployment"
+    not c.desired.metadata.labels.owner
+}
+"#;
+
+/// Every change to a role needs a person, as does creating any Secret.
+const APPROVE: &str = r#"package main
+
+approve contains {"msg": "roles change only with a person's approval", "stack": s.name, "address": rc.address} if {
+    some s in input.stacks
+    some rc in s.resource_changes
+    startswith(rc.name, "role_")
+}
+
+approve contains {"msg": "a new Secret", "workload": w.name, "address": sprintf("Secret/%s/%s", [c.namespace, c.name])} if {
+    some w in input.workloads
+    some c in w.changes
+    c.kind == "Secret"
+    c.action == "create"
+}
+"#;
+
+fn assert_no_secret(run: &crate::support::Run) {
+    for secret in ["hunter2-not-for-policies", "s3cr3t-token-value"] {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "a secret leaked: {run:?}"
+        );
+    }
+}
+
+#[test]
+fn a_deny_stops_the_run_before_anything_is_applied() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = repo(DENY, 5);
+
+    let run = strata.kube(
+        &repo,
+        &cluster,
+        &["apply", "--auto-approve", "--format", "json"],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["result"], "error", "{report:#}");
+    let policy = report["policy"].as_array().expect("policy findings");
+    assert_eq!(policy.len(), 1, "{report:#}");
+    assert_eq!(policy[0]["rule"], "deny");
+    assert_eq!(policy[0]["policy"], "guardrails");
+    assert_eq!(policy[0]["message"], "5 replicas is more than 3");
+    assert_eq!(policy[0]["workload"], "web");
+    assert_eq!(policy[0]["address"], "Deployment/default/web");
+    assert_no_secret(&run);
+    // Nothing was applied: no object in the cluster, no Terraform state.
+    assert!(!cluster.exists(&["deployment", "web", "-n", "default"]));
+    assert!(!cluster.exists(&["secret", "web", "-n", "default"]));
+    let state = strata.tree().join("infra/iam/terraform.tfstate");
+    let resources = std::fs::read_to_string(&state)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .map_or(0, |s| s["resources"].as_array().map_or(0, Vec::len));
+    assert_eq!(resources, 0, "Terraform applied something");
+
+    // In text, the message names its item; plan says the same, exit 1.
+    let plan = strata.kube(&repo, &cluster, &["plan"]);
+    assert_eq!(plan.code, 1, "{plan:?}");
+    assert!(
+        plan.stdout.contains(
+            "deny     guardrails  workload web: Deployment/default/web  5 replicas is more than 3"
+        ),
+        "{plan:?}"
+    );
+    assert!(
+        plan.stdout
+            .contains("the policies deny this run (1 denial), so nothing can be applied"),
+        "{plan:?}"
+    );
+    assert_no_secret(&plan);
+}
+
+#[test]
+fn a_warning_is_shown_and_the_apply_goes_on() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = repo(WARN, 1);
+
+    let run = strata.kube(&repo, &cluster, &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("warn     guardrails  web has no owner label"),
+        "{run:?}"
+    );
+    let live = cluster.get(&["deployment", "web", "-n", "default", "-o", "json"]);
+    assert_eq!(live["spec"]["replicas"], 1);
+    assert_no_secret(&run);
+}
+
+#[test]
+fn an_approve_rule_holds_the_run_until_a_person_approves_it() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = repo(APPROVE, 1);
+
+    // Nothing destructive, but the policy wants a person: without a
+    // terminal the run is saved, exit 3, and nothing changes.
+    let run = strata.kube(&repo, &cluster, &["apply", "--format", "json"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["result"], "approval_required", "{report:#}");
+    let approvals = report["approvals"].as_array().expect("approvals");
+    let by_address = |address: &str| {
+        approvals
+            .iter()
+            .find(|a| a["address"] == address)
+            .unwrap_or_else(|| panic!("no approval for {address}: {report:#}"))
+    };
+    assert_eq!(approvals.len(), 2, "{report:#}");
+    let role = by_address("terraform_data.role_ci");
+    assert_eq!(role["stack"], "iam");
+    assert_eq!(role["action"], "create");
+    assert_eq!(
+        role["policy"],
+        "policy guardrails: roles change only with a person's approval"
+    );
+    let secret = by_address("Secret/default/web");
+    assert_eq!(secret["workload"], "web");
+    assert_eq!(secret["action"], "create");
+    assert!(!cluster.exists(&["deployment", "web", "-n", "default"]));
+    assert_no_secret(&run);
+
+    // `destructive = "allow"` would not cover it, and neither does a plan
+    // run again: it is held again.
+    let id = report["run_id"].as_str().expect("a run id").to_owned();
+    let approve = strata.run(&["approve", &id]);
+    assert_eq!(approve.code, 0, "{approve:?}");
+    let kubeconfig = cluster.kubeconfig();
+    let apply = strata.run(&[
+        "apply",
+        "--run",
+        &id,
+        "--kubeconfig",
+        kubeconfig.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    assert!(cluster.exists(&["deployment", "web", "-n", "default"]));
+    let secret = cluster.get(&["secret", "web", "-n", "default", "-o", "json"]);
+    assert!(secret["data"]["token"].is_string(), "{secret:#}");
+    assert_no_secret(&apply);
+
+    // Once applied, nothing is left for the rules to hold.
+    let again = strata.kube(&repo, &cluster, &["apply", "--format", "json"]);
+    assert_eq!(again.code, 0, "{again:?}");
+}
+
+#[test]
+fn broken_rego_fails_validate_and_plan_with_its_file_and_line() {
+    let strata = Strata::new();
+    let repo = repo(
+        "package main\n\ndeny contains msg if {\n  msg := \"unterminated\"\n",
+        1,
+    );
+    let run = strata.on(&repo, &["validate"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "policy/main.rego:5:1: expecting `}` while parsing query (policy \"guardrails\")"
+        ),
+        "{run:?}"
+    );
+    // A plan stops before any Terraform process or cluster.
+    let plan = strata.on(&repo, &["plan", "--stack", "iam"]);
+    assert_eq!(plan.code, 1, "{plan:?}");
+    assert!(
+        plan.stderr.contains("policy/main.rego:5:1: expecting `}`"),
+        "{plan:?}"
+    );
+    assert!(plan.stderr.contains("strata validate"), "{plan:?}");
+
+    // Rego written for OPA before 1.0 is named as such.
+    repo.write(
+        "policy/main.rego",
+        "package main\n\ndeny[msg] {\n  msg := \"x\"\n}\n",
+    );
+    repo.commit("v0 syntax");
+    let run = strata.on(&repo, &["validate"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("rego_version = \"v0\""), "{run:?}");
+}
+
+/// The policies of these tests and a few more idioms (v0-compatible
+/// `import rego.v1`, helper functions, `every`, object messages, boolean
+/// rules, data), run by strata on a real plan of both layers and by OPA's
+/// own Go engine on the same input: the same messages for each rule.
+#[test]
+fn the_results_agree_with_the_real_opa_engine() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let idioms = r#"package main
+
+import rego.v1
+
+creates(s) := [rc | some rc in s.resource_changes; "create" in rc.change.actions]
+
+warn_counts contains sprintf("stack %s creates %d resources", [s.name, count(creates(s))]) if {
+    some s in input.stacks
+    count(creates(s)) > 0
+}
+
+deny_unpinned contains {"msg": sprintf("%s uses a floating tag", [c.name]), "workload": w.name} if {
+    some w in input.workloads
+    some c in w.changes
+    some container in c.desired.spec.template.spec.containers
+    endswith(container.image, ":latest")
+}
+
+approve_all_labelled if {
+    every w in input.workloads {
+        count(w.changes) > 0
+    }
+}
+
+warn_source contains msg if {
+    input.source.commit
+    msg := sprintf("planned from %s at %s", [input.source.ref, substring(input.source.commit, 0, 7)])
+}
+
+violation_secret_values contains "a Secret value reached the policies" if {
+    some w in input.workloads
+    some c in w.changes
+    c.kind == "Secret"
+    c.desired.stringData.token != "(sensitive value)"
+}
+"#;
+    let repo = repo(DENY, 5);
+    repo.write("policy/warn.rego", WARN)
+        .write("policy/approve.rego", APPROVE)
+        .write("policy/idioms.rego", idioms);
+    repo.commit("more policies");
+
+    let run = strata.kube(&repo, &cluster, &["plan", "--format", "json"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let report = run.json();
+    let id = report["run_id"].as_str().expect("a run id");
+    let input_file = strata
+        .state
+        .path()
+        .join("runs")
+        .join(id)
+        .join("policy-input.json");
+    let input: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&input_file).expect("the policy input"))
+            .expect("JSON");
+    assert!(
+        !input.to_string().contains("hunter2") && !input.to_string().contains("s3cr3t"),
+        "a secret reached the policies' input"
+    );
+
+    // OPA: the same files, the same data, the same input.
+    let tree = repo.path().join("policy");
+    let files: Vec<String> = ["main.rego", "warn.rego", "approve.rego", "idioms.rego"]
+        .iter()
+        .map(|f| tree.join(f).to_string_lossy().into_owned())
+        .collect();
+    let request = serde_json::json!({
+        "query": "data.main",
+        "input": input,
+        "data": {"limits": {"replicas": 3}},
+    });
+    let mut child = Command::new("opa-eval")
+        .args(&files)
+        .env("PATH", crate::support::tools_path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("opa-eval runs (scripts/setup-tools.sh installs it)");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(request.to_string().as_bytes())
+            .expect("request written");
+    }
+    let out = child.wait_with_output().expect("opa-eval finishes");
+    assert!(
+        out.status.success(),
+        "opa-eval failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let opa: serde_json::Value = serde_json::from_slice(&out.stdout).expect("OPA's JSON");
+
+    // OPA's messages, by strata's rule names.
+    let mut expected: Vec<(String, String)> = Vec::new();
+    for (rule, value) in opa.as_object().expect("the package's document") {
+        let kind = match rule.split('_').next().unwrap_or_default() {
+            "deny" | "violation" => "deny",
+            "warn" => "warn",
+            "approve" => "approve",
+            _ => continue,
+        };
+        let messages = match value {
+            serde_json::Value::Array(m) => m.clone(),
+            serde_json::Value::Bool(true) => vec![serde_json::Value::String(rule.clone())],
+            _ => Vec::new(),
+        };
+        for m in messages {
+            let text = m["msg"]
+                .as_str()
+                .or(m.as_str())
+                .expect("a message")
+                .to_owned();
+            expected.push((kind.to_owned(), text));
+        }
+    }
+    expected.sort();
+    let mut got: Vec<(String, String)> = report["policy"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or_default().to_owned(),
+                f["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert!(
+        expected.len() >= 7,
+        "too few findings to compare: {expected:#?}"
+    );
+    assert_eq!(got, expected, "strata and OPA disagree");
+}
