@@ -169,6 +169,37 @@ fn a_deny_stops_the_run_before_anything_is_applied() {
         "{plan:?}"
     );
     assert_no_secret(&plan);
+
+    // The nightly drift check fails on it too, and says so to whoever
+    // asked to hear of failures.
+    let hook = crate::support::Webhook::start(0);
+    let hcl = std::fs::read_to_string(repo.path().join("strata.hcl")).expect("strata.hcl");
+    repo.write(
+        "strata.hcl",
+        &format!(
+            "{hcl}\nnotify \"ops\" {{\n  webhook = \"{}\"\n  on = [\"failed\"]\n}}\n",
+            hook.url
+        ),
+    );
+    repo.commit("notify");
+    let drift = strata.kube(&repo, &cluster, &["drift", "--format", "json"]);
+    assert_eq!(drift.code, 1, "{drift:?}");
+    assert_eq!(drift.json()["policy"][0]["rule"], "deny");
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:#?}");
+    assert_eq!(bodies[0]["event"], "failed");
+    assert_eq!(
+        bodies[0]["policy"][0]["message"],
+        "5 replicas is more than 3"
+    );
+    assert!(
+        bodies[0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("policies: 1 denied, 0 to approve, 0 warning(s)"),
+        "{:#}",
+        bodies[0]
+    );
 }
 
 #[test]

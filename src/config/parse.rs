@@ -1189,6 +1189,47 @@ mod tests {
     }
 
     #[test]
+    fn policy_blocks_name_a_folder_their_packages_and_rego_version() {
+        let (config, positions) = parse(
+            "policy \"guardrails\" {\n  path = \"./policy/\"\n}\npolicy \"iam\" {\n  path = \"iam\"\n  namespaces = [\"terraform.iam\", \"main\"]\n  rego_version = \"v0\"\n}\n",
+        )
+        .expect("parses");
+        assert_eq!(config.policies[0].path, "policy");
+        assert_eq!(config.policies[0].namespaces, ["main"]);
+        assert!(!config.policies[0].rego_v0);
+        assert_eq!(config.policies[1].namespaces, ["terraform.iam", "main"]);
+        assert!(config.policies[1].rego_v0);
+        assert_eq!(positions.policies[1].line, 5);
+        for (text, wanted) in [
+            ("policy \"p\" {\n}\n", "strata.hcl:1:1: "),
+            (
+                "policy \"p\" {\n  path = \"../x\"\n}\n",
+                "leads outside the repository",
+            ),
+            ("policy \"P Q\" {\n  path = \"x\"\n}\n", "lowercase letters"),
+            (
+                "policy \"p\" {\n  path = \"x\"\n  namespaces = [\"a-b\"]\n}\n",
+                "a Rego package name",
+            ),
+            (
+                "policy \"p\" {\n  path = \"x\"\n  rego_version = \"v2\"\n}\n",
+                "\"v0\"",
+            ),
+            (
+                "policy \"p\" {\n  path = \"x\"\n}\npolicy \"p\" {\n  path = \"y\"\n}\n",
+                "duplicate policy \"p\"",
+            ),
+            (
+                "policy \"p\" {\n  paht = \"x\"\n}\n",
+                "expected one of: path, namespaces, rego_version",
+            ),
+        ] {
+            let message = message(text);
+            assert!(message.contains(wanted), "{text}: {message}");
+        }
+    }
+
+    #[test]
     fn parses_the_design_example() {
         let (config, positions) = parse(super::super::tests::DOCS_EXAMPLE).expect("parses");
         assert_eq!(config.terraform.binary.as_deref(), Some("terraform"));
@@ -1281,7 +1322,7 @@ mod tests {
     fn unknown_block_type() {
         assert_eq!(
             message("\n\nstak \"a\" {}\n"),
-            "strata.hcl:3:1: unknown block type \"stak\"; expected one of: terraform, stack, workload, outputs, approval, notify (did you mean \"stack\"?)"
+            "strata.hcl:3:1: unknown block type \"stak\"; expected one of: terraform, stack, workload, outputs, approval, notify, policy (did you mean \"stack\"?)"
         );
     }
 

@@ -370,6 +370,21 @@ mod tests {
     }
 
     #[test]
+    fn a_policy_path_must_be_a_folder_of_the_commit() {
+        assert!(
+            check("policy \"p\" {\n  path = \"k8s\"\n}\n").is_ok(),
+            "a folder passes"
+        );
+        let missing = message("policy \"p\" {\n  path = \"policies\"\n}\n");
+        assert_eq!(
+            missing,
+            "strata.hcl:2:10: path \"policies\" of policy \"p\" does not exist in this commit; check the spelling and that the folder is committed"
+        );
+        let file = message("policy \"p\" {\n  path = \"notes.txt\"\n}\n");
+        assert!(file.contains("is not a folder"), "{file}");
+    }
+
+    #[test]
     fn valid_paths_and_var_files_pass() {
         let config = check(
             "stack \"network\" {\n  path = \"infra/network\"\n  var_files = [\"prod.tfvars\", \"../common.tfvars\"]\n}\n",

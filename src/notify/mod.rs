@@ -43,8 +43,20 @@ pub fn body(event: NotifyEvent, report: &Report) -> serde_json::Value {
             .iter()
             .map(|w| w.changes.len())
             .sum::<usize>();
+    let counts = crate::policy::count(&report.policy);
+    let said = |rule| counts.get(&rule).copied().unwrap_or(0);
+    let policy = if report.policy.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; policies: {} denied, {} to approve, {} warning(s)",
+            said(crate::policy::Rule::Deny),
+            said(crate::policy::Rule::Approve),
+            said(crate::policy::Rule::Warn)
+        )
+    };
     let text = format!(
-        "strata {}: {} — {}{} ({} change(s), {} drifted, {} destructive){}",
+        "strata {}: {} — {}{} ({} change(s), {} drifted, {} destructive{policy}){}",
         report.command,
         event.as_str().replace('_', " "),
         source.map_or("", |s| s.repo.as_str()),
@@ -77,6 +89,7 @@ pub fn body(event: NotifyEvent, report: &Report) -> serde_json::Value {
             "destructive": report.destructive,
         },
         "items": report.approvals,
+        "policy": report.policy,
         "errors": report.errors,
         "text": text,
     })
