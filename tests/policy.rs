@@ -6,8 +6,9 @@ use std::process::Command;
 
 use crate::support::{Cluster, Repo, Strata};
 
-/// A stack with an IAM-like resource and a bucket, and a workload with a
-/// Deployment and a PersistentVolumeClaim, under the policies in `rego`.
+/// A stack with a role and a bucket holding a sensitive value, and a
+/// workload with a Deployment of `replicas` and a Secret, under the
+/// policies in `rego` and the data `limits.replicas = 3`.
 fn repo(rego: &str, replicas: u32) -> Repo {
     let repo = Repo::new();
     repo.write(
@@ -382,17 +383,35 @@ violation_secret_values contains "a Secret value reached the policies" if {
 
     // OPA: the same files, the same data, the same input.
     let tree = repo.path().join("policy");
-    let files: Vec<String> = ["main.rego", "warn.rego", "approve.rego", "idioms.rego"]
+    let files: Vec<std::path::PathBuf> = ["main.rego", "warn.rego", "approve.rego", "idioms.rego"]
         .iter()
-        .map(|f| tree.join(f).to_string_lossy().into_owned())
+        .map(|f| tree.join(f))
         .collect();
-    let request = serde_json::json!({
-        "query": "data.main",
-        "input": input,
-        "data": {"limits": {"replicas": 3}},
-    });
+    let opa = opa(
+        &files,
+        &input,
+        &serde_json::json!({"limits": {"replicas": 3}}),
+    );
+    let mut expected = messages(&opa);
+    expected.sort();
+    assert!(
+        expected.len() >= 7,
+        "too few findings to compare: {expected:#?}"
+    );
+    assert_eq!(findings(&report), expected, "strata and OPA disagree");
+}
+
+/// The value of `data.main` as OPA's own Go engine computes it from the
+/// Rego `files`, `input` and `data` (scripts/setup-tools.sh installs
+/// `opa-eval`).
+fn opa(
+    files: &[std::path::PathBuf],
+    input: &serde_json::Value,
+    data: &serde_json::Value,
+) -> serde_json::Value {
+    let request = serde_json::json!({"query": "data.main", "input": input, "data": data});
     let mut child = Command::new("opa-eval")
-        .args(&files)
+        .args(files)
         .env("PATH", crate::support::tools_path())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -412,32 +431,39 @@ violation_secret_values contains "a Secret value reached the policies" if {
         "opa-eval failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let opa: serde_json::Value = serde_json::from_slice(&out.stdout).expect("OPA's JSON");
+    serde_json::from_slice(&out.stdout).expect("OPA's JSON")
+}
 
-    // OPA's messages, by strata's rule names.
-    let mut expected: Vec<(String, String)> = Vec::new();
-    for (rule, value) in opa.as_object().expect("the package's document") {
+/// The messages of a package's document, by strata's rule names
+/// (conftest's convention): `(rule, message)`.
+fn messages(document: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (rule, value) in document.as_object().expect("the package's document") {
         let kind = match rule.split('_').next().unwrap_or_default() {
             "deny" | "violation" => "deny",
             "warn" => "warn",
             "approve" => "approve",
             _ => continue,
         };
-        let messages = match value {
+        let found = match value {
             serde_json::Value::Array(m) => m.clone(),
             serde_json::Value::Bool(true) => vec![serde_json::Value::String(rule.clone())],
             _ => Vec::new(),
         };
-        for m in messages {
+        for m in found {
             let text = m["msg"]
                 .as_str()
                 .or(m.as_str())
                 .expect("a message")
                 .to_owned();
-            expected.push((kind.to_owned(), text));
+            out.push((kind.to_owned(), text));
         }
     }
-    expected.sort();
+    out
+}
+
+/// strata's findings as `(rule, message)`, sorted.
+fn findings(report: &serde_json::Value) -> Vec<(String, String)> {
     let mut got: Vec<(String, String)> = report["policy"]
         .as_array()
         .expect("findings")
@@ -450,9 +476,188 @@ violation_secret_values contains "a Secret value reached the policies" if {
         })
         .collect();
     got.sort();
-    assert!(
-        expected.len() >= 7,
-        "too few findings to compare: {expected:#?}"
+    got
+}
+
+/// conftest's own Kubernetes example, policies and manifests as written
+/// for `conftest test`, and a policy written for `conftest test` on a
+/// plan's JSON: each sees what conftest would show it, messages name
+/// their items, and OPA's engine agrees object by object.
+#[test]
+fn conftest_policies_run_as_written_per_object_and_per_stack() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/policy/conftest-kubernetes");
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        r#"stack "iam" {
+  path = "infra/iam"
+}
+
+workload "hello" {
+  path      = "k8s/hello"
+  namespace = "default"
+  timeout   = "20s"
+}
+
+policy "conftest" {
+  path  = "policy/kubernetes"
+  input = "kubernetes"
+}
+
+policy "plan" {
+  path  = "policy/terraform"
+  input = "terraform"
+}
+"#,
+    )
+    .write(
+        "infra/iam/main.tf",
+        "resource \"terraform_data\" \"role_ci\" {\n  input = \"ci\"\n}\n",
+    )
+    .write(
+        "policy/terraform/plan.rego",
+        r#"package main
+
+import rego.v1
+
+denylist := ["terraform_data.role"]
+
+warn contains msg if {
+    some rc in input.resource_changes
+    some prefix in denylist
+    startswith(rc.address, prefix)
+    msg := sprintf("the plan changes %s", [rc.address])
+}
+"#,
     );
-    assert_eq!(got, expected, "strata and OPA disagree");
+    for name in [
+        "deny",
+        "kubernetes",
+        "labels",
+        "violation",
+        "warn",
+        "base_test",
+    ] {
+        let text =
+            std::fs::read_to_string(fixture.join(format!("policy/{name}.rego"))).expect("fixture");
+        repo.write(&format!("policy/kubernetes/{name}.rego"), &text);
+    }
+    for name in ["deployment", "service"] {
+        let text = std::fs::read_to_string(fixture.join(format!("manifests/{name}.yaml")))
+            .expect("fixture");
+        repo.write(&format!("k8s/hello/{name}.yaml"), &text);
+    }
+    repo.commit("conftest's example");
+
+    let run = strata.kube(
+        &repo,
+        &cluster,
+        &["apply", "--auto-approve", "--format", "json"],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let report = run.json();
+    assert!(!cluster.exists(&["deployment", "hello-kubernetes", "-n", "default"]));
+    let got: Vec<(String, String, String)> = report["policy"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            let item = match (f["stack"].as_str(), f["workload"].as_str()) {
+                (Some(s), _) => format!("{s}: {}", f["address"].as_str().unwrap_or_default()),
+                (None, Some(w)) => format!("{w}: {}", f["address"].as_str().unwrap_or_default()),
+                _ => String::new(),
+            };
+            (
+                f["rule"].as_str().unwrap_or_default().to_owned(),
+                item,
+                f["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let deployment = "hello: Deployment/default/hello-kubernetes";
+    let wanted = [
+        (
+            "deny",
+            deployment,
+            "Containers must not run as root in Deployment hello-kubernetes",
+        ),
+        (
+            "deny",
+            deployment,
+            "Deployment hello-kubernetes must provide app/release labels for pod selectors",
+        ),
+        (
+            "deny",
+            deployment,
+            "Found deployment hello-kubernetes but deployments are not allowed",
+        ),
+        (
+            "deny",
+            deployment,
+            "hello-kubernetes must include Kubernetes recommended labels: https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/#labels",
+        ),
+        (
+            "warn",
+            "hello: Service/default/hello-kubernetes",
+            "Found service hello-kubernetes but services are not allowed",
+        ),
+        ("warn", "iam: ", "the plan changes terraform_data.role_ci"),
+    ];
+    let wanted: Vec<(String, String, String)> = wanted
+        .iter()
+        .map(|(r, i, m)| ((*r).to_owned(), (*i).to_owned(), (*m).to_owned()))
+        .collect();
+    assert_eq!(got, wanted, "{report:#}");
+
+    // OPA, object by object and stack by stack, on the inputs strata kept.
+    let id = report["run_id"].as_str().expect("a run id");
+    let input: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            strata
+                .state
+                .path()
+                .join("runs")
+                .join(id)
+                .join("policy-input.json"),
+        )
+        .expect("the policy input"),
+    )
+    .expect("JSON");
+    let dir = repo.path().join("policy/kubernetes");
+    let kubernetes: Vec<std::path::PathBuf> = [
+        "deny",
+        "kubernetes",
+        "labels",
+        "violation",
+        "warn",
+        "base_test",
+    ]
+    .iter()
+    .map(|n| dir.join(format!("{n}.rego")))
+    .collect();
+    let mut expected = Vec::new();
+    for change in input["workloads"][0]["changes"]
+        .as_array()
+        .expect("changes")
+    {
+        expected.extend(messages(&opa(
+            &kubernetes,
+            &change["desired"],
+            &serde_json::json!({}),
+        )));
+    }
+    let stack = serde_json::json!({
+        "resource_changes": input["stacks"][0]["resource_changes"],
+        "stack": {"name": "iam", "path": "infra/iam"},
+    });
+    expected.extend(messages(&opa(
+        &[repo.path().join("policy/terraform/plan.rego")],
+        &stack,
+        &serde_json::json!({}),
+    )));
+    expected.sort();
+    assert_eq!(findings(&report), expected, "strata and OPA disagree");
 }

@@ -39,7 +39,8 @@ pub use discover::discover;
 pub use error::{ConfigError, Location};
 pub use model::{
     Approval, Config, DEFAULT_LOCK_TIMEOUT, DEFAULT_WORKLOAD_TIMEOUT, Destructive, Node, Notify,
-    NotifyEvent, ObjectRef, Origin, Outputs, Policy, Stack, TerraformSettings, Webhook, Workload,
+    NotifyEvent, ObjectRef, Origin, Outputs, Policy, PolicyInput, Stack, TerraformSettings,
+    Webhook, Workload,
 };
 pub(crate) use parse::{MAX_NESTING, too_deep};
 pub use render::render;

@@ -281,7 +281,40 @@ pub struct Policy {
     /// `rego_version = "v0"`: the policies are written for OPA before 1.0
     /// (`deny[msg] { ... }`), as conftest's `--rego-version v0`.
     pub rego_v0: bool,
+    /// What one evaluation sees as `input`.
+    pub input: PolicyInput,
     pub line: usize,
+}
+
+/// A policy's `input`: the whole run, or one document per stack or per
+/// object, as conftest sees a plan's JSON or a manifest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyInput {
+    /// One document of both layers (docs/policy.md).
+    #[default]
+    Run,
+    /// Per stack with changes: `{"resource_changes": [...], "stack": {...}}`.
+    Terraform,
+    /// Per object that a workload creates, updates or recreates: the
+    /// object as applied.
+    Kubernetes,
+}
+
+impl PolicyInput {
+    pub const ALL: [PolicyInput; 3] = [
+        PolicyInput::Run,
+        PolicyInput::Terraform,
+        PolicyInput::Kubernetes,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyInput::Run => "run",
+            PolicyInput::Terraform => "terraform",
+            PolicyInput::Kubernetes => "kubernetes",
+        }
+    }
 }
 
 /// Default for [`Policy::namespaces`], as conftest's.

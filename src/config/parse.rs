@@ -16,7 +16,7 @@ use super::error::{ConfigError, Location};
 use super::literal::{self, Literal};
 use super::model::{
     Approval, Config, DEFAULT_POLICY_NAMESPACE, Destructive, Node, Notify, NotifyEvent, ObjectRef,
-    Origin, Outputs, Policy, Stack, TerraformSettings, Webhook, Workload,
+    Origin, Outputs, Policy, PolicyInput, Stack, TerraformSettings, Webhook, Workload,
 };
 use super::{FILE_NAME, duration, names, path};
 
@@ -54,7 +54,7 @@ const WORKLOAD_ATTRS: &[&str] = &[
 const OUTPUTS_ATTRS: &[&str] = &["config_map", "secret", "context"];
 const APPROVAL_ATTRS: &[&str] = &["destructive", "protect", "ask_always"];
 const NOTIFY_ATTRS: &[&str] = &["webhook", "on"];
-const POLICY_ATTRS: &[&str] = &["path", "namespaces", "rego_version"];
+const POLICY_ATTRS: &[&str] = &["path", "namespaces", "rego_version", "input"];
 
 /// Where things were written, for errors found after parsing.
 #[derive(Debug, Default)]
@@ -701,12 +701,27 @@ impl Parser<'_> {
                 }
             },
         };
+        let input = match attrs.string("input")? {
+            None => PolicyInput::default(),
+            Some((text, at)) => PolicyInput::ALL
+                .into_iter()
+                .find(|i| i.as_str() == text)
+                .ok_or_else(|| {
+                    attrs.invalid(
+                        at,
+                        "input",
+                        &text,
+                        "\"run\" (one document of both layers), \"terraform\" (each stack's plan, as conftest sees a plan's JSON) or \"kubernetes\" (each object, as conftest sees a manifest)",
+                    )
+                })?,
+        };
         Ok((
             Policy {
                 name,
                 path,
                 namespaces,
                 rego_v0,
+                input,
                 line,
             },
             path_at,

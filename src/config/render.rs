@@ -130,6 +130,9 @@ pub fn render(config: &Config) -> String {
         if policy.rego_v0 {
             block.attr("rego_version", quote("v0"));
         }
+        if policy.input != super::model::PolicyInput::default() {
+            block.attr("input", quote(policy.input.as_str()));
+        }
         block.write(&mut out);
     }
     for notify in &config.notify {

@@ -485,13 +485,12 @@ fn evaluate(
     input: &policy::Input,
     (runs, run): (&Runs, &str),
 ) -> Result<Vec<policy::Finding>, Error> {
-    let json = serde_json::to_value(input).map_err(|e| Error::Invalid {
+    let text = serde_json::to_vec_pretty(input).map_err(|e| Error::Invalid {
         path: PathBuf::from("policy-input.json"),
         message: e.to_string(),
     })?;
-    let text = serde_json::to_vec_pretty(&json).unwrap_or_default();
     runs.write_file(run, "policy-input.json", &text)?;
-    policies.evaluate(&json).map_err(|e| Error::Policy(vec![e]))
+    policies.evaluate(input).map_err(|e| Error::Policy(vec![e]))
 }
 
 /// Records `run` as failed while planning with `error`, and drops its

@@ -178,7 +178,9 @@ impl fmt::Debug for Policies {
 #[derive(Clone)]
 struct Set {
     name: String,
-    namespaces: Vec<String>,
+    /// Each namespace, with the rules it declares that count.
+    namespaces: Vec<(String, Vec<String>)>,
+    input: config::PolicyInput,
     engine: regorus::Engine,
 }
 
@@ -211,6 +213,8 @@ fn load_one(root: &Path, policy: &config::Policy) -> Result<Set, Vec<PolicyError
     engine.set_rego_v0(policy.rego_v0);
     let mut problems = Vec::new();
     let mut packages = Vec::new();
+    // The rules each namespace declares that count: conftest's names.
+    let mut rules: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut data = serde_json::Map::new();
     for file in &files {
         let full = root.join(file);
@@ -221,8 +225,21 @@ fn load_one(root: &Path, policy: &config::Policy) -> Result<Set, Vec<PolicyError
             }]
         })?;
         if file.ends_with(".rego") {
+            let names = rule_names(&text);
             match engine.add_policy(file.clone(), text) {
-                Ok(package) => packages.push(package),
+                Ok(package) => {
+                    let declared = rules.entry(package.clone()).or_default();
+                    for name in names {
+                        if !declared.contains(&name)
+                            && engine
+                                .has_declared_rule_rooted_at(file, &name)
+                                .unwrap_or(false)
+                        {
+                            declared.push(name);
+                        }
+                    }
+                    packages.push(package);
+                }
                 Err(e) => problems.push(compile_error(&policy.name, file, &e.to_string())),
             }
             continue;
@@ -316,11 +333,33 @@ fn load_one(root: &Path, policy: &config::Policy) -> Result<Set, Vec<PolicyError
     if !problems.is_empty() {
         return Err(problems);
     }
+    let namespaces = (policy.namespaces.iter())
+        .map(|n| {
+            let mut names = rules.remove(&format!("data.{n}")).unwrap_or_default();
+            names.sort();
+            (n.clone(), names)
+        })
+        .collect();
     Ok(Set {
         name: policy.name.clone(),
-        namespaces: policy.namespaces.clone(),
+        namespaces,
+        input: policy.input,
         engine,
     })
+}
+
+/// The identifiers of a Rego source that could be rules that count
+/// (`deny`, `warn_tags`, ...); which of them a module declares is asked
+/// of the compiled policy.
+fn rule_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| Rule::of(word).is_some())
+        .map(ToOwned::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// regorus's error, which points at the source with a caret, as one line:
@@ -447,65 +486,140 @@ impl Policies {
     /// # Errors
     /// A policy that fails at run time (a builtin's error, a conflict
     /// between rule values) or whose rules are not sets of messages.
-    pub fn evaluate(&self, input: &Value) -> Result<Vec<Finding>, PolicyError> {
+    pub fn evaluate(&self, input: &Input) -> Result<Vec<Finding>, PolicyError> {
         let mut findings = Vec::new();
-        let json = input.to_string();
         for set in &self.sets {
             let mut engine = set.engine.clone();
-            let input = regorus::Value::from_json_str(&json).map_err(|e| PolicyError::Eval {
-                policy: set.name.clone(),
-                namespace: String::new(),
-                message: e.to_string(),
-            })?;
-            engine.set_input(input);
-            for namespace in &set.namespaces {
-                let eval_error = |message: String| PolicyError::Eval {
-                    policy: set.name.clone(),
-                    namespace: namespace.clone(),
-                    message,
-                };
-                let results = engine
-                    .eval_query(format!("data.{namespace}"), false)
-                    .map_err(|e| eval_error(e.to_string()))?;
-                let document = results
-                    .result
-                    .first()
-                    .and_then(|r| r.expressions.first())
-                    .map(|e| e.value.to_json_str())
-                    .transpose()
-                    .map_err(|e| eval_error(e.to_string()))?
-                    .map(|text| serde_json::from_str::<Value>(&text))
-                    .transpose()
-                    .map_err(|e| eval_error(e.to_string()))?;
-                let Some(Value::Object(rules)) = document else {
-                    continue;
-                };
-                for (name, value) in rules {
-                    let Some(rule) = Rule::of(&name) else {
-                        continue;
-                    };
-                    let shape = |found: &str| PolicyError::Shape {
-                        policy: set.name.clone(),
-                        namespace: namespace.clone(),
-                        rule: name.clone(),
-                        found: found.to_owned(),
-                    };
-                    let messages = match value {
-                        Value::Array(messages) => messages,
-                        Value::Bool(true) => vec![Value::String(name.clone())],
-                        Value::Bool(false) => Vec::new(),
-                        Value::Object(_) => return Err(shape("an object")),
-                        Value::String(_) => return Err(shape("a string")),
-                        _ => return Err(shape("neither a set nor a boolean")),
-                    };
-                    for message in messages {
-                        findings.push(finding(rule, &set.name, message));
+            // Each document the set sees, with the item it is about.
+            let documents: Vec<(Value, About)> = match set.input {
+                config::PolicyInput::Run => vec![(
+                    serde_json::to_value(input).unwrap_or_default(),
+                    About::default(),
+                )],
+                config::PolicyInput::Terraform => (input.stacks.iter())
+                    .filter(|s| !s.resource_changes.is_empty())
+                    .map(|s| {
+                        let document = serde_json::json!({
+                            "resource_changes": s.resource_changes,
+                            "stack": {"name": s.name, "path": s.path},
+                        });
+                        let about = About {
+                            stack: Some(s.name.clone()),
+                            ..About::default()
+                        };
+                        (document, about)
+                    })
+                    .collect(),
+                config::PolicyInput::Kubernetes => (input.workloads.iter())
+                    .flat_map(|w| w.changes.iter().map(move |c| (w, c)))
+                    .filter_map(|(w, c)| {
+                        let about = About {
+                            workload: Some(w.name.clone()),
+                            address: Some(c.address.clone()),
+                            ..About::default()
+                        };
+                        Some((c.desired.clone()?, about))
+                    })
+                    .collect(),
+            };
+            for (document, about) in documents {
+                for mut found in set.evaluate(&mut engine, &document)? {
+                    if found.stack.is_none() && found.workload.is_none() {
+                        found.stack.clone_from(&about.stack);
+                        found.workload.clone_from(&about.workload);
+                        if found.address.is_none() {
+                            found.address.clone_from(&about.address);
+                        }
                     }
+                    findings.push(found);
                 }
             }
         }
         findings.sort();
         findings.dedup();
+        Ok(findings)
+    }
+}
+
+#[cfg(test)]
+impl Policies {
+    /// Every set's findings on one document, whatever its `input`.
+    fn evaluate_json(&self, document: &Value) -> Result<Vec<Finding>, PolicyError> {
+        let mut findings = Vec::new();
+        for set in &self.sets {
+            findings.extend(set.evaluate(&mut set.engine.clone(), document)?);
+        }
+        findings.sort();
+        Ok(findings)
+    }
+}
+
+/// What a document is about, for messages that do not say.
+#[derive(Default)]
+struct About {
+    stack: Option<String>,
+    workload: Option<String>,
+    address: Option<String>,
+}
+
+impl Set {
+    /// The findings of this set's namespaces on one input document.
+    fn evaluate(
+        &self,
+        engine: &mut regorus::Engine,
+        document: &Value,
+    ) -> Result<Vec<Finding>, PolicyError> {
+        let input = regorus::Value::from_json_str(&document.to_string()).map_err(|e| {
+            PolicyError::Eval {
+                policy: self.name.clone(),
+                namespace: String::new(),
+                message: e.to_string(),
+            }
+        })?;
+        engine.set_input(input);
+        let mut findings = Vec::new();
+        for (namespace, rules) in &self.namespaces {
+            for name in rules {
+                let eval_error = |message: String| PolicyError::Eval {
+                    policy: self.name.clone(),
+                    namespace: namespace.clone(),
+                    message,
+                };
+                // Each rule on its own: a package's whole document may
+                // leave out complete rules.
+                let value = engine
+                    .eval_rule(format!("data.{namespace}.{name}"))
+                    .map_err(|e| eval_error(e.to_string()))?;
+                if value == regorus::Value::Undefined {
+                    continue;
+                }
+                let value: Value = value
+                    .to_json_str()
+                    .map_err(|e| e.to_string())
+                    .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
+                    .map_err(eval_error)?;
+                let Some(rule) = Rule::of(name) else {
+                    continue;
+                };
+                let shape = |found: &str| PolicyError::Shape {
+                    policy: self.name.clone(),
+                    namespace: namespace.clone(),
+                    rule: name.clone(),
+                    found: found.to_owned(),
+                };
+                let messages = match value {
+                    Value::Array(messages) => messages,
+                    Value::Bool(true) => vec![Value::String(name.clone())],
+                    Value::Bool(false) => Vec::new(),
+                    Value::Object(_) => return Err(shape("an object")),
+                    Value::String(_) => return Err(shape("a string")),
+                    _ => return Err(shape("neither a set nor a boolean")),
+                };
+                for message in messages {
+                    findings.push(finding(rule, &self.name, message));
+                }
+            }
+        }
         Ok(findings)
     }
 }

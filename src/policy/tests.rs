@@ -8,6 +8,7 @@ fn policy(path: &str) -> config::Policy {
         path: path.into(),
         namespaces: vec!["main".into()],
         rego_v0: false,
+        input: config::PolicyInput::Run,
         line: 1,
     }
 }
@@ -25,7 +26,7 @@ fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
 fn evaluate(files: &[(&str, &str)], input: &Value) -> Vec<Finding> {
     let dir = tree(files);
     let policies = load(dir.path(), &[policy("policy")]).unwrap();
-    policies.evaluate(input).unwrap()
+    policies.evaluate_json(input).unwrap()
 }
 
 #[test]
@@ -147,7 +148,7 @@ fn a_missing_package_or_an_empty_folder_is_an_error() {
 fn a_rule_that_is_not_a_set_of_messages_is_an_error() {
     let dir = tree(&[("policy/p.rego", "package main\n\ndeny := \"no\"\n")]);
     let policies = load(dir.path(), &[policy("policy")]).unwrap();
-    let error = policies.evaluate(&json!({})).unwrap_err().to_string();
+    let error = policies.evaluate_json(&json!({})).unwrap_err().to_string();
     assert!(
         error.contains("deny in package main is a string"),
         "{error}"
@@ -196,6 +197,40 @@ fn rego_v0_rules_are_refused_with_the_reason() {
         ..policy("policy")
     };
     let policies = load(dir.path(), &[v0]).unwrap();
-    let found = policies.evaluate(&json!({})).unwrap();
+    let found = policies.evaluate_json(&json!({})).unwrap();
     assert_eq!(found[0].message, "1");
+}
+
+#[test]
+fn every_rule_counts_however_it_is_written() {
+    // conftest's example: `violation` is a complete rule holding an array,
+    // in a package spread over files that each define `name`.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/policy/conftest-kubernetes");
+    let policies = load(&dir, &[policy("policy")]).unwrap();
+    let manifest = std::fs::read_to_string(dir.join("manifests/deployment.yaml")).unwrap();
+    let deployment: Value = serde_saphyr::from_str(&manifest).unwrap();
+    let found = policies.evaluate_json(&deployment).unwrap();
+    let messages: Vec<(Rule, &str)> = found.iter().map(|f| (f.rule, f.message.as_str())).collect();
+    assert_eq!(
+        messages,
+        [
+            (
+                Rule::Deny,
+                "Containers must not run as root in Deployment hello-kubernetes"
+            ),
+            (
+                Rule::Deny,
+                "Deployment hello-kubernetes must provide app/release labels for pod selectors"
+            ),
+            (
+                Rule::Deny,
+                "Found deployment hello-kubernetes but deployments are not allowed"
+            ),
+            (
+                Rule::Deny,
+                "hello-kubernetes must include Kubernetes recommended labels: https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/#labels"
+            ),
+        ]
+    );
 }
