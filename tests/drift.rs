@@ -216,8 +216,8 @@ fn drift_and_apply_notify_the_webhooks_that_asked() {
 }
 
 /// The Markdown drift report, pasted into an issue: tables, the pending
-/// Terraform change, the live edit flagged as drift, and the graph
-/// coloured by state. Commit and path are the only parts that vary.
+/// Terraform change, the live edit flagged as drift (each in a collapsed
+/// block), and the graph coloured by state. Commit and path are the only parts that vary.
 #[test]
 fn the_markdown_drift_report_is_stable_and_colours_the_graph() {
     let cluster = Cluster::start();
@@ -289,15 +289,23 @@ Green: in sync. Yellow: changes pending from Git. Orange: drift (changed outside
 
 ### Stack `net` (`infra/net`)
 
+<details><summary>1 resource change(s)</summary>
+
 | Action | Address | Destructive | Details |
 |---|---|---|---|
 | `~` update | `terraform_data.vpc` |  | `input`: `"a"` → `"b"`<br>`output`: `"a"` → `(known after apply)` |
 
+</details>
+
 ### Workload `apps` (`k8s/apps`)
+
+<details><summary>1 object change(s)</summary>
 
 | Action | Object | Destructive | Details |
 |---|---|---|---|
 | `~` update | `ConfigMap/apps/net` |  | **drift**<br>changed outside strata by kubectl-patch<br>`data.cidr`: `"10.9.0.0/16"` → `"10.0.0.0/16"` (set by `kubectl-patch`) |
+
+</details>
 
 "#;
     assert_eq!(markdown, expected, "{markdown}");

@@ -28,6 +28,8 @@ mod executor;
 mod hostile;
 /// The module graph of src/ has no import cycles.
 mod layering;
+/// Markdown reports that fit a pull-request comment (`--max-bytes`).
+mod markdown;
 /// Both layers in one pipeline: outputs into the cluster, one gate.
 mod pipeline;
 /// `strata plan` and `strata inspect` on real Terraform plans.

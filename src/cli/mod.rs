@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use strata::interrupt::Interrupt;
 use strata::ops::{Environment, KubeOptions, PlanOptions, SourceOptions};
+use strata::report::markdown::{self, Doc};
 use strata::report::{Format, Report};
 use strata::ui::Ui;
 
@@ -91,6 +92,17 @@ pub struct Global {
     /// Write the report to FILE instead of stdout
     #[arg(long, global = true, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Cut a Markdown report to at most N bytes, keeping the summary and
+    /// every item that needs approval, details as far as they fit (default:
+    /// a GitHub comment's limit; 0: no limit)
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        default_value_t = 65_536,
+        value_parser = parse_max_bytes
+    )]
+    pub max_bytes: usize,
     /// Never use colour (also: the NO_COLOR environment variable)
     #[arg(long, global = true)]
     pub no_color: bool,
@@ -124,6 +136,16 @@ pub struct Global {
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     strata::config::parse_duration(text)
         .ok_or_else(|| format!("{text:?} is not a duration such as 30s, 5m or 1h30m"))
+}
+
+fn parse_max_bytes(text: &str) -> Result<usize, String> {
+    use strata::report::markdown::MIN_BYTES;
+    match text.parse::<usize>() {
+        Ok(n) if n == 0 || n >= MIN_BYTES => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not 0 (no limit) or a number of bytes of at least {MIN_BYTES}"
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -223,9 +245,25 @@ impl Context {
         }
     }
 
+    /// Writes a report in `--format`; Markdown fits `--max-bytes`.
     pub fn emit_report(&self, report: &Report) -> Result<(), CliError> {
-        let format = self.global.format.into();
-        self.emit(|color| report.render(format, color))
+        match self.global.format {
+            FormatArg::Markdown => {
+                self.emit(|_| markdown::render_within(report, self.global.max_bytes))
+            }
+            format => self.emit(|color| report.render(format.into(), color)),
+        }
+    }
+
+    /// Writes a Markdown document (of a command that can be run again as it
+    /// is) cut to `--max-bytes`.
+    pub fn emit_markdown(&self, doc: &Doc) -> Result<(), CliError> {
+        self.emit(|_| {
+            doc.fit(
+                self.global.max_bytes,
+                "For all of it, run the same command with `--max-bytes 0`.",
+            )
+        })
     }
 }
 

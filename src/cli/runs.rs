@@ -24,14 +24,14 @@ pub async fn exec(args: Args, ctx: &Context) -> Result<u8, CliError> {
         run: args.run,
     };
     let report = ops::runs(&opts)?;
-    ctx.emit(|color| match ctx.global.format {
-        FormatArg::Json => {
+    match ctx.global.format {
+        FormatArg::Markdown => ctx.emit_markdown(&strata::report::runs::markdown(&report))?,
+        FormatArg::Json => ctx.emit(|_| {
             let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
             s.push('\n');
             s
-        }
-        FormatArg::Text => strata::report::runs::text(&report, color),
-        FormatArg::Markdown => strata::report::runs::markdown(&report),
-    })?;
+        })?,
+        FormatArg::Text => ctx.emit(|color| strata::report::runs::text(&report, color))?,
+    }
     Ok(exit::OK)
 }

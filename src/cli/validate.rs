@@ -19,14 +19,14 @@ pub async fn exec(_args: Args, ctx: &Context) -> Result<u8, CliError> {
         env: ctx.env.clone(),
     };
     let report = ops::validate(&opts, &ctx.ui, &ctx.interrupt).await?;
-    ctx.emit(|_| match ctx.global.format {
-        FormatArg::Text => report.render_text(),
-        FormatArg::Markdown => report.render_markdown(),
-        FormatArg::Json => {
+    match ctx.global.format {
+        FormatArg::Markdown => ctx.emit_markdown(&report.render_markdown())?,
+        FormatArg::Text => ctx.emit(|_| report.render_text())?,
+        FormatArg::Json => ctx.emit(|_| {
             let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
             s.push('\n');
             s
-        }
-    })?;
+        })?,
+    }
     Ok(if report.valid { exit::OK } else { exit::ERROR })
 }

@@ -12,6 +12,7 @@ use super::{Environment, Error, SourceOptions, checkout};
 use crate::config;
 use crate::interrupt::Interrupt;
 use crate::report::Source;
+use crate::report::markdown::{Doc, Row};
 
 #[derive(Debug, Clone)]
 pub struct ValidateOptions {
@@ -464,33 +465,62 @@ impl ValidateReport {
         out
     }
 
-    pub fn render_markdown(&self) -> String {
-        use std::fmt::Write as _;
-        let mut out = format!(
-            "## strata validate: {}\n\n",
-            if self.valid { "valid" } else { "invalid" }
+    /// Problems first: a cut keeps them before the list of stacks and
+    /// workloads.
+    pub fn render_markdown(&self) -> Doc {
+        let mut doc = Doc::new();
+        doc.whole(
+            0,
+            "title",
+            format!(
+                "## strata validate: {}\n\n",
+                if self.valid { "valid" } else { "invalid" }
+            ),
         );
-        if !self.problems.is_empty() {
-            out.push_str("| File | Line | Problem |\n|---|---|---|\n");
-            for p in &self.problems {
-                let _ = writeln!(
-                    out,
-                    "| `{}` | {}:{} | {} |",
-                    p.file,
-                    p.line,
-                    p.column,
-                    p.message.replace('|', "\\|").replace('\n', "<br>")
-                );
-            }
-            out.push('\n');
-        }
-        out.push_str("| Kind | Name | Path |\n|---|---|---|\n");
-        for s in &self.stacks {
-            let _ = writeln!(out, "| stack | `{}` | `{}` |", s.name, s.path);
-        }
-        for w in &self.workloads {
-            let _ = writeln!(out, "| workload | `{}` | `{}` |", w.name, w.path);
-        }
-        out
+        let problems = self
+            .problems
+            .iter()
+            .map(|p| {
+                Row::new(
+                    format!(
+                        "| `{}` | {}:{} | {} |\n",
+                        p.file,
+                        p.line,
+                        p.column,
+                        p.message.replace('|', "\\|").replace('\n', "<br>")
+                    ),
+                    "problem(s)",
+                )
+            })
+            .collect();
+        doc.rows(
+            1,
+            "| File | Line | Problem |\n|---|---|---|\n".to_owned(),
+            problems,
+            "\n",
+        );
+        let items = self
+            .stacks
+            .iter()
+            .map(|s| {
+                Row::new(
+                    format!("| stack | `{}` | `{}` |\n", s.name, s.path),
+                    "stack(s)",
+                )
+            })
+            .chain(self.workloads.iter().map(|w| {
+                Row::new(
+                    format!("| workload | `{}` | `{}` |\n", w.name, w.path),
+                    "workload(s)",
+                )
+            }))
+            .collect();
+        doc.rows(
+            2,
+            "| Kind | Name | Path |\n|---|---|---|\n".to_owned(),
+            items,
+            "\n",
+        );
+        doc
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use super::markdown::{Doc, Row};
 use crate::approval::Item;
 use crate::runs::{Run, RunStatus, RunsReport};
 use crate::ui::{Ui, style};
@@ -119,25 +120,36 @@ pub fn text(report: &RunsReport, color: bool) -> String {
     out
 }
 
-/// A Markdown table, for pasting into an issue.
-pub fn markdown(report: &RunsReport) -> String {
-    let mut out = String::from(
-        "| run | created | command | commit | status | changes | needs approval |\n|---|---|---|---|---|---|---|\n",
+/// A Markdown table, for pasting into an issue; a cut keeps the newest
+/// runs.
+pub fn markdown(report: &RunsReport) -> Doc {
+    let rows = report
+        .runs
+        .iter()
+        .map(|run| {
+            Row::new(
+                format!(
+                    "| `{}` | {} | {} | `{}` | {} | {} | {} |\n",
+                    run.id,
+                    run.created.strftime("%Y-%m-%d %H:%M:%SZ"),
+                    run.command,
+                    commit(run),
+                    run.status.as_str(),
+                    changes(run),
+                    items_cell(&run.items)
+                ),
+                "run(s)",
+            )
+        })
+        .collect();
+    let mut doc = Doc::new();
+    doc.rows(
+        0,
+        "| run | created | command | commit | status | changes | needs approval |\n|---|---|---|---|---|---|---|\n".to_owned(),
+        rows,
+        "\n",
     );
-    for run in &report.runs {
-        let _ = writeln!(
-            out,
-            "| `{}` | {} | {} | `{}` | {} | {} | {} |",
-            run.id,
-            run.created.strftime("%Y-%m-%d %H:%M:%SZ"),
-            run.command,
-            commit(run),
-            run.status.as_str(),
-            changes(run),
-            items_cell(&run.items)
-        );
-    }
-    out
+    doc
 }
 
 fn items_cell(items: &[Item]) -> String {
