@@ -170,6 +170,14 @@ fn a_deny_stops_the_run_before_anything_is_applied() {
         "{plan:?}"
     );
     assert_no_secret(&plan);
+    let markdown = strata.kube(&repo, &cluster, &["plan", "--format", "markdown"]);
+    assert_eq!(markdown.code, 1, "{markdown:?}");
+    assert!(
+        markdown.stdout.contains(
+            "| ⛔ **deny** | `guardrails` | `workload web: Deployment/default/web` | 5 replicas is more than 3 |"
+        ),
+        "{markdown:?}"
+    );
 
     // The nightly drift check fails on it too, and says so to whoever
     // asked to hear of failures.

@@ -144,6 +144,7 @@ pub fn document(report: &Report) -> Doc {
         );
     }
     summary_tables(&mut doc, report);
+    policies(&mut doc, report);
     approvals(&mut doc, report);
     if let Some(graph) = &report.graph {
         doc.whole(
@@ -252,6 +253,39 @@ struct Needed<'a> {
 
 /// Every item that needs (or needed) approval, as the gate lists them, and
 /// every destructive change, destructive ones first.
+/// What the policies said, denials first: kept with what needs approval.
+fn policies(doc: &mut Doc, report: &Report) {
+    let rows = report
+        .policy
+        .iter()
+        .map(|f| {
+            let rule = match f.rule {
+                crate::policy::Rule::Deny => "⛔ **deny**",
+                crate::policy::Rule::Approve => "approve",
+                crate::policy::Rule::Warn => "warn",
+            };
+            Row::new(
+                format!(
+                    "| {rule} | {} | {} | {} |\n",
+                    code(&f.policy),
+                    code(&f.item()),
+                    cell(&f.message)
+                ),
+                "policy message(s)",
+            )
+        })
+        .collect();
+    doc.rows(
+        APPROVAL,
+        format!(
+            "### Policies ({})\n\n| Rule | Policy | Item | Message |\n|---|---|---|---|\n",
+            report.policy.len()
+        ),
+        rows,
+        "\n",
+    );
+}
+
 fn approvals(doc: &mut Doc, report: &Report) {
     let mut needed: Vec<Needed> = report
         .approvals
