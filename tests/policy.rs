@@ -669,3 +669,55 @@ warn contains msg if {
     expected.sort();
     assert_eq!(findings(&report), expected, "strata and OPA disagree");
 }
+
+/// At a terminal, an item a policy's `approve` rule names is asked for
+/// like a destructive one: the prompt shows the policy's message, and
+/// only `yes` applies.
+#[test]
+fn at_a_terminal_an_approve_rule_asks_and_yes_applies() {
+    use crate::apply::{app_repo, applied, change_app, planned_action};
+    let repo = app_repo("");
+    let strata = applied(&repo);
+    let hcl = std::fs::read_to_string(repo.path().join("strata.hcl")).expect("strata.hcl");
+    repo.write(
+        "strata.hcl",
+        &format!("{hcl}\npolicy \"sizes\" {{\n  path = \"policy\"\n}}\n"),
+    )
+    .write(
+        "policy/sizes.rego",
+        r#"package main
+
+approve contains {"msg": sprintf("resizing to %s needs the capacity team", [rc.change.after.input]), "stack": s.name, "address": rc.address} if {
+    some s in input.stacks
+    some rc in s.resource_changes
+    rc.address == "terraform_data.server"
+    "update" in rc.change.actions
+}
+"#,
+    );
+    // Not destructive: only the policy asks for a person.
+    change_app(&repo, 1, "large");
+    let terminal = crate::support::Terminal::start(&strata, &repo, &["apply"]);
+    let screen = terminal.wait_for("Enter a value:");
+    assert!(
+        screen.contains("approve  sizes  stack app: terraform_data.server  resizing to large needs the capacity team"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(
+            "app  update  terraform_data.server  policy sizes: resizing to large needs the capacity team"
+        ),
+        "{screen}"
+    );
+    terminal.keys(&["yes", "Enter"]);
+    let (code, screen) = terminal.exit_code();
+    assert_eq!(code, 0, "{screen}");
+    assert_eq!(
+        planned_action(&strata, &repo, "terraform_data.server"),
+        "none"
+    );
+    let audit = strata.audit();
+    let last = audit.last().expect("a decision");
+    assert_eq!(last["decision"], "approved", "{audit:#?}");
+    assert_eq!(last["by"], "prompt");
+}
