@@ -22,6 +22,7 @@ pub mod process;
 pub mod report;
 pub mod retry;
 pub mod runs;
+pub mod sops;
 pub mod source;
 pub mod state;
 pub mod terraform;

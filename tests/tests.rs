@@ -47,6 +47,9 @@ mod rbac;
 mod realworld;
 /// Secrets never reach any output.
 mod secrets;
+/// SOPS-encrypted manifests, generator sources and var files: decrypted,
+/// applied, never shown; a wrong key or a tampered file stops the run.
+mod sops;
 /// Git sources: refs, tags, old commits, --worktree, and their errors.
 mod source;
 /// `strata watch`, the reconcile loop.

@@ -402,8 +402,8 @@ async fn plan_object(
         },
     };
     let uid = live.as_ref().map(Live::of);
-    let unchanged_in_git =
-        entry.is_some_and(|e| !e.hash.is_empty() && e.hash == inventory::hash(&o.value));
+    let unchanged_in_git = entry
+        .is_some_and(|e| !e.hash.is_empty() && e.hash == inventory::hash(&o.value, o.sensitive));
     // Neither Git nor the object changed since strata applied (or last
     // checked) it: applying again would change nothing.
     if let (Some(e), Some(l)) = (entry, &uid)
@@ -513,7 +513,7 @@ async fn plan_object(
         return (Ok(None), uid);
     }
     let mut c = change(Action::Update);
-    c.fields = diff::fields(&before, &after, o.is_secret());
+    c.fields = diff::fields(&before, &after, o.hide());
     let owners = ownership::owners(&live);
     for f in &mut c.fields {
         f.manager = owners
@@ -939,7 +939,7 @@ fn inventory_with(
                 id: o.id.clone(),
                 api_version: o.api_version.clone(),
                 uid: live.uid.clone(),
-                hash: inventory::hash(&o.value),
+                hash: inventory::hash(&o.value, o.sensitive),
                 resource_version: live.resource_version.clone(),
                 created,
             })

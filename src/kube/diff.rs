@@ -63,15 +63,26 @@ pub fn normalize(object: &Value) -> Value {
     v
 }
 
-/// The fields that differ between `live` and `desired` (both normalized).
-/// For a Secret, values under `data` and `stringData` are redacted.
-pub fn fields(live: &Value, desired: &Value, secret: bool) -> Vec<FieldChange> {
+/// Which values of an object a diff does not show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hide {
+    Nothing,
+    /// A Secret's: those under `data` and `stringData`.
+    SecretData,
+    /// An object decrypted from SOPS: every value (which fields change is
+    /// shown).
+    Everything,
+}
+
+/// The fields that differ between `live` and `desired` (both normalized),
+/// with the values `hide` says redacted.
+pub fn fields(live: &Value, desired: &Value, hide: Hide) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    walk("", live, desired, secret, &mut out);
+    walk("", live, desired, hide, &mut out);
     out
 }
 
-fn walk(path: &str, a: &Value, b: &Value, secret: bool, out: &mut Vec<FieldChange>) {
+fn walk(path: &str, a: &Value, b: &Value, secret: Hide, out: &mut Vec<FieldChange>) {
     if a == b {
         return;
     }
@@ -96,7 +107,11 @@ fn walk(path: &str, a: &Value, b: &Value, secret: bool, out: &mut Vec<FieldChang
             }
         }
         _ => {
-            let hide = secret && (path.starts_with("data") || path.starts_with("stringData"));
+            let hide = match secret {
+                Hide::Nothing => false,
+                Hide::SecretData => path.starts_with("data") || path.starts_with("stringData"),
+                Hide::Everything => true,
+            };
             out.push(FieldChange {
                 path: path.to_owned(),
                 before: if hide { REDACTED.to_owned() } else { show(a) },
@@ -209,7 +224,7 @@ mod tests {
                           "metadata": {"labels": {"app.kubernetes.io/name": "x"}}});
         let desired = json!({"spec": {"replicas": 2, "template": {"spec": {"containers": [{"image": "a:2"}]}}},
                              "metadata": {"labels": {"app.kubernetes.io/name": "y", "new": "z"}}});
-        let changes = fields(&live, &desired, false);
+        let changes = fields(&live, &desired, Hide::Nothing);
         let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
         assert_eq!(
             paths,
@@ -226,9 +241,19 @@ mod tests {
         let secret = fields(
             &json!({"data": {"password": "b2xk"}}),
             &json!({"data": {"password": "bmV3"}}),
-            true,
+            Hide::SecretData,
         );
         assert_eq!(secret[0].before, REDACTED);
         assert_eq!(secret[0].after, REDACTED);
+        let sops = fields(
+            &json!({"spec": {"license": "old"}, "metadata": {"name": "a"}}),
+            &json!({"spec": {"license": "new"}, "metadata": {"name": "a"}}),
+            Hide::Everything,
+        );
+        assert_eq!(sops[0].path, "spec.license");
+        assert_eq!(
+            (sops[0].before.as_str(), sops[0].after.as_str()),
+            (REDACTED, REDACTED)
+        );
     }
 }

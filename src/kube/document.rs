@@ -2,6 +2,8 @@
 //! `List`) into [`Manifest`]s, each knowing its file, document and line,
 //! with every value the API server would refuse reported where it is.
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 
 use super::{KubeError, values};
@@ -16,6 +18,17 @@ pub struct Manifest {
     /// 1-based line where the document starts.
     pub line: usize,
     pub value: Value,
+    /// The values decrypted from SOPS that it holds (none for an object
+    /// written in the clear): the object is then secret throughout, shown
+    /// in no diff, and these are kept out of every message.
+    pub secrets: BTreeSet<String>,
+}
+
+impl Manifest {
+    /// Whether the object holds values decrypted from SOPS.
+    pub fn sensitive(&self) -> bool {
+        !self.secrets.is_empty()
+    }
 }
 
 /// One problem, or all of them.
@@ -53,6 +66,7 @@ pub fn parse_json(file: &str, text: &str) -> Result<Vec<Manifest>, KubeError> {
             line: text[..start].matches('\n').count() + 1,
             doc,
             yaml: false,
+            secret: false,
         };
         out.extend(documents(&source, value, &[], &mut problems)?);
     }
@@ -86,6 +100,7 @@ pub fn parse_yaml(file: &str, text: &str) -> Result<Vec<Manifest>, KubeError> {
             line: start,
             doc: &doc,
             yaml: true,
+            secret: false,
         };
         out.extend(documents(&source, value, &[], &mut problems)?);
     }
@@ -107,6 +122,38 @@ struct Source<'a> {
     doc: &'a str,
     /// YAML rather than JSON: unquoted scalars explain wrong types.
     yaml: bool,
+    /// Decrypted from SOPS: no value of it goes in a message.
+    secret: bool,
+}
+
+/// The documents of a file decrypted from SOPS (`values`, each a
+/// document; `secrets`, every decrypted value). Problems name the file and
+/// document, never a value.
+pub fn parse_decrypted(
+    file: &str,
+    values: Vec<Value>,
+    secrets: &BTreeSet<String>,
+) -> Result<Vec<Manifest>, KubeError> {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for (i, value) in values.into_iter().enumerate() {
+        let source = Source {
+            file,
+            index: i + 1,
+            line: 1,
+            doc: "",
+            yaml: false,
+            secret: true,
+        };
+        out.extend(documents(&source, value, &[], &mut problems)?);
+    }
+    if !problems.is_empty() {
+        return Err(one_or_all(problems));
+    }
+    for manifest in &mut out {
+        manifest.secrets.clone_from(secrets);
+    }
+    Ok(out)
 }
 
 /// The message of a YAML error without its source excerpt, and its line
@@ -214,8 +261,8 @@ fn documents(
         let mut path = at.to_vec();
         path.extend(problem.path.iter().cloned());
         let (line, raw) = match values::locate(source.doc, &path) {
-            Some((line, raw)) => (source.line + line - 1, Some(raw)),
-            None => (source.line, None),
+            Some((line, raw)) if !source.secret => (source.line + line - 1, Some(raw)),
+            _ => (source.line, None),
         };
         problems.push(KubeError::Manifest {
             file: source.file.to_owned(),
@@ -226,6 +273,7 @@ fn documents(
                 &problem,
                 raw.as_deref().filter(|r| !r.is_empty()),
                 source.yaml,
+                source.secret,
             ),
         });
     }
@@ -234,6 +282,7 @@ fn documents(
         index: source.index,
         line: source.line,
         value,
+        secrets: BTreeSet::new(),
     }])
 }
 

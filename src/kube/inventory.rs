@@ -68,11 +68,12 @@ pub fn name(workload: &str) -> String {
 
 /// The hash of an object as strata applies it, without the commit
 /// annotation (which changes with every commit).
-pub fn hash(object: &Value) -> String {
+pub fn hash(object: &Value, sensitive: bool) -> String {
     // A Secret's hash would let anyone who can read the inventory test
-    // guesses of its values: Secrets get none (no drift label from Git
-    // history, no dry-run shortcut; imperative edits still show as drift).
-    if object["kind"] == "Secret" && object["apiVersion"] == "v1" {
+    // guesses of its values: Secrets, and objects decrypted from SOPS
+    // (`sensitive`), get none (no drift label from Git history, no dry-run
+    // shortcut; imperative edits still show as drift).
+    if sensitive || object["kind"] == "Secret" && object["apiVersion"] == "v1" {
         return String::new();
     }
     let mut v = object.clone();

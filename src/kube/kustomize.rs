@@ -14,7 +14,7 @@
 //! the line, the field and the entry. kustomize runs only when there is
 //! none.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
@@ -41,20 +41,34 @@ enum Names {
 }
 
 /// Checks the kustomization in `root/dir` (named `file`) and the local
-/// kustomizations it references; every problem found.
-pub(super) fn check(root: &Path, dir: &str) -> Vec<KubeError> {
+/// kustomizations it references: every problem found, and what it reads.
+pub(super) fn check(root: &Path, dir: &str) -> Checked {
     let Ok(root) = root.canonicalize() else {
-        return Vec::new();
+        return Checked::default();
     };
     let mut checker = Checker {
         root,
         seen: HashSet::new(),
-        problems: Vec::new(),
+        checked: Checked::default(),
     };
     if let Ok(start) = checker.root.join(dir).canonicalize() {
         checker.visit(&start);
     }
-    checker.problems
+    checker.checked.root = checker.root;
+    checker.checked
+}
+
+/// What checking a kustomization found.
+#[derive(Debug, Default)]
+pub(super) struct Checked {
+    pub(super) problems: Vec<KubeError>,
+    /// The repository root, canonical.
+    root: PathBuf,
+    /// Every kustomization directory it reads (canonical).
+    dirs: Vec<PathBuf>,
+    /// Every file it references (canonical), with the format sops would
+    /// read it in.
+    files: Vec<(PathBuf, crate::sops::Format)>,
 }
 
 struct Checker {
@@ -62,7 +76,7 @@ struct Checker {
     root: PathBuf,
     /// Kustomization directories already checked (canonical).
     seen: HashSet<PathBuf>,
-    problems: Vec<KubeError>,
+    checked: Checked,
 }
 
 impl Checker {
@@ -80,12 +94,13 @@ impl Checker {
         let Some(name) = KUSTOMIZATION.iter().find(|f| dir.join(f).is_file()) else {
             return;
         };
+        self.checked.dirs.push(dir.to_owned());
         let path = dir.join(name);
         let file = self.shown(&path);
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) => {
-                self.problems.push(KubeError::manifest(
+                self.checked.problems.push(KubeError::manifest(
                     &file,
                     None,
                     format!("cannot read the kustomization: {e}"),
@@ -97,7 +112,7 @@ impl Checker {
             Ok(docs) if docs.len() == 1 => docs.into_iter().next().map(|m| m.value),
             Ok(docs) if docs.is_empty() => None,
             Ok(_) => {
-                self.problems.push(KubeError::manifest(
+                self.checked.problems.push(KubeError::manifest(
                     &file,
                     None,
                     "a kustomization must be a single YAML document",
@@ -105,7 +120,7 @@ impl Checker {
                 return;
             }
             Err(e) => {
-                self.problems.push(e);
+                self.checked.problems.push(e);
                 return;
             }
         }
@@ -207,30 +222,42 @@ impl Checker {
             message,
         };
         if entry.trim().is_empty() {
-            self.problems
+            self.checked
+                .problems
                 .push(problem(format!("{field} has an empty entry; remove it")));
             return;
         }
         let path = dir.join(entry);
         match path.canonicalize() {
             Ok(full) if !full.starts_with(&self.root) => {
-                self.problems.push(problem(outside(field, entry)));
+                self.checked.problems.push(problem(outside(field, entry)));
             }
             Ok(full) => {
                 if full.is_dir() && matches!(names, Names::Kustomization | Names::Either) {
                     self.visit(&full);
+                } else if full.is_file() {
+                    // An env file is dotenv whatever its name, as in Flux.
+                    let format = match crate::sops::Format::of_path(entry) {
+                        crate::sops::Format::Binary
+                            if field.ends_with(".envs") || field.ends_with(".env") =>
+                        {
+                            crate::sops::Format::Dotenv
+                        }
+                        other => other,
+                    };
+                    self.checked.files.push((full, format));
                 }
             }
             Err(_) if is_remote(entry) => {
-                self.problems.push(problem(format!(
+                self.checked.problems.push(problem(format!(
                     "{field} entry {entry:?} is a remote reference; strata renders only what the commit holds, so that what was reviewed is what is applied: vendor it into the repository (for example with `kustomize localize`) and reference the local copy"
                 )));
             }
             Err(_) if Path::new(entry).is_absolute() || leaves(&self.root, dir, entry) => {
-                self.problems.push(problem(outside(field, entry)));
+                self.checked.problems.push(problem(outside(field, entry)));
             }
             Err(_) => {
-                self.problems.push(problem(format!(
+                self.checked.problems.push(problem(format!(
                     "{field} entry {entry:?} does not exist (looked for {}); check the spelling and that it is committed",
                     self.shown(&lexical(&path))
                 )));
@@ -307,6 +334,8 @@ pub struct Tools {
     pub home: Option<OsString>,
     /// Stops the renderer; `None`: the process's own, if installed.
     pub interrupt: Option<Interrupt>,
+    /// The age identities that decrypt SOPS files.
+    pub keys: crate::sops::Keys,
 }
 
 /// How long rendering one kustomization may take.
@@ -314,6 +343,118 @@ const RENDER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// File names that make a directory a kustomization.
 pub const KUSTOMIZATION: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// Renders the kustomization in `full` (checked into `checked`): in
+/// place, or, when a file it reads is SOPS-encrypted, from a private
+/// temporary copy (mode 0700, removed when rendered) of what it reads, in
+/// which those files are decrypted, as Flux does before its build. Returns
+/// the rendered text and every value decrypted.
+pub(super) fn render(
+    full: &Path,
+    dir: &str,
+    checked: &Checked,
+    tools: &Tools,
+) -> Result<(String, BTreeSet<String>), KubeError> {
+    let shown = |path: &Path| {
+        path.strip_prefix(&checked.root)
+            .map_or_else(|_| path.display().to_string(), |p| p.display().to_string())
+    };
+    let mut plain: Vec<(&Path, Vec<u8>)> = Vec::new();
+    let mut secrets = BTreeSet::new();
+    for (file, format) in &checked.files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        let decrypted = crate::sops::decrypt(&text, *format, &tools.keys)
+            .and_then(|d| d.map(|d| Ok((d.plaintext()?, d))).transpose())
+            .map_err(|e| KubeError::manifest(&shown(file), None, e.to_string()))?;
+        if let Some((text, d)) = decrypted {
+            secrets.extend(d.secrets().iter().cloned());
+            plain.push((file, text));
+        }
+    }
+    if plain.is_empty() {
+        return Ok((build(full, dir, tools)?, secrets));
+    }
+    let copy_error = |e: std::io::Error| KubeError::Render {
+        dir: dir.to_owned(),
+        message: format!("copying the kustomization to decrypt its SOPS files: {e}"),
+    };
+    let copy = tempfile::Builder::new()
+        .prefix("strata-sops-")
+        .tempdir()
+        .map_err(copy_error)?;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(copy.path(), std::fs::Permissions::from_mode(0o700))
+            .map_err(copy_error)?;
+    }
+    let inside = |path: &Path| {
+        copy.path()
+            .join(path.strip_prefix(&checked.root).unwrap_or(path))
+    };
+    for dir in &checked.dirs {
+        copy_tree(dir, &inside(dir)).map_err(copy_error)?;
+    }
+    for (file, _) in &checked.files {
+        let to = inside(file);
+        if !to.exists() {
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent).map_err(copy_error)?;
+            }
+            std::fs::copy(file, &to).map_err(copy_error)?;
+        }
+    }
+    for (file, text) in plain {
+        let to = inside(file);
+        // Never through a link the repository put there.
+        let _ = std::fs::remove_file(&to);
+        write_private(&to, &text).map_err(copy_error)?;
+    }
+    let canonical = full.canonicalize().map_err(copy_error)?;
+    build(&inside(&canonical), dir, tools)
+        .map(|rendered| (rendered, secrets.clone()))
+        .map_err(|e| match e {
+            KubeError::Render { dir, message } => KubeError::Render {
+                dir,
+                message: super::diff::scrub(&message, &secrets),
+            },
+            other => other,
+        })
+}
+
+/// A file only its owner reads.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
+}
+
+/// Copies the directory `from` to `to`, links as links.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if target.exists() || entry.file_name() == ".git" {
+            continue;
+        }
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)?;
+        } else if kind.is_dir() {
+            copy_tree(&source, &target)?;
+        } else {
+            std::fs::copy(&source, &target)?;
+        }
+    }
+    Ok(())
+}
 
 /// Renders a kustomization with `kustomize build`, else `kubectl
 /// kustomize`, whichever is on PATH first in that order.
@@ -421,6 +562,7 @@ mod tests {
             ),
         );
         let problems: Vec<String> = check(root.path(), "k8s/app")
+            .problems
             .iter()
             .map(ToString::to_string)
             .collect();

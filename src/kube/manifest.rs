@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::KubeError;
-pub use super::document::{Manifest, parse_json, parse_yaml};
+pub use super::document::{Manifest, parse_decrypted, parse_json, parse_yaml};
 pub use super::kustomize::Tools;
 use super::kustomize::{self, KUSTOMIZATION};
 
@@ -126,15 +126,30 @@ impl Walk<'_> {
         if let Some(file) = KUSTOMIZATION.iter().find(|f| full.join(f).is_file()) {
             // Nothing outside the repository, nothing remote: checked before
             // kustomize reads anything.
-            let refused = kustomize::check(root, dir);
-            if !refused.is_empty() {
-                self.problems.extend(refused);
+            let checked = kustomize::check(root, dir);
+            if !checked.problems.is_empty() {
+                self.problems.extend(checked.problems);
                 return Ok(());
             }
-            let rendered = kustomize::build(full, dir, tools)?;
+            let (rendered, secrets) = match kustomize::render(full, dir, &checked, tools) {
+                Ok(rendered) => rendered,
+                // A SOPS file that does not decrypt is the file's problem.
+                Err(e @ KubeError::Manifest { .. }) => {
+                    self.problems.push(e);
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
             let file = join(dir, file);
             match parse_yaml(&file, &rendered) {
-                Ok(docs) => self.out.extend(docs),
+                Ok(mut docs) => {
+                    for doc in &mut docs {
+                        if holds_any(&doc.value, &secrets) {
+                            doc.secrets.clone_from(&secrets);
+                        }
+                    }
+                    self.out.extend(docs);
+                }
                 Err(e) => push(self.problems, e),
             }
             return Ok(());
@@ -163,10 +178,16 @@ impl Walk<'_> {
             let Some(text) = self.read_file(&rel, &path)? else {
                 continue;
             };
-            let parsed = if json {
-                parse_json(&rel, &text)
+            let format = if json {
+                crate::sops::Format::Json
             } else {
-                parse_yaml(&rel, &text)
+                crate::sops::Format::Yaml
+            };
+            let parsed = match crate::sops::decrypt(&text, format, &tools.keys) {
+                Ok(Some(plain)) => parse_decrypted(&rel, plain.values(), plain.secrets()),
+                Ok(None) if json => parse_json(&rel, &text),
+                Ok(None) => parse_yaml(&rel, &text),
+                Err(e) => Err(KubeError::manifest(&rel, None, e.to_string())),
             };
             match parsed {
                 Ok(docs) => self.out.extend(docs),
@@ -233,6 +254,19 @@ impl Walk<'_> {
 /// objects needs (one object is at most 1.5 MiB), far less than would
 /// take minutes and gigabytes to parse.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Whether a string in `value` is, or holds, one of `secrets` (a value
+/// decrypted for a kustomize generator: the object it made is secret).
+fn holds_any(value: &serde_json::Value, secrets: &std::collections::BTreeSet<String>) -> bool {
+    match value {
+        serde_json::Value::String(s) => secrets
+            .iter()
+            .any(|secret| s == secret || (secret.len() >= 4 && s.contains(secret.as_str()))),
+        serde_json::Value::Array(items) => items.iter().any(|v| holds_any(v, secrets)),
+        serde_json::Value::Object(map) => map.values().any(|v| holds_any(v, secrets)),
+        _ => false,
+    }
+}
 
 /// Adds `e` to `problems`, each of several on its own.
 fn push(problems: &mut Vec<KubeError>, e: KubeError) {

@@ -31,6 +31,8 @@ pub struct Object {
     /// What substitution used (secrets to keep out of messages, unknown
     /// values).
     pub used: Used,
+    /// Decrypted from SOPS: secret throughout, whatever its kind.
+    pub sensitive: bool,
 }
 
 impl Object {
@@ -46,6 +48,18 @@ impl Object {
 
     pub fn is_secret(&self) -> bool {
         self.id.group.is_empty() && self.id.kind == "Secret"
+    }
+
+    /// What a diff of the object does not show.
+    pub fn hide(&self) -> super::diff::Hide {
+        use super::diff::Hide;
+        if self.sensitive {
+            Hide::Everything
+        } else if self.is_secret() {
+            Hide::SecretData
+        } else {
+            Hide::Nothing
+        }
     }
 }
 
@@ -177,7 +191,7 @@ pub async fn validate(
             for p in &wrong {
                 problems.push(here(format!(
                     "{} (after substituting Terraform outputs)",
-                    values::message(v, p, None, false)
+                    values::message(v, p, None, false, manifest.sensitive())
                 )));
             }
             continue;
@@ -242,6 +256,9 @@ pub async fn validate(
         }
         seen.insert(id.clone(), origin);
         let mut used = used;
+        // What SOPS decrypted, whatever the kind.
+        used.secrets
+            .extend(manifest.secrets.iter().filter(|s| s.len() >= 4).cloned());
         if group.is_empty() && kind == "Secret" {
             // Values written in Git are as secret as substituted ones.
             for field in ["data", "stringData"] {
@@ -276,6 +293,7 @@ pub async fn validate(
             wave,
             resource,
             used,
+            sensitive: manifest.sensitive(),
         });
     }
     check_namespaces(&objects, ctx, cluster, &mut problems).await;

@@ -250,6 +250,7 @@ mod tests {
             index: 1,
             line: 1,
             value: json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": "x"}, "data": data}),
+            secrets: std::collections::BTreeSet::new(),
         }
     }
 

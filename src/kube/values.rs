@@ -121,8 +121,15 @@ pub fn is_base64(text: &str) -> bool {
 
 /// The message for `problem` of object `v`. `raw` is the value as written
 /// in YAML (when found): it explains what YAML made of it. A Secret's
-/// values are never shown.
-pub fn message(v: &Value, problem: &Problem, raw: Option<&str>, yaml: bool) -> String {
+/// values are never shown, nor any value of an object that is `secret`
+/// throughout (decrypted from SOPS).
+pub fn message(
+    v: &Value,
+    problem: &Problem,
+    raw: Option<&str>,
+    yaml: bool,
+    secret: bool,
+) -> String {
     let field = problem.path.join(".");
     let key = problem.path.last().map_or("", String::as_str);
     let object = match (v["kind"].as_str(), v["metadata"]["name"].as_str()) {
@@ -130,14 +137,19 @@ pub fn message(v: &Value, problem: &Problem, raw: Option<&str>, yaml: bool) -> S
         (Some(kind), None) => format!("{kind}: "),
         _ => String::new(),
     };
-    let secret_value = is_secret(v) && matches!(problem.path[0].as_str(), "data" | "stringData");
+    let secret_value =
+        secret || is_secret(v) && matches!(problem.path[0].as_str(), "data" | "stringData");
     match &problem.what {
         What::NotBase64 => format!(
             "{object}{field} is not valid base64, so the API server would refuse the Secret; encode the value (base64 -w0), or move it to stringData, which takes plain text"
         ),
         What::NotMapping(found) => format!(
             "{object}{field} must be a mapping of names to strings, but it is {}",
-            describe(found)
+            if secret_value {
+                kind_of(found).to_owned()
+            } else {
+                describe(found)
+            }
         ),
         What::NotString(found) if secret_value => {
             let how = if yaml {
@@ -355,12 +367,12 @@ mod tests {
         let (line, raw) = locate(doc, &found[0].path).unwrap();
         assert_eq!((line, raw.as_str()), (4, "y"));
         assert_eq!(
-            message(&v, &found[0], Some(&raw), true),
+            message(&v, &found[0], Some(&raw), true, false),
             "ConfigMap: metadata.name is the boolean true (YAML reads an unquoted y as true); quote it: name: \"y\""
         );
         let (line, raw) = locate(doc, &found[1].path).unwrap();
         assert_eq!((line, raw.as_str()), (6, "1.10"));
-        assert!(message(&v, &found[1], Some(&raw), true).ends_with(
+        assert!(message(&v, &found[1], Some(&raw), true, false).ends_with(
             "is the number 1.1 (YAML reads an unquoted 1.10 as 1.1); quote it: tier: \"1.10\""
         ),);
         let (line, raw) = locate(doc, &found[2].path).unwrap();
@@ -376,7 +388,7 @@ mod tests {
         assert_eq!(paths, ["data.number", "data.bad"]);
         for p in &found {
             let (_, raw) = locate(doc, &p.path).unwrap();
-            let m = message(&v, p, Some(&raw), true);
+            let m = message(&v, p, Some(&raw), true, false);
             assert!(!m.contains("hunter2") && !m.contains("12345"), "{m}");
         }
         assert_eq!(locate(doc, &found[1].path).unwrap().0, 7);

@@ -288,6 +288,7 @@ fn manifest(p: &Published, outputs: &Outputs) -> Result<(Manifest, Used), KubeEr
             index: 1,
             line: p.line,
             value,
+            secrets: std::collections::BTreeSet::new(),
         },
         used,
     ))

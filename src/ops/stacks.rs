@@ -200,10 +200,19 @@ pub(crate) async fn plan_stack_into(
         path: work.to_owned(),
         source,
     })?;
-    let mut var_files: Vec<PathBuf> = stack.var_files.iter().map(PathBuf::from).collect();
+    // SOPS-encrypted var files reach Terraform as TF_VAR_ variables, never
+    // as a file.
+    let VarFiles {
+        files: mut var_files,
+        env: sops_env,
+    } = decrypt_var_files(
+        &wd.dir,
+        stack,
+        &crate::sops::Keys::from_env(&shared.terraform.environment()),
+    )?;
     // Other stacks' outputs in the vars: their values now, or, when a
     // plan of this run changes them, known only once it is applied.
-    let (vars, var_env) = match stack_vars(shared, stack, applied).await? {
+    let (vars, mut var_env) = match stack_vars(shared, stack, applied).await? {
         Vars::Known { file, env } => (file, env),
         Vars::Waiting(upstream) => {
             task.step("waiting");
@@ -214,6 +223,9 @@ pub(crate) async fn plan_stack_into(
             )));
         }
     };
+    // After the var files, as Terraform reads them: -var-file, which
+    // strata's vars use, wins over TF_VAR_.
+    var_env.extend(sops_env);
     if !vars.is_empty() {
         // Written as a var file rather than -var flags so that lists and
         // maps keep their types; it lives outside the tree, in the run.
@@ -283,6 +295,76 @@ pub(crate) async fn plan_stack_into(
         sha256: changes.then_some(sha256),
         report,
     })
+}
+
+/// `stack`'s var files (relative to `dir`, where Terraform runs) that are
+/// in the clear, and the variables of those encrypted with SOPS, as
+/// `TF_VAR_<name>` (strings as they are, other values JSON-encoded, as
+/// Terraform reads them): decrypted in memory, written nowhere.
+///
+/// # Errors
+/// An encrypted file that cannot be decrypted (no key, a wrong one, a MAC
+/// that does not match), or whose plaintext is not a set of variables.
+fn decrypt_var_files(
+    dir: &Path,
+    stack: &Stack,
+    keys: &crate::sops::Keys,
+) -> Result<VarFiles, Error> {
+    use crate::sops::Format;
+    let mut files = Vec::new();
+    let mut env = Vec::new();
+    for file in &stack.var_files {
+        let shown = Path::new(&stack.path).join(file);
+        let invalid = |message: String| Error::Invalid {
+            path: shown.clone(),
+            message,
+        };
+        // Unreadable files are Terraform's to report.
+        let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+        let format = Format::of_path(file);
+        let Some(plain) =
+            crate::sops::decrypt(&text, format, keys).map_err(|e| invalid(e.to_string()))?
+        else {
+            files.push(PathBuf::from(file));
+            continue;
+        };
+        let vars = match format {
+            // A whole .tfvars file: its plaintext is HCL.
+            Format::Binary => {
+                let text = plain.plaintext().map_err(|e| invalid(e.to_string()))?;
+                hcl::from_slice::<serde_json::Map<String, serde_json::Value>>(&text).map_err(
+                    |_| {
+                        invalid("is encrypted with SOPS as a whole file, and its plaintext is not a .tfvars file of plain values (name = value); encrypt the values as JSON (a .tfvars.json) or YAML instead".to_owned())
+                    },
+                )?
+            }
+            _ => match plain.values().into_iter().next() {
+                Some(serde_json::Value::Object(map)) => map,
+                _ => {
+                    return Err(invalid(
+                        "is encrypted with SOPS, but it is not a mapping of variable names to values"
+                            .to_owned(),
+                    ));
+                }
+            },
+        };
+        for (name, value) in vars {
+            let text = match value {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            };
+            env.push((format!("TF_VAR_{name}"), text));
+        }
+    }
+    Ok(VarFiles { files, env })
+}
+
+/// A stack's var files as Terraform gets them.
+struct VarFiles {
+    /// Those in the clear, for -var-file.
+    files: Vec<PathBuf>,
+    /// The variables of those encrypted with SOPS, for the environment.
+    env: Vec<(String, String)>,
 }
 
 /// A stack's vars with other stacks' outputs substituted.

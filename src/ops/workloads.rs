@@ -54,6 +54,7 @@ pub(crate) fn tools(env: &Environment) -> Tools {
         path: env.get("PATH").map(ToOwned::to_owned),
         home: env.get("HOME").map(ToOwned::to_owned),
         interrupt: crate::interrupt::installed().cloned(),
+        keys: crate::sops::Keys::from_env(env),
     }
 }
 

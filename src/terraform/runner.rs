@@ -164,6 +164,15 @@ pub struct Terraform {
 }
 
 impl Terraform {
+    /// The environment Terraform runs with (strata's own variables left
+    /// out), for what reads it on Terraform's behalf: the age identities of
+    /// SOPS-encrypted var files.
+    pub fn environment(&self) -> crate::environment::Environment {
+        crate::environment::Environment {
+            vars: self.env.clone(),
+        }
+    }
+
     /// Finds the binary (configured, then `STRATA_TERRAFORM`, then
     /// `terraform` and `tofu` on PATH) and checks its version.
     ///
