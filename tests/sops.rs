@@ -30,9 +30,10 @@ const PLAINTEXT: [&str; 6] = [
 ];
 
 const STACK: &str = r#"
+# Not declared sensitive: strata still knows it came from SOPS, and keeps
+# it out of the plan it shows.
 variable "db_password" {
-  type      = string
-  sensitive = true
+  type = string
 }
 variable "replicas" { type = number }
 variable "ratio" { type = number }
@@ -48,8 +49,7 @@ resource "terraform_data" "db" {
 }
 
 output "password" {
-  value     = var.db_password
-  sensitive = true
+  value = var.db_password
 }
 
 output "settings" {
@@ -79,6 +79,30 @@ workload "generated" {
   namespace  = "apps"
   timeout    = "20s"
   depends_on = ["apps"]
+}
+
+policy "echo" {
+  path = "policy"
+}
+"#;
+
+/// A policy that repeats every string it is shown, of both layers: what
+/// SOPS decrypted must not be among them.
+const ECHO: &str = r#"package main
+
+warn contains sprintf("%s: %s", [c.name, v]) if {
+    some w in input.workloads
+    some c in w.changes
+    some object in [c.desired, c.live]
+    walk(object, [_, v])
+    is_string(v)
+}
+
+warn contains sprintf("%s: %s", [rc.address, v]) if {
+    some s in input.stacks
+    some rc in s.resource_changes
+    walk(rc.change, [_, v])
+    is_string(v)
 }
 "#;
 
@@ -110,7 +134,8 @@ fn repo() -> Repo {
         .write("k8s/apps/secret.json", &fixture("strata/secret.json"))
         .write("k8s/apps/configmap.yaml", &fixture("strata/configmap.yaml"))
         .write("k8s/generated/kustomization.yaml", KUSTOMIZATION)
-        .write("k8s/generated/app.env", &fixture("strata/app.env"));
+        .write("k8s/generated/app.env", &fixture("strata/app.env"))
+        .write("policy/echo.rego", ECHO);
     repo.commit("encrypted with sops");
     repo
 }
@@ -290,6 +315,14 @@ fn sops_manifests_generator_sources_and_var_files_converge_without_plaintext() {
         runs.push(drift);
     }
 
+    // The echoing policy was shown the objects, and repeated them.
+    assert!(
+        runs[0]
+            .stdout
+            .contains("warn     echo  feature-flags: (sensitive value)"),
+        "{:?}",
+        runs[0]
+    );
     for out in &runs {
         assert_no_plaintext("stdout", &out.stdout);
         assert_no_plaintext("stderr", &out.stderr);
@@ -312,6 +345,12 @@ fn sops_manifests_generator_sources_and_var_files_converge_without_plaintext() {
         assert_no_plaintext(&rel, &text);
     }
     assert!(checked > 3, "run records were checked");
+    assert!(
+        files(state)
+            .iter()
+            .any(|f| f.ends_with("policy-input.json")),
+        "the policies' input was among them"
+    );
 }
 
 /// The key is named where it is missing or wrong, the file where it was

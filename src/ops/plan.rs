@@ -21,6 +21,7 @@ pub(crate) const DENIED: &str =
     "approval.destructive = \"deny\" in strata.hcl refuses destructive changes";
 use crate::config::{self, Approval, Config, Stack, Workload};
 use crate::interrupt::Interrupt;
+use crate::kube::diff::Hide;
 use crate::kube::substitute::Outputs;
 use crate::policy;
 use crate::report::{Report, StackReport, StackStatus, WorkloadReport};
@@ -260,6 +261,8 @@ impl Planned {
             return Err(interrupted(&runs, &mut run));
         }
         let mut reports = Vec::new();
+        // What SOPS decrypted for each stack's var files, for the policies.
+        let mut secrets = std::collections::BTreeMap::new();
         for stack in &selected {
             let outcome = match outcomes.get(&stack.name) {
                 _ if terraform_error.is_some() => StackOutcome::report(StackReport::failed(
@@ -288,6 +291,7 @@ impl Planned {
                 inputs: stack_inputs.get(&stack.name).cloned().flatten(),
             });
             run.items.extend(outcome.items);
+            secrets.insert(stack.name.clone(), outcome.secrets);
             reports.push(outcome.report);
         }
         let workloads = match &cluster {
@@ -331,7 +335,13 @@ impl Planned {
         let findings = if policies.is_empty() {
             Vec::new()
         } else {
-            let input = policy_input(command, &snapshot, &reports, &workloads, (&runs, &run.id));
+            let input = policy_input(
+                command,
+                &snapshot,
+                (&reports, &secrets),
+                &workloads,
+                (&runs, &run.id),
+            );
             match evaluate(&policies, &input, (&runs, &run.id)) {
                 Ok(findings) => {
                     policy::approvals(&findings, &input, &mut run.items);
@@ -405,13 +415,16 @@ impl Planned {
     }
 }
 
+/// Each stack's values decrypted from SOPS.
+type StackSecrets = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
+
 /// The policies' input for a planned run: each stack's resource changes
 /// from its plan's JSON, each workload's changes with the objects as Git
 /// and the cluster have them, secrets redacted.
 fn policy_input(
     command: &str,
     snapshot: &Snapshot,
-    reports: &[StackReport],
+    (reports, secrets): (&[StackReport], &StackSecrets),
     workloads: &[WorkloadPlanned],
     (runs, run): (&Runs, &str),
 ) -> policy::Input {
@@ -420,7 +433,9 @@ fn policy_input(
         .map(|r| {
             let json = runs.plan_file(run, &r.name).with_file_name("plan.json");
             let resource_changes = if r.status == StackStatus::Changes {
-                policy::resource_changes(&json).unwrap_or_else(|e| {
+                let none = std::collections::BTreeSet::new();
+                let secrets = secrets.get(&r.name).unwrap_or(&none);
+                policy::resource_changes(&json, secrets).unwrap_or_else(|e| {
                     tracing::warn!(stack = %r.name, error = %e, "cannot read the plan's JSON for the policies");
                     Vec::new()
                 })
@@ -469,10 +484,19 @@ fn workload_changes(plan: &crate::kube::converge::Plan) -> Vec<policy::WorkloadC
                 live: c.live.clone(),
                 address: c.id.address(),
             };
-            let secret = object.map_or(c.id.group.is_empty() && c.id.kind == "Secret", |o| {
-                o.is_secret()
-            });
-            change.redact(secret);
+            let secret = c.id.group.is_empty() && c.id.kind == "Secret";
+            let (hide, secrets) = object.map_or_else(
+                || {
+                    let hide = if secret {
+                        Hide::SecretData
+                    } else {
+                        Hide::Nothing
+                    };
+                    (hide, std::collections::BTreeSet::new())
+                },
+                |o| (o.hide(), o.used.secrets.clone()),
+            );
+            change.redact(hide, &secrets);
             change
         })
         .collect()

@@ -45,6 +45,8 @@ pub(crate) struct StackOutcome {
     pub items: Vec<Item>,
     /// The plan file's sha256, when the plan has changes.
     pub sha256: Option<String>,
+    /// Values of its SOPS-encrypted var files: shown nowhere.
+    pub secrets: BTreeSet<String>,
 }
 
 impl StackOutcome {
@@ -53,6 +55,7 @@ impl StackOutcome {
             report,
             items: Vec::new(),
             sha256: None,
+            secrets: BTreeSet::new(),
         }
     }
 }
@@ -205,6 +208,7 @@ pub(crate) async fn plan_stack_into(
     let VarFiles {
         files: mut var_files,
         env: sops_env,
+        secrets,
     } = decrypt_var_files(
         &wd.dir,
         stack,
@@ -267,7 +271,7 @@ pub(crate) async fn plan_stack_into(
         .terraform
         .show_json(&wd, planfile, &json, &shared.interrupt)
         .await?;
-    let (parsed, sha256) = {
+    let (mut parsed, sha256) = {
         let json = json.clone();
         let planfile = planfile.to_owned();
         tokio::task::spawn_blocking(move || {
@@ -288,12 +292,14 @@ pub(crate) async fn plan_stack_into(
     if matches!(exit, PlanExit::NoChanges { .. }) && parsed.has_changes() {
         tracing::debug!(stack = %stack.name, "terraform said no changes, the plan JSON has some");
     }
+    parsed.redact(&secrets);
     let report = StackReport::from_plan(&stack.name, &stack.path, &parsed);
     let changes = report.status == StackStatus::Changes;
     Ok(StackOutcome {
         items: approval::items(&shared.policy, &stack.name, &parsed),
         sha256: changes.then_some(sha256),
         report,
+        secrets,
     })
 }
 
@@ -313,6 +319,7 @@ fn decrypt_var_files(
     use crate::sops::Format;
     let mut files = Vec::new();
     let mut env = Vec::new();
+    let mut secrets = BTreeSet::new();
     for file in &stack.var_files {
         let shown = Path::new(&stack.path).join(file);
         let invalid = |message: String| Error::Invalid {
@@ -349,6 +356,7 @@ fn decrypt_var_files(
             },
         };
         for (name, value) in vars {
+            collect_strings(&value, &mut secrets);
             let text = match value {
                 serde_json::Value::String(text) => text,
                 other => other.to_string(),
@@ -356,7 +364,23 @@ fn decrypt_var_files(
             env.push((format!("TF_VAR_{name}"), text));
         }
     }
-    Ok(VarFiles { files, env })
+    Ok(VarFiles {
+        files,
+        env,
+        secrets,
+    })
+}
+
+/// Every string in `value`: what a decrypted variable could show as.
+fn collect_strings(value: &serde_json::Value, out: &mut BTreeSet<String>) {
+    match value {
+        serde_json::Value::String(s) => {
+            out.insert(s.clone());
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
 }
 
 /// A stack's var files as Terraform gets them.
@@ -365,6 +389,8 @@ struct VarFiles {
     files: Vec<PathBuf>,
     /// The variables of those encrypted with SOPS, for the environment.
     env: Vec<(String, String)>,
+    /// Their string values, to keep out of reports.
+    secrets: BTreeSet<String>,
 }
 
 /// A stack's vars with other stacks' outputs substituted.

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::kube::diff::{REDACTED, redact_secret};
+use crate::kube::diff::{Hide, REDACTED, redact_secret};
 
 /// The document a policy sees as `input`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -118,9 +118,13 @@ pub struct WorkloadChange {
 }
 
 impl WorkloadChange {
-    /// Redacts Secret data in `desired` and `live`, and what the server
-    /// keeps for itself (`managedFields`).
-    pub fn redact(&mut self, secret: bool) {
+    /// Redacts what a diff of the object would not show (`hide`): a
+    /// Secret's data; for an object decrypted from SOPS, its data and every
+    /// string holding one of `secrets`. A pruned object's data is left out
+    /// too: whether Git had it encrypted is no longer known. What the
+    /// server keeps for itself (`managedFields`) goes.
+    pub fn redact(&mut self, hide: Hide, secrets: &BTreeSet<String>) {
+        let prune = self.desired.is_none();
         for object in [&mut self.desired, &mut self.live].into_iter().flatten() {
             if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
                 meta.remove("managedFields");
@@ -130,26 +134,38 @@ impl WorkloadChange {
                     annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
                 }
             }
-            if secret {
+            if hide != Hide::Nothing || prune {
                 redact_secret(object);
+            }
+            if (hide == Hide::Everything || prune)
+                && let Some(Value::Object(data)) = object.get_mut("binaryData")
+            {
+                data.values_mut()
+                    .for_each(|v| *v = Value::String(REDACTED.to_owned()));
+            }
+            if !secrets.is_empty() {
+                scrub(object, secrets);
             }
         }
     }
 }
 
 /// The `resource_changes` of a plan JSON file (`terraform show -json`),
-/// with every value Terraform marks sensitive, and every copy of one,
-/// replaced.
+/// with every value Terraform marks sensitive, every copy of one, and every
+/// string holding one of `secrets` (decrypted from SOPS) replaced.
 ///
 /// # Errors
 /// A file that cannot be read or is not a plan's JSON.
-pub fn resource_changes(plan_json: &Path) -> Result<Vec<Value>, String> {
+pub fn resource_changes(
+    plan_json: &Path,
+    secrets: &BTreeSet<String>,
+) -> Result<Vec<Value>, String> {
     let text = std::fs::read(plan_json).map_err(|e| e.to_string())?;
     let mut plan: Value = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
     let Some(Value::Array(changes)) = plan.get_mut("resource_changes").map(Value::take) else {
         return Ok(Vec::new());
     };
-    let mut secrets = BTreeSet::new();
+    let mut secrets = secrets.clone();
     let mut out = Vec::with_capacity(changes.len());
     for mut rc in changes {
         if let Some(change) = rc.get_mut("change").and_then(Value::as_object_mut) {

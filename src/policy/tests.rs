@@ -168,7 +168,7 @@ fn sensitive_values_and_their_copies_are_redacted_in_resource_changes() {
             "after": {"copy": "swordfish", "url": "db://u:swordfish@h"}, "after_sensitive": {}}}
     ]});
     std::fs::write(&file, plan.to_string()).unwrap();
-    let changes = input::resource_changes(&file).unwrap();
+    let changes = input::resource_changes(&file, &std::collections::BTreeSet::new()).unwrap();
     let text = serde_json::to_string(&changes).unwrap();
     assert!(
         !text.contains("swordfish") && !text.contains("hunter22"),

@@ -163,6 +163,25 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Shows as `(sensitive value)` every attribute and output value that
+    /// holds one of `secrets`: copies of sensitive values Terraform does
+    /// not mark, and values strata knows are secret (decrypted from SOPS).
+    pub fn redact(&mut self, secrets: &std::collections::BTreeSet<String>) {
+        if secrets.is_empty() {
+            return;
+        }
+        for change in self.changes.iter_mut().chain(self.drift.iter_mut()) {
+            for attribute in &mut change.attributes {
+                diff::redact(&mut attribute.before, secrets);
+                diff::redact(&mut attribute.after, secrets);
+            }
+        }
+        for output in &mut self.outputs {
+            diff::redact(&mut output.before, secrets);
+            diff::redact(&mut output.after, secrets);
+        }
+    }
+
     /// Counts changes by kind; imports and moves are counted on their own,
     /// independently of the action they come with.
     pub fn summary(&self) -> Summary {

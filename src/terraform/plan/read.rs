@@ -382,9 +382,9 @@ impl Reading {
             return Err(PlanError::NotAPlan { reason });
         }
         let Collected {
-            mut changes,
+            changes,
             unchanged,
-            mut drift,
+            drift,
             mut secrets,
         } = collected;
         let mut outputs = Vec::with_capacity(self.outputs.len());
@@ -397,19 +397,7 @@ impl Reading {
             }
         }
         outputs.sort_by(|a, b| a.name.cmp(&b.name));
-        if !secrets.is_empty() {
-            for change in changes.iter_mut().chain(drift.iter_mut()) {
-                for attribute in &mut change.attributes {
-                    diff::redact(&mut attribute.before, &secrets);
-                    diff::redact(&mut attribute.after, &secrets);
-                }
-            }
-            for output in &mut outputs {
-                diff::redact(&mut output.before, &secrets);
-                diff::redact(&mut output.after, &secrets);
-            }
-        }
-        Ok(Plan {
+        let mut plan = Plan {
             format_version,
             terraform_version: self.terraform_version,
             changes,
@@ -418,7 +406,9 @@ impl Reading {
             outputs,
             errored: self.errored,
             failed_checks: self.failed_checks,
-        })
+        };
+        plan.redact(&secrets);
+        Ok(plan)
     }
 }
 
