@@ -24,11 +24,46 @@ fn start_big_plan(
         .spawn()
         .unwrap();
     // Without a terminal, progress comes as plain lines: wait for the plan
-    // step to start, then give Terraform a moment to be busy.
+    // step to start, then for Terraform's `plan` process to be running.
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     read_until(&mut stderr, "big: plan");
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for_descendant(child.id(), "plan");
     (child, stderr)
+}
+
+/// Waits (up to 90 s) until a process started by `pid`, or by one of its
+/// children, has `arg` among its arguments.
+fn wait_for_descendant(pid: u32, arg: &str) {
+    let parent = |p: &str| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        // The command name is in parentheses and may hold spaces.
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let found = || {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let descends = std::iter::successors(parent(&name), |p| parent(&p.to_string()))
+                    .take(4)
+                    .any(|p| p == pid);
+                descends
+                    && std::fs::read(format!("/proc/{name}/cmdline"))
+                        .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
+            })
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !found() {
+        assert!(Instant::now() < deadline, "no `{arg}` process under {pid}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn interrupt(child: &std::process::Child) {

@@ -438,4 +438,15 @@ fn a_wrong_key_or_a_tampered_file_stops_before_anything_changes() {
         said(&forged_vars).contains("infra/db/db.tfvars.json: does not match its MAC"),
         "{forged_vars:?}"
     );
+    let validate: Run = strata
+        .command(&["validate", "--repo", repo.path().to_str().unwrap()])
+        .env("SOPS_AGE_KEY_FILE", &key)
+        .output()
+        .expect("strata runs")
+        .into();
+    assert_eq!(validate.code, 1, "{validate:?}");
+    assert!(
+        said(&validate).contains("infra/db/db.tfvars.json:0:0: does not match its MAC"),
+        "{validate:?}"
+    );
 }

@@ -78,11 +78,25 @@ pub async fn validate(
     let config = config::load(&snapshot.root)?;
     let mut problems = Vec::new();
     let mut stacks = Vec::new();
+    let keys = crate::sops::Keys::from_env(&opts.env);
     for stack in &config.stacks {
         let files = terraform_files(&snapshot.root, &stack.path)?;
         for file in &files {
             if let Some(p) = check_file(&snapshot.root, file)? {
                 problems.push(p);
+            }
+        }
+        // Var files encrypted with SOPS decrypt, with a MAC that matches.
+        for var_file in stack.var_file_paths() {
+            let text = std::fs::read_to_string(snapshot.root.join(&var_file)).unwrap_or_default();
+            let format = crate::sops::Format::of_path(&var_file);
+            if let Err(e) = crate::sops::decrypt(&text, format, &keys) {
+                problems.push(Problem {
+                    file: var_file,
+                    line: 0,
+                    column: 0,
+                    message: e.to_string(),
+                });
             }
         }
         stacks.push(CheckedStack {
