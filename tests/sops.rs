@@ -413,18 +413,22 @@ fn a_wrong_key_or_a_tampered_file_stops_before_anything_changes() {
         "{tampered:?}"
     );
     // `strata validate` reports the same without a cluster.
-    let validate: Run = strata
-        .command(&["validate", "--repo", repo.path().to_str().unwrap()])
-        .env("SOPS_AGE_KEY_FILE", &key)
-        .output()
-        .expect("strata runs")
-        .into();
-    assert_eq!(validate.code, 1, "{validate:?}");
+    let validate = || -> Run {
+        let run: Run = strata
+            .command(&["validate", "--repo", repo.path().to_str().unwrap()])
+            .env("SOPS_AGE_KEY_FILE", &key)
+            .output()
+            .expect("strata runs")
+            .into();
+        assert_eq!(run.code, 1, "{run:?}");
+        assert_no_plaintext("validate", &said(&run));
+        run
+    };
+    let checked = validate();
     assert!(
-        said(&validate).contains("k8s/apps/configmap.yaml:0:0: does not match its MAC"),
-        "{validate:?}"
+        said(&checked).contains("k8s/apps/configmap.yaml:0:0: does not match its MAC"),
+        "{checked:?}"
     );
-    assert_no_plaintext("validate", &said(&validate));
 
     // A tampered var file stops the stack before Terraform plans.
     repo.write("k8s/apps/configmap.yaml", &fixture("strata/configmap.yaml"));
@@ -438,15 +442,9 @@ fn a_wrong_key_or_a_tampered_file_stops_before_anything_changes() {
         said(&forged_vars).contains("infra/db/db.tfvars.json: does not match its MAC"),
         "{forged_vars:?}"
     );
-    let validate: Run = strata
-        .command(&["validate", "--repo", repo.path().to_str().unwrap()])
-        .env("SOPS_AGE_KEY_FILE", &key)
-        .output()
-        .expect("strata runs")
-        .into();
-    assert_eq!(validate.code, 1, "{validate:?}");
+    let checked = validate();
     assert!(
-        said(&validate).contains("infra/db/db.tfvars.json:0:0: does not match its MAC"),
-        "{validate:?}"
+        said(&checked).contains("infra/db/db.tfvars.json:0:0: does not match its MAC"),
+        "{checked:?}"
     );
 }
