@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::support::{Cluster, Repo, Strata};
+use crate::support::{Cluster, Repo, Strata, Watch, eventually};
 
 /// A stack with a role and a bucket holding a sensitive value, and a
 /// workload with a Deployment of `replicas` and a Secret, under the
@@ -209,6 +209,47 @@ fn a_deny_stops_the_run_before_anything_is_applied() {
         "{:#}",
         bodies[0]
     );
+}
+
+#[test]
+fn watch_applies_nothing_while_a_policy_denies_and_converges_the_fix() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = repo(DENY, 5);
+    let watch = Watch::start(
+        &strata,
+        &repo,
+        &cluster,
+        &["--interval", "1s", "--metrics-addr", "127.0.0.1:0"],
+    );
+    // The log names the denial and its item, as a person reading it needs.
+    eventually(&watch, "the denial is logged", || {
+        watch.log().contains(
+            "policy guardrails denies workload web: Deployment/default/web: 5 replicas is more than 3",
+        )
+    });
+    eventually(&watch, "it is counted as a policy failure", || {
+        watch.metric("strata_errors_total{kind=\"policy\"}") >= Some(1.0)
+    });
+    assert!(!cluster.exists(&["deployment", "web", "-n", "default"]));
+    assert!(!cluster.exists(&["secret", "web", "-n", "default"]));
+
+    // The fix is a commit; the next loop converges it.
+    repo.write(
+        "k8s/web/deployment.yaml",
+        &std::fs::read_to_string(repo.path().join("k8s/web/deployment.yaml"))
+            .expect("deployment")
+            .replace("replicas: 5", "replicas: 2"),
+    );
+    repo.commit("2 replicas");
+    eventually(&watch, "the fix converges", || {
+        cluster.exists(&["deployment", "web", "-n", "default"])
+            && cluster.get(&["deployment", "web", "-n", "default"])["spec"]["replicas"] == 2
+    });
+    let log = watch.log();
+    for secret in ["hunter2-not-for-policies", "s3cr3t-token-value"] {
+        assert!(!log.contains(secret), "a secret leaked: {log}");
+    }
 }
 
 #[test]

@@ -63,7 +63,7 @@ pub struct LeaderOptions {
 /// A failed reconcile: what kind of thing failed, and the message.
 #[derive(Debug)]
 struct Failed {
-    /// `git`, `config`, `terraform`, `kubernetes` or `other`.
+    /// `git`, `config`, `policy`, `terraform`, `kubernetes` or `other`.
     kind: &'static str,
     message: String,
 }
@@ -75,6 +75,7 @@ impl From<Error> for Failed {
             Error::Config(_) | Error::UnknownStack { .. } | Error::UnknownWorkload { .. } => {
                 "config"
             }
+            Error::Policy(_) => "policy",
             Error::Terraform(_) | Error::PlanFile { .. } => "terraform",
             Error::Kube(_) => "kubernetes",
             _ => "other",
@@ -722,6 +723,19 @@ async fn settle(
                     None => format!("workload {}: {error}", w.name),
                 })
             }))
+            // A denial is not in the log either: name each, with its item.
+            .chain(
+                report
+                    .policy
+                    .iter()
+                    .filter(|f| f.rule == crate::policy::Rule::Deny)
+                    .map(|f| match f.item() {
+                        item if item.is_empty() => {
+                            format!("policy {} denies: {}", f.policy, f.message)
+                        }
+                        item => format!("policy {} denies {item}: {}", f.policy, f.message),
+                    }),
+            )
             .collect();
         let general = report.errors.first().or(report.message.as_ref());
         let mut why = match (general, specific.first()) {
@@ -732,7 +746,13 @@ async fn settle(
         if specific.len() > 1 {
             why.push_str(&format!(" (and {} more failures)", specific.len() - 1));
         }
-        let kind = if report.stacks.iter().any(|s| s.error.is_some()) {
+        let kind = if report
+            .policy
+            .iter()
+            .any(|f| f.rule == crate::policy::Rule::Deny)
+        {
+            "policy"
+        } else if report.stacks.iter().any(|s| s.error.is_some()) {
             "terraform"
         } else if report.workloads.iter().any(|w| w.error.is_some()) {
             "kubernetes"
