@@ -342,6 +342,13 @@ fn broken_rego_fails_validate_and_plan_with_its_file_and_line() {
         ),
         "{run:?}"
     );
+    assert!(
+        run.stdout
+            .contains("0 of 1 policy compiled; guardrails did not (see above)."),
+        "{run:?}"
+    );
+    let json = strata.on(&repo, &["validate", "--format", "json"]);
+    assert_eq!(json.json()["policies"][0]["compiled"], false, "{json:?}");
     // A plan stops before any Terraform process or cluster.
     let plan = strata.on(&repo, &["plan", "--stack", "iam"]);
     assert_eq!(plan.code, 1, "{plan:?}");

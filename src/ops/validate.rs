@@ -41,6 +41,8 @@ pub struct ValidateReport {
 pub struct CheckedPolicy {
     pub name: String,
     pub path: String,
+    /// Whether it compiled: its problems are in `problems` if not.
+    pub compiled: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -135,13 +137,17 @@ pub async fn validate(
         });
     }
     problems.extend(claimed_twice(&loaded));
-    if let Err(errors) = crate::policy::load(&snapshot.root, &config.policies) {
-        problems.extend(errors.iter().map(|e| policy_problem(e, &config)));
-    }
+    let errors = crate::policy::load(&snapshot.root, &config.policies)
+        .err()
+        .unwrap_or_default();
+    problems.extend(errors.iter().map(|e| policy_problem(e, &config)));
     let policies = (config.policies.iter())
         .map(|p| CheckedPolicy {
             name: p.name.clone(),
             path: p.path.clone(),
+            compiled: !errors
+                .iter()
+                .any(|e| e.policy().is_none_or(|name| name == p.name)),
         })
         .collect();
     Ok(ValidateReport {
@@ -463,17 +469,25 @@ impl ValidateReport {
             self.workloads.iter().map(|w| w.objects).sum::<usize>(),
             self.config,
         );
-        if !self.policies.is_empty() {
+        let (compiled, broken): (Vec<&CheckedPolicy>, Vec<&CheckedPolicy>) =
+            self.policies.iter().partition(|p| p.compiled);
+        let plural = |n: usize| if n == 1 { "policy" } else { "policies" };
+        if broken.is_empty() && !compiled.is_empty() {
             let _ = writeln!(
                 out,
                 "{} {} compiled ({}).",
+                compiled.len(),
+                plural(compiled.len()),
+                names(compiled.iter().map(|p| p.name.as_str()).collect()),
+            );
+        } else if !broken.is_empty() {
+            let _ = writeln!(
+                out,
+                "{} of {} {} compiled; {} did not (see above).",
+                compiled.len(),
                 self.policies.len(),
-                if self.policies.len() == 1 {
-                    "policy"
-                } else {
-                    "policies"
-                },
-                names(self.policies.iter().map(|p| p.name.as_str()).collect()),
+                plural(self.policies.len()),
+                names(broken.iter().map(|p| p.name.as_str()).collect()),
             );
         }
         out

@@ -161,6 +161,22 @@ pub enum PolicyError {
     },
 }
 
+impl PolicyError {
+    /// The `policy` block the error is in; `None` for a file that could
+    /// not be read.
+    pub fn policy(&self) -> Option<&str> {
+        match self {
+            PolicyError::Read { .. } => None,
+            PolicyError::Compile { policy, .. }
+            | PolicyError::Data { policy, .. }
+            | PolicyError::Empty { policy, .. }
+            | PolicyError::NoPackage { policy, .. }
+            | PolicyError::Eval { policy, .. }
+            | PolicyError::Shape { policy, .. } => Some(policy),
+        }
+    }
+}
+
 /// Every policy of a configuration, compiled.
 #[derive(Clone, Default)]
 pub struct Policies {
