@@ -56,10 +56,10 @@ fn validate_checks_manifests_without_a_cluster() {
     let run = Strata::new().on(&repo, &["validate"]);
     assert_eq!(run.code, 1, "{run:?}");
     for expected in [
-        "k8s/apps/a.yaml:1:0: document 1: ${stack.network.id}: there is no stack \"network\"",
-        "k8s/apps/a.yaml:7:0: document 2: ConfigMap \"a\" is defined twice; first in k8s/apps/a.yaml (document 1)",
-        "k8s/apps/b.yaml:1:0: document 1: missing kind",
-        "k8s/apps/c.yaml:1:0: document 1: invalid YAML",
+        "k8s/apps/a.yaml:1: document 1: ${stack.network.id}: there is no stack \"network\"",
+        "k8s/apps/a.yaml:7: document 2: ConfigMap \"a\" is defined twice; first in k8s/apps/a.yaml (document 1)",
+        "k8s/apps/b.yaml:1: document 1: missing kind",
+        "k8s/apps/c.yaml:1: document 1: invalid YAML",
     ] {
         assert!(run.stdout.contains(expected), "{expected}\n{run:?}");
     }

@@ -681,7 +681,7 @@ fn manifests() {
             binary,
             &["validate"],
             Report,
-            &["k8s/app/image.yaml:0:0: is not UTF-8 text", "rename it"],
+            &["k8s/app/image.yaml: is not UTF-8 text", "rename it"],
         ),
         with(
             "yaml-50-megabytes",
@@ -690,7 +690,7 @@ fn manifests() {
             &["validate"],
             Report,
             &[
-                "k8s/app/huge.yaml:0:0: is 50 MiB, larger than the 16 MiB",
+                "k8s/app/huge.yaml: is 50 MiB, larger than the 16 MiB",
                 "split it",
             ],
         ),

@@ -295,8 +295,8 @@ fn validate_finds_an_object_defined_by_two_workloads() {
     let run = Strata::new().on(&repo, &["validate"]);
     assert_eq!(run.code, 1, "{run:?}");
     for expected in [
-        "k8s/web/more.yaml:5:0: document 2: ConfigMap/apps/settings is also defined by workload \"apps\" in k8s/apps/shared.yaml (document 1); an object belongs to one workload",
-        "k8s/other/role.yaml:1:0: document 1: ClusterRole/reader is also defined by workload \"apps\" in k8s/apps/role.yaml (document 1)",
+        "k8s/web/more.yaml:5: document 2: ConfigMap/apps/settings is also defined by workload \"apps\" in k8s/apps/shared.yaml (document 1); an object belongs to one workload",
+        "k8s/other/role.yaml:1: document 1: ClusterRole/reader is also defined by workload \"apps\" in k8s/apps/role.yaml (document 1)",
     ] {
         assert!(run.stdout.contains(expected), "{expected:?} in {run:?}");
     }
@@ -325,7 +325,7 @@ fn secret_data_that_is_not_base64_is_refused_before_any_write() {
     assert_eq!(validate.code, 1, "{validate:?}");
     assert!(
         validate.stdout.contains(
-            "k8s/app/db.yaml:7:0: document 1: Secret \"db\": data.password is not valid base64"
+            "k8s/app/db.yaml:7: document 1: Secret \"db\": data.password is not valid base64"
         ),
         "{validate:?}"
     );
@@ -392,7 +392,7 @@ fn unquoted_values_that_yaml_reads_as_booleans_or_numbers_are_explained() {
         assert!(
             validate
                 .stdout
-                .contains(&format!("{at}:0: document 1: {message}")),
+                .contains(&format!("{at}: document 1: {message}")),
             "{expected}: {validate:?}"
         );
         let plan = strata.kube(&repo, &cluster, &["plan"]);
@@ -410,7 +410,7 @@ fn unquoted_values_that_yaml_reads_as_booleans_or_numbers_are_explained() {
     let validate = Strata::new().on(&repo, &["validate"]);
     assert!(
         validate.stdout.contains(
-            "k8s/app/cm.json:5:0: document 1: ConfigMap: metadata.name is the boolean true, but it must be a string; write it as one: \"name\": \"true\""
+            "k8s/app/cm.json:5: document 1: ConfigMap: metadata.name is the boolean true, but it must be a string; write it as one: \"name\": \"true\""
         ),
         "{validate:?}"
     );
@@ -430,7 +430,7 @@ fn a_directory_symlink_loop_is_an_error() {
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stdout.contains(
-            "k8s/app/up/app:0:0: is a symlink back to \"k8s/app\", a directory that holds it"
+            "k8s/app/up/app: is a symlink back to \"k8s/app\", a directory that holds it"
         ),
         "{run:?}"
     );

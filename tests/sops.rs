@@ -397,7 +397,7 @@ fn a_wrong_key_or_a_tampered_file_stops_before_anything_changes() {
     let wrong_key = key_file("flux/age-global.txt");
     let wrong = refused(Some(&wrong_key), "wrong key");
     assert!(
-        said(&wrong).contains("k8s/apps/secret.yaml: is encrypted with SOPS for the age recipient(s) age1l44xcng8dqj32nlv6d930qvvrny05hglzcv9qpc7kxjc6902ma4qufys29, and none of the 1 age identities strata has"),
+        said(&wrong).contains("k8s/apps/secret.yaml: is encrypted with SOPS for the age recipient(s) age1l44xcng8dqj32nlv6d930qvvrny05hglzcv9qpc7kxjc6902ma4qufys29, and none of the age identities strata has (1, from"),
         "{wrong:?}"
     );
 
@@ -426,7 +426,7 @@ fn a_wrong_key_or_a_tampered_file_stops_before_anything_changes() {
     };
     let checked = validate();
     assert!(
-        said(&checked).contains("k8s/apps/configmap.yaml:0:0: does not match its MAC"),
+        said(&checked).contains("k8s/apps/configmap.yaml: does not match its MAC"),
         "{checked:?}"
     );
 
@@ -444,7 +444,7 @@ fn a_wrong_key_or_a_tampered_file_stops_before_anything_changes() {
     );
     let checked = validate();
     assert!(
-        said(&checked).contains("infra/db/db.tfvars.json:0:0: does not match its MAC"),
+        said(&checked).contains("infra/db/db.tfvars.json: does not match its MAC"),
         "{checked:?}"
     );
 }

@@ -447,7 +447,13 @@ impl ValidateReport {
         use std::fmt::Write as _;
         let mut out = String::new();
         for p in &self.problems {
-            let _ = writeln!(out, "{}:{}:{}: {}", p.file, p.line, p.column, p.message);
+            // A position only where one is known: `file:line:column:`,
+            // `file:line:`, or `file:`.
+            let _ = match (p.line, p.column) {
+                (0, _) => writeln!(out, "{}: {}", p.file, p.message),
+                (line, 0) => writeln!(out, "{}:{line}: {}", p.file, p.message),
+                (line, column) => writeln!(out, "{}:{line}:{column}: {}", p.file, p.message),
+            };
         }
         let names = |v: Vec<&str>| {
             if v.is_empty() {

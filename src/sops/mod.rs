@@ -68,7 +68,7 @@ pub enum SopsError {
         searched: String,
     },
     #[error(
-        "is encrypted with SOPS for the age recipient(s) {recipients}, and none of the {count} age identities strata has (from {searched}) is one of them; give strata the key of one of those recipients, or have someone who has one add yours (`sops updatekeys` after adding it to .sops.yaml)"
+        "is encrypted with SOPS for the age recipient(s) {recipients}, and none of the age identities strata has ({count}, from {searched}) is one of them; give strata the key of one of those recipients, or have someone who has one add yours (`sops updatekeys` after adding it to .sops.yaml)"
     )]
     WrongKey {
         recipients: String,
