@@ -3,7 +3,6 @@
 //! Ctrl-C and concurrent runs. The prompt itself is in `prompt.rs`.
 
 use std::io::Read;
-use std::time::Duration;
 
 use crate::support::{Repo, Strata, read_until, sha256sum, stacks_hcl};
 
@@ -470,7 +469,8 @@ fn ctrl_c_during_apply_releases_the_lock_and_marks_the_run_interrupted() {
     let mut child = strata.spawn(&repo, &["apply", "--format", "json"]);
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     read_until(&mut stderr, "slow: apply");
-    std::thread::sleep(Duration::from_secs(2));
+    // Interrupt in the middle of the apply: while its provisioner runs.
+    crate::support::wait_for_descendant(child.id(), "sleep 60");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,

@@ -2,7 +2,7 @@ use std::io::BufReader;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{Repo, Strata, read_until, stacks_hcl};
+use crate::support::{Repo, Strata, read_until, stacks_hcl, wait_for_descendant};
 
 /// A stack whose plan takes a while: many resources.
 fn slow_stack(count: usize) -> String {
@@ -29,41 +29,6 @@ fn start_big_plan(
     read_until(&mut stderr, "big: plan");
     wait_for_descendant(child.id(), "plan");
     (child, stderr)
-}
-
-/// Waits (up to 90 s) until a process started by `pid`, or by one of its
-/// children, has `arg` among its arguments.
-fn wait_for_descendant(pid: u32, arg: &str) {
-    let parent = |p: &str| -> Option<u32> {
-        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
-        // The command name is in parentheses and may hold spaces.
-        stat.rsplit_once(')')?
-            .1
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    };
-    let found = || {
-        std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let descends = std::iter::successors(parent(&name), |p| parent(&p.to_string()))
-                    .take(4)
-                    .any(|p| p == pid);
-                descends
-                    && std::fs::read(format!("/proc/{name}/cmdline"))
-                        .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
-            })
-    };
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !found() {
-        assert!(Instant::now() < deadline, "no `{arg}` process under {pid}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn interrupt(child: &std::process::Child) {

@@ -644,6 +644,53 @@ impl Drop for Terminal {
     }
 }
 
+/// Waits (up to 90 s) until a process started by `pid`, or by one of its
+/// descendants, has `words` among its arguments: `"plan"` finds
+/// `terraform plan -input=false`, `"sleep 60"` both `sh -c "sleep 60"` and
+/// the `sleep 60` it runs. The event to wait for before interrupting a
+/// step, where a fixed sleep would be too short on a busy machine.
+pub fn wait_for_descendant(pid: u32, words: &str) {
+    let parent = |p: &str| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        // The command name is in parentheses and may hold spaces.
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let wanted = format!(" {words} ");
+    let found = || {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let descends = std::iter::successors(parent(&name), |p| parent(&p.to_string()))
+                    .take(6)
+                    .any(|p| p == pid);
+                descends
+                    && std::fs::read(format!("/proc/{name}/cmdline")).is_ok_and(|c| {
+                        let args: Vec<String> = c
+                            .split(|b| *b == 0)
+                            .map(|a| String::from_utf8_lossy(a).into_owned())
+                            .collect();
+                        format!(" {} ", args.join(" ")).contains(&wanted)
+                    })
+            })
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !found() {
+        assert!(
+            Instant::now() < deadline,
+            "no `{words}` process under {pid}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Reads stderr lines until one is `wanted`; returns what was read.
 pub fn read_until(stderr: &mut impl std::io::BufRead, wanted: &str) -> String {
     read_until_line(stderr, wanted, |line| line.trim() == wanted)
