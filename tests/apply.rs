@@ -552,7 +552,7 @@ fn unknown_runs_are_refused_with_the_recent_ones() {
 
 /// `app` reads `net`'s output through its local state, and is replaced when
 /// it changes.
-fn chained_repo() -> Repo {
+pub(crate) fn chained_repo() -> Repo {
     let repo = Repo::new();
     repo.write(
         "strata.hcl",
@@ -578,7 +578,7 @@ resource "terraform_data" "app" {
     repo
 }
 
-fn net_stack(generation: u32) -> String {
+pub(crate) fn net_stack(generation: u32) -> String {
     format!(
         "resource \"terraform_data\" \"net\" {{\n  input = \"{generation}\"\n}}\n\noutput \"generation\" {{\n  value = terraform_data.net.output\n}}\n"
     )

@@ -252,6 +252,162 @@ fn watch_applies_nothing_while_a_policy_denies_and_converges_the_fix() {
     }
 }
 
+/// An apply that exited 1 after applying the first stack, because the
+/// `layer` item at `index` failed with `error`.
+fn stopped_mid_apply(run: &crate::support::Run, (layer, index): (&str, usize), error: &str) {
+    assert_eq!(run.code, 1, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["stacks"][0]["status"], "applied", "{report:#}");
+    assert_eq!(report[layer][index]["status"], "error", "{report:#}");
+    let said = report[layer][index]["error"].as_str().unwrap_or_default();
+    assert!(said.contains(error), "{report:#}");
+}
+
+/// A stack planned again in the middle of an apply (its dependency's
+/// outputs changed) answers to the policies as its first plan did:
+/// `--auto-approve` covers the replace, but not a denial.
+#[test]
+fn a_stack_planned_again_mid_apply_answers_to_the_policies() {
+    let repo = crate::apply::chained_repo();
+    let hcl = std::fs::read_to_string(repo.path().join("strata.hcl")).expect("strata.hcl");
+    repo.write(
+        "strata.hcl",
+        &format!("{hcl}\npolicy \"guardrails\" {{\n  path = \"policy\"\n}}\n"),
+    )
+    .write(
+        "policy/main.rego",
+        r#"package main
+
+deny contains {"msg": "app is never replaced by hand-off", "stack": s.name, "address": rc.address} if {
+    some s in input.stacks
+    some rc in s.resource_changes
+    rc.address == "terraform_data.app"
+    "delete" in rc.change.actions
+}
+"#,
+    );
+    repo.commit("net, app and a policy");
+    let strata = Strata::new();
+    let first = strata.on(&repo, &["apply", "--auto-approve", "--format", "json"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(first.json()["stacks"][1]["replanned_after"], "net");
+
+    // net changes. Planned now, app has nothing to do (it reads net's
+    // applied output), so there is nothing to deny.
+    repo.write("infra/net/main.tf", &crate::apply::net_stack(2));
+    repo.commit("net generation 2");
+    let plan = strata.on(&repo, &["plan", "--format", "json"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    let findings = plan.json()["policy"].as_array().map_or(0, Vec::len);
+    assert_eq!(findings, 0, "{plan:?}");
+    // Applied, net goes first; app, planned again, would be replaced: the
+    // policy denies it, and it is not applied.
+    let run = strata.on(&repo, &["apply", "--auto-approve", "--format", "json"]);
+    stopped_mid_apply(
+        &run,
+        ("stacks", 1),
+        "planned again after net was applied, the policies deny it: policy guardrails: stack app: terraform_data.app: app is never replaced by hand-off",
+    );
+    // What the policies saw is kept in the run, for whoever debugs them.
+    let run_id = run.json()["run_id"].as_str().expect("a run").to_owned();
+    let kept = strata
+        .state
+        .path()
+        .join(format!("runs/{run_id}/policy-input.app.json"));
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&kept).expect("the input is kept"))
+            .expect("JSON");
+    assert_eq!(kept["command"], "apply", "{kept:#}");
+    assert_eq!(
+        kept["stacks"][0]["resource_changes"][0]["address"],
+        "terraform_data.app"
+    );
+    // app is still as it was: the next plan has its replace, and the denial.
+    let next = strata.on(&repo, &["plan", "--format", "json"]);
+    assert_eq!(next.code, 1, "{next:?}");
+    let next = next.json();
+    assert_eq!(
+        next["policy"][0]["address"], "terraform_data.app",
+        "{next:#}"
+    );
+    assert_eq!(
+        next["stacks"][1]["changes"][0]["action"], "replace",
+        "{next:#}"
+    );
+}
+
+/// A workload diffed again in the middle of an apply, with an output its
+/// stack had not made yet when it was planned, answers to the policies
+/// with the value it really gets.
+#[test]
+fn a_workload_diffed_again_mid_apply_answers_to_the_policies() {
+    let cluster = Cluster::start();
+    let strata = Strata::new();
+    let repo = Repo::new();
+    repo.write(
+        "strata.hcl",
+        r#"stack "net" {
+  path = "infra/net"
+}
+
+workload "app" {
+  path       = "k8s/app"
+  namespace  = "default"
+  depends_on = ["net"]
+}
+
+policy "guardrails" {
+  path = "policy"
+}
+"#,
+    )
+    .write(
+        "infra/net/main.tf",
+        "resource \"terraform_data\" \"net\" {\n  input = \"public\"\n}\n\noutput \"tier\" {\n  value = terraform_data.net.output\n}\n",
+    )
+    .write(
+        "k8s/app/settings.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  tier: ${stack.net.tier}\n",
+    )
+    .write(
+        "policy/main.rego",
+        r#"package main
+
+deny contains {"msg": "the app is never on the public tier", "workload": w.name, "address": sprintf("ConfigMap/%s/%s", [c.namespace, c.name])} if {
+    some w in input.workloads
+    some c in w.changes
+    c.desired.data.tier == "public"
+}
+"#,
+    );
+    repo.commit("net, app and a policy");
+    // Planned, the tier is not known yet: nothing to deny.
+    let plan = strata.kube(&repo, &cluster, &["plan", "--format", "json"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    let findings = plan.json()["policy"].as_array().map_or(0, Vec::len);
+    assert_eq!(findings, 0, "{plan:?}");
+
+    let run = strata.kube(
+        &repo,
+        &cluster,
+        &["apply", "--auto-approve", "--format", "json"],
+    );
+    stopped_mid_apply(
+        &run,
+        ("workloads", 0),
+        "diffed again before applying, the policies deny it: policy guardrails: workload app: ConfigMap/default/settings: the app is never on the public tier",
+    );
+    assert!(!cluster.exists(&["configmap", "settings", "-n", "default"]));
+    // Planned now, the tier is known, and the denial is there at once.
+    let next = strata.kube(&repo, &cluster, &["plan", "--format", "json"]);
+    assert_eq!(next.code, 1, "{next:?}");
+    assert_eq!(
+        next.json()["policy"][0]["address"],
+        "ConfigMap/default/settings",
+        "{next:?}"
+    );
+}
+
 #[test]
 fn a_warning_is_shown_and_the_apply_goes_on() {
     let cluster = Cluster::start();

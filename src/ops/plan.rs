@@ -469,7 +469,7 @@ fn policy_input(
     }
 }
 
-fn workload_changes(plan: &crate::kube::converge::Plan) -> Vec<policy::WorkloadChange> {
+pub(crate) fn workload_changes(plan: &crate::kube::converge::Plan) -> Vec<policy::WorkloadChange> {
     plan.changes
         .iter()
         .map(|c| {

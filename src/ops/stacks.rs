@@ -516,6 +516,9 @@ struct Applying {
     stale: AtomicBool,
     /// A stack planned again needs approval that was not given.
     blocked: AtomicBool,
+    /// The commit's policies, evaluated again on a stack planned again.
+    policies: Vec<crate::config::Policy>,
+    source: crate::policy::Source,
 }
 
 /// How the stacks of a run went.
@@ -553,6 +556,12 @@ pub(crate) async fn apply_stacks(
         applied: Mutex::default(),
         stale: AtomicBool::new(false),
         blocked: AtomicBool::new(false),
+        policies: target.config.policies.clone(),
+        source: crate::policy::Source::new(
+            &run.source.repo,
+            &run.source.reference,
+            run.source.commit.as_deref(),
+        ),
     });
     let work: Arc<Vec<(StackRun, StackReport)>> = Arc::new(
         run.stacks
@@ -753,8 +762,20 @@ async fn replan_and_apply(
         return Ok(report);
     }
     let sha = outcome.sha256.clone().unwrap_or_default();
-    let uncovered: Vec<Item> = outcome
-        .items
+    // The new plan answers to the policies as the first did: a denial
+    // stops it, an `approve` is an item like any other.
+    let mut items = outcome.items.clone();
+    let denials = check_policies(shared, &report, &outcome.secrets, &planfile, &mut items)?;
+    if !denials.is_empty() {
+        shared.blocked.store(true, Ordering::SeqCst);
+        report.status = StackStatus::Error;
+        report.error = Some(format!(
+            "not applied: planned again after {after} was applied, the policies deny it: {}. Fix it and run `strata apply` again",
+            denials.join("; ")
+        ));
+        return Err(Failure::Report(Box::new(report)));
+    }
+    let uncovered: Vec<Item> = items
         .iter()
         .filter(|i| {
             !shared.approved.iter().any(|a| {
@@ -771,7 +792,7 @@ async fn replan_and_apply(
     // apply.
     let verdict = approval::decide(&shared.plan.policy, &uncovered, shared.auto_approve, false);
     let by = match verdict {
-        Verdict::Proceed => (!outcome.items.is_empty()).then_some(DecidedBy::EarlierApproval),
+        Verdict::Proceed => (!items.is_empty()).then_some(DecidedBy::EarlierApproval),
         Verdict::AutoApproved(by) => Some(by.into()),
         Verdict::Denied | Verdict::Pending | Verdict::Ask => {
             let list: Vec<String> = uncovered
@@ -804,7 +825,7 @@ async fn replan_and_apply(
             stack: stack.name.clone(),
             sha256: sha.clone(),
         }];
-        decision.items = outcome.items.len();
+        decision.items = items.len();
         runs.record(&decision)?;
     }
     runs.update(&shared.plan.run_id, |r| {
@@ -815,6 +836,56 @@ async fn replan_and_apply(
     })?;
     apply_planfile(shared, &stack.name, &stack.path, &planfile, task).await?;
     Ok(report)
+}
+
+/// Evaluates the commit's policies on a stack planned again (the input
+/// holds that stack alone, kept in the run as `policy-input.<stack>.json`),
+/// as [`crate::policy::evaluate_again`] does.
+fn check_policies(
+    shared: &Applying,
+    report: &StackReport,
+    secrets: &BTreeSet<String>,
+    planfile: &Path,
+    items: &mut Vec<Item>,
+) -> Result<Vec<String>, Failure> {
+    if shared.policies.is_empty() {
+        return Ok(Vec::new());
+    }
+    let resource_changes =
+        crate::policy::resource_changes(&planfile.with_file_name("plan.json"), secrets).map_err(
+            |message| Error::Invalid {
+                path: planfile.with_file_name("plan.json"),
+                message,
+            },
+        )?;
+    let input = crate::policy::Input {
+        command: "apply".to_owned(),
+        source: shared.source.clone(),
+        stacks: vec![crate::policy::StackInput {
+            name: report.name.clone(),
+            path: report.path.clone(),
+            resource_changes,
+        }],
+        workloads: Vec::new(),
+    };
+    let text = serde_json::to_vec_pretty(&input).expect("the input is JSON");
+    let kept = format!("policy-input.{}.json", report.name);
+    shared
+        .plan
+        .runs
+        .write_file(&shared.plan.run_id, &kept, &text)?;
+    let denials = crate::policy::evaluate_again(
+        &shared.plan.root,
+        &shared.policies,
+        &input,
+        items,
+        &format!("stack {}", report.name),
+    )
+    .map_err(|message| Error::Invalid {
+        path: shared.plan.runs.dir_of(&shared.plan.run_id).join(&kept),
+        message,
+    })?;
+    Ok(denials)
 }
 
 /// `terraform apply PLANFILE`. Its outputs are not copied anywhere: the

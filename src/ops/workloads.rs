@@ -551,6 +551,9 @@ pub(crate) struct Converge {
     pub auto_approve: bool,
     pub interrupt: Interrupt,
     pub layout: Layout,
+    /// The commit's policies, evaluated again on a workload diffed again.
+    pub policies: Vec<crate::config::Policy>,
+    pub source: crate::policy::Source,
 }
 
 /// The run's stacks as `apply` finishes them, so that each workload starts
@@ -866,6 +869,10 @@ async fn apply_workload(
             layout: &ctx.layout,
         };
         w = plan_workload(&w.config, &inputs).await;
+        if let Err(report) = check_policies(ctx, &mut w) {
+            task.finish("failed");
+            return Converged::Done(report);
+        }
     }
     match check_covered(ctx, &w) {
         Covered::Yes => {}
@@ -909,6 +916,51 @@ async fn apply_workload(
         "failed"
     });
     Converged::Done(Box::new(report))
+}
+
+/// Evaluates the commit's policies on a workload diffed again (the input
+/// holds that workload alone), as on its first diff: what they want
+/// approved joins its items, their warnings are logged, and a denial is
+/// its report's error.
+fn check_policies(ctx: &Converge, w: &mut WorkloadPlanned) -> Result<(), Box<WorkloadReport>> {
+    let Some(plan) = w.plan.as_ref().filter(|_| !ctx.policies.is_empty()) else {
+        return Ok(());
+    };
+    let fail = |w: &WorkloadPlanned, why: String| {
+        let mut report = w.report.clone();
+        report.status = StackStatus::Error;
+        report.error = Some(why);
+        Box::new(report)
+    };
+    let input = crate::policy::Input {
+        command: "apply".to_owned(),
+        source: ctx.source.clone(),
+        stacks: Vec::new(),
+        workloads: vec![crate::policy::WorkloadInput {
+            name: w.config.name.clone(),
+            cluster: w.report.context.clone(),
+            changes: super::plan::workload_changes(plan),
+        }],
+    };
+    let denials = crate::policy::evaluate_again(
+        &ctx.root,
+        &ctx.policies,
+        &input,
+        &mut w.items,
+        &format!("workload {}", w.config.name),
+    )
+    .map_err(|e| fail(w, format!("not applied: diffed again before applying, {e}")))?;
+    if denials.is_empty() {
+        Ok(())
+    } else {
+        Err(fail(
+            w,
+            format!(
+                "not applied: diffed again before applying, the policies deny it: {}. Fix it and run `strata apply` again",
+                denials.join("; ")
+            ),
+        ))
+    }
 }
 
 enum Covered {

@@ -715,6 +715,35 @@ pub fn approvals(findings: &[Finding], input: &Input, items: &mut Vec<crate::app
     }
 }
 
+/// Loads the `policies` of the tree at `root` again and evaluates them on
+/// one stack or workload planned again in the middle of an apply (`what`
+/// names it in the log): adds what they want approved to `items`, logs
+/// their warnings, and returns their denials, each as
+/// `policy p: item: message`.
+pub fn evaluate_again(
+    root: &Path,
+    policies: &[config::Policy],
+    input: &Input,
+    items: &mut Vec<crate::approval::Item>,
+    what: &str,
+) -> Result<Vec<String>, String> {
+    let loaded = load(root, policies).map_err(|errors| {
+        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        errors.join("; ")
+    })?;
+    let findings = loaded.evaluate(input).map_err(|e| e.to_string())?;
+    approvals(&findings, input, items);
+    let mut denials = Vec::new();
+    for f in &findings {
+        match f.rule {
+            Rule::Deny => denials.push(f.to_string()),
+            Rule::Warn => tracing::warn!("{what}, planned again: {f}"),
+            Rule::Approve => {}
+        }
+    }
+    Ok(denials)
+}
+
 /// The findings of each kind, for reports: denials, approvals, warnings.
 pub fn count(findings: &[Finding]) -> BTreeMap<Rule, usize> {
     let mut counts = BTreeMap::new();

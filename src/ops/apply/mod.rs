@@ -482,6 +482,8 @@ async fn apply_run(
     let (done, stacks_done) =
         workloads::StacksDone::channel(run.stacks.iter().map(|s| s.name.clone()).collect());
     let (commit, policy) = (run.source.commit.clone(), run.policy.clone());
+    let policy_source =
+        crate::policy::Source::new(&source.repo, &source.reference, source.commit.as_deref());
     let run_id = run.id.clone();
     let converge = |approved: Vec<Item>, stacks: workloads::StacksDone| {
         target.cluster.as_ref().map(|clusters| {
@@ -505,6 +507,8 @@ async fn apply_run(
                 auto_approve: target.auto_approve,
                 interrupt: interrupt.clone(),
                 layout: target.layout.clone(),
+                policies: target.config.policies.clone(),
+                source: policy_source.clone(),
             })
         })
     };
