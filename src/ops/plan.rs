@@ -21,7 +21,6 @@ pub(crate) const DENIED: &str =
     "approval.destructive = \"deny\" in strata.hcl refuses destructive changes";
 use crate::config::{self, Approval, Config, Stack, Workload};
 use crate::interrupt::Interrupt;
-use crate::kube::diff::Hide;
 use crate::kube::substitute::Outputs;
 use crate::policy;
 use crate::report::{Report, StackReport, StackStatus, WorkloadReport};
@@ -454,7 +453,10 @@ fn policy_input(
         .map(|w| policy::WorkloadInput {
             name: w.config.name.clone(),
             cluster: w.report.context.clone(),
-            changes: w.plan.as_ref().map_or_else(Vec::new, workload_changes),
+            changes: w
+                .plan
+                .as_ref()
+                .map_or_else(Vec::new, policy::workload_changes),
         })
         .collect();
     policy::Input {
@@ -467,39 +469,6 @@ fn policy_input(
         stacks,
         workloads,
     }
-}
-
-pub(crate) fn workload_changes(plan: &crate::kube::converge::Plan) -> Vec<policy::WorkloadChange> {
-    plan.changes
-        .iter()
-        .map(|c| {
-            let object = c.object.map(|i| &plan.set.objects[i]);
-            let mut change = policy::WorkloadChange {
-                action: c.action.as_str().to_owned(),
-                api_version: c.api_version.clone(),
-                kind: c.id.kind.clone(),
-                namespace: c.id.namespace.clone(),
-                name: c.id.name.clone(),
-                desired: object.map(|o| c.config.clone().unwrap_or_else(|| o.value.clone())),
-                live: c.live.clone(),
-                address: c.id.address(),
-            };
-            let secret = c.id.group.is_empty() && c.id.kind == "Secret";
-            let (hide, secrets) = object.map_or_else(
-                || {
-                    let hide = if secret {
-                        Hide::SecretData
-                    } else {
-                        Hide::Nothing
-                    };
-                    (hide, std::collections::BTreeSet::new())
-                },
-                |o| (o.hide(), o.used.secrets.clone()),
-            );
-            change.redact(hide, &secrets);
-            change
-        })
-        .collect()
 }
 
 /// Evaluates the policies on `input`, which is kept in the run

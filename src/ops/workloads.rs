@@ -939,7 +939,7 @@ fn check_policies(ctx: &Converge, w: &mut WorkloadPlanned) -> Result<(), Box<Wor
         workloads: vec![crate::policy::WorkloadInput {
             name: w.config.name.clone(),
             cluster: w.report.context.clone(),
-            changes: super::plan::workload_changes(plan),
+            changes: crate::policy::workload_changes(plan),
         }],
     };
     let denials = crate::policy::evaluate_again(

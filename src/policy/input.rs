@@ -243,3 +243,38 @@ fn scrub(value: &mut Value, secrets: &BTreeSet<String>) {
         _ => {}
     }
 }
+
+/// A workload's planned changes as the policies see them: the objects as
+/// Git and the cluster have them, secrets redacted.
+pub fn workload_changes(plan: &crate::kube::converge::Plan) -> Vec<WorkloadChange> {
+    plan.changes
+        .iter()
+        .map(|c| {
+            let object = c.object.map(|i| &plan.set.objects[i]);
+            let mut change = WorkloadChange {
+                action: c.action.as_str().to_owned(),
+                api_version: c.api_version.clone(),
+                kind: c.id.kind.clone(),
+                namespace: c.id.namespace.clone(),
+                name: c.id.name.clone(),
+                desired: object.map(|o| c.config.clone().unwrap_or_else(|| o.value.clone())),
+                live: c.live.clone(),
+                address: c.id.address(),
+            };
+            let secret = c.id.group.is_empty() && c.id.kind == "Secret";
+            let (hide, secrets) = object.map_or_else(
+                || {
+                    let hide = if secret {
+                        Hide::SecretData
+                    } else {
+                        Hide::Nothing
+                    };
+                    (hide, std::collections::BTreeSet::new())
+                },
+                |o| (o.hide(), o.used.secrets.clone()),
+            );
+            change.redact(hide, &secrets);
+            change
+        })
+        .collect()
+}

@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use input::{Input, Source, StackInput, WorkloadChange, WorkloadInput, resource_changes};
+pub use input::{
+    Input, Source, StackInput, WorkloadChange, WorkloadInput, resource_changes, workload_changes,
+};
 
 use crate::config;
 
