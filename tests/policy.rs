@@ -430,7 +430,10 @@ fn a_warning_is_shown_and_the_apply_goes_on() {
 fn an_approve_rule_holds_the_run_until_a_person_approves_it() {
     let cluster = Cluster::start();
     let strata = Strata::new();
-    let repo = repo(APPROVE, 1);
+    let repo = repo(
+        &format!("{APPROVE}{}", WARN.trim_start_matches("package main\n")),
+        1,
+    );
 
     // Nothing destructive, but the policy wants a person: without a
     // terminal the run is saved, exit 3, and nothing changes.
@@ -473,6 +476,13 @@ fn an_approve_rule_holds_the_run_until_a_person_approves_it() {
         kubeconfig.to_str().expect("utf-8"),
     ]);
     assert_eq!(apply.code, 0, "{apply:?}");
+    // The saved run's warnings are shown again where it is applied.
+    assert!(
+        apply
+            .stdout
+            .contains("warn     guardrails  web has no owner label"),
+        "{apply:?}"
+    );
     assert!(cluster.exists(&["deployment", "web", "-n", "default"]));
     let secret = cluster.get(&["secret", "web", "-n", "default", "-o", "json"]);
     assert!(secret["data"]["token"].is_string(), "{secret:#}");

@@ -269,6 +269,8 @@ async fn apply_saved(
         .with_workloads(planned_workloads.iter().map(|w| w.report.clone()).collect());
     preview.run_id = Some(run.id.clone());
     preview.approvals = run.items.clone();
+    let findings = saved_findings(&runs, &run);
+    preview.policy.clone_from(&findings);
 
     let mut prompted = false;
     let who = Who::new(&opts.plan.env, snapshot.git_identity.clone());
@@ -309,7 +311,7 @@ async fn apply_saved(
         tools: workloads::tools(&opts.plan.env),
         layout,
         skipped: Skipped::default(),
-        findings: Vec::new(),
+        findings,
     };
     let report = apply_run(
         target,
@@ -339,6 +341,19 @@ fn saved_reports(runs: &Runs, run: &Run) -> Result<Vec<StackReport>, Error> {
             Ok(StackReport::from_plan(&s.name, &s.path, &plan))
         })
         .collect()
+}
+
+/// What the policies said when `run` was planned, from the report it
+/// saved (the approvals are its items already; this brings back the
+/// warnings). None if that report cannot be read: it only informs.
+fn saved_findings(runs: &Runs, run: &Run) -> Vec<crate::policy::Finding> {
+    let path = runs.dir_of(&run.id).join("report.json");
+    let report: Option<serde_json::Value> = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    report
+        .and_then(|mut r| serde_json::from_value(r["policy"].take()).ok())
+        .unwrap_or_default()
 }
 
 enum Gate {
