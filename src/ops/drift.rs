@@ -81,7 +81,7 @@ pub fn outcome(report: &Report) -> Outcome {
     if report
         .statuses()
         .any(|s| matches!(s, StackStatus::Error | StackStatus::Skipped))
-        || (report.policy.iter()).any(|f| f.rule == crate::policy::Rule::Deny)
+        || crate::policy::denials(&report.policy).next().is_some()
     {
         Outcome::Error
     } else if report.drifted() > 0 {

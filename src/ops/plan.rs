@@ -3,6 +3,7 @@
 //! run (see [`crate::runs`]).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 
@@ -106,6 +107,9 @@ pub(crate) struct Planned {
     pub skipped: Skipped,
     /// What the policies said, denials first.
     pub findings: Vec<policy::Finding>,
+    /// The policies, compiled: what is planned again during the apply
+    /// answers to them too.
+    pub policies: Arc<policy::Policies>,
 }
 
 impl Planned {
@@ -362,12 +366,13 @@ impl Planned {
             layout,
             skipped,
             findings,
+            policies: Arc::new(policies),
         })
     }
 
     /// Whether a policy's `deny` rule refuses the run.
     pub fn denied(&self) -> bool {
-        self.findings.iter().any(|f| f.rule == policy::Rule::Deny)
+        policy::denials(&self.findings).next().is_some()
     }
 
     /// Whether any stack or workload failed to plan (or was skipped
@@ -394,9 +399,7 @@ impl Planned {
         report.run_id = Some(self.run.id.clone());
         report.approvals = self.run.items.clone();
         report.policy = self.findings.clone();
-        let denials = (self.findings.iter())
-            .filter(|f| f.rule == policy::Rule::Deny)
-            .count();
+        let denials = policy::denials(&self.findings).count();
         if denials > 0 {
             report.result = crate::report::Outcome::Error;
             report.errors.push(format!(
@@ -430,7 +433,7 @@ fn policy_input(
     let stacks = reports
         .iter()
         .map(|r| {
-            let json = runs.plan_file(run, &r.name).with_file_name("plan.json");
+            let json = runs.plan_json(run, &r.name);
             let resource_changes = if r.status == StackStatus::Changes {
                 let none = std::collections::BTreeSet::new();
                 let secrets = secrets.get(&r.name).unwrap_or(&none);

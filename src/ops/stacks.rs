@@ -36,6 +36,8 @@ pub(crate) struct StacksTarget<'a> {
     /// Told of each stack as it is done, so that the workloads that need
     /// it can start.
     pub done: super::workloads::StacksDoneTx,
+    /// The run's policies, evaluated again on a stack planned again.
+    pub policies: Arc<crate::policy::Policies>,
 }
 
 /// One stack's planning result.
@@ -516,8 +518,8 @@ struct Applying {
     stale: AtomicBool,
     /// A stack planned again needs approval that was not given.
     blocked: AtomicBool,
-    /// The commit's policies, evaluated again on a stack planned again.
-    policies: Vec<crate::config::Policy>,
+    /// The run's policies, evaluated again on a stack planned again.
+    policies: Arc<crate::policy::Policies>,
     source: crate::policy::Source,
 }
 
@@ -556,7 +558,7 @@ pub(crate) async fn apply_stacks(
         applied: Mutex::default(),
         stale: AtomicBool::new(false),
         blocked: AtomicBool::new(false),
-        policies: target.config.policies.clone(),
+        policies: target.policies.clone(),
         source: crate::policy::Source::new(
             &run.source.repo,
             &run.source.reference,
@@ -875,7 +877,6 @@ fn check_policies(
         .runs
         .write_file(&shared.plan.run_id, &kept, &text)?;
     let denials = crate::policy::evaluate_again(
-        &shared.plan.root,
         &shared.policies,
         &input,
         items,

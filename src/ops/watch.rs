@@ -725,16 +725,12 @@ async fn settle(
             }))
             // A denial is not in the log either: name each, with its item.
             .chain(
-                report
-                    .policy
-                    .iter()
-                    .filter(|f| f.rule == crate::policy::Rule::Deny)
-                    .map(|f| match f.item() {
-                        item if item.is_empty() => {
-                            format!("policy {} denies: {}", f.policy, f.message)
-                        }
-                        item => format!("policy {} denies {item}: {}", f.policy, f.message),
-                    }),
+                crate::policy::denials(&report.policy).map(|f| match f.item() {
+                    item if item.is_empty() => {
+                        format!("policy {} denies: {}", f.policy, f.message)
+                    }
+                    item => format!("policy {} denies {item}: {}", f.policy, f.message),
+                }),
             )
             .collect();
         let general = report.errors.first().or(report.message.as_ref());
@@ -746,11 +742,7 @@ async fn settle(
         if specific.len() > 1 {
             why.push_str(&format!(" (and {} more failures)", specific.len() - 1));
         }
-        let kind = if report
-            .policy
-            .iter()
-            .any(|f| f.rule == crate::policy::Rule::Deny)
-        {
+        let kind = if crate::policy::denials(&report.policy).next().is_some() {
             "policy"
         } else if report.stacks.iter().any(|s| s.error.is_some()) {
             "terraform"

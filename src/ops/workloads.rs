@@ -551,8 +551,8 @@ pub(crate) struct Converge {
     pub auto_approve: bool,
     pub interrupt: Interrupt,
     pub layout: Layout,
-    /// The commit's policies, evaluated again on a workload diffed again.
-    pub policies: Vec<crate::config::Policy>,
+    /// The run's policies, evaluated again on a workload diffed again.
+    pub policies: Arc<crate::policy::Policies>,
     pub source: crate::policy::Source,
 }
 
@@ -943,7 +943,6 @@ fn check_policies(ctx: &Converge, w: &mut WorkloadPlanned) -> Result<(), Box<Wor
         }],
     };
     let denials = crate::policy::evaluate_again(
-        &ctx.root,
         &ctx.policies,
         &input,
         &mut w.items,

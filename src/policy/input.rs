@@ -261,19 +261,11 @@ pub fn workload_changes(plan: &crate::kube::converge::Plan) -> Vec<WorkloadChang
                 live: c.live.clone(),
                 address: c.id.address(),
             };
-            let secret = c.id.group.is_empty() && c.id.kind == "Secret";
-            let (hide, secrets) = object.map_or_else(
-                || {
-                    let hide = if secret {
-                        Hide::SecretData
-                    } else {
-                        Hide::Nothing
-                    };
-                    (hide, std::collections::BTreeSet::new())
-                },
-                |o| (o.hide(), o.used.secrets.clone()),
-            );
-            change.redact(hide, &secrets);
+            match object {
+                Some(o) => change.redact(o.hide(), &o.used.secrets),
+                // A prune: `redact` leaves its data out whatever it is.
+                None => change.redact(Hide::Nothing, &BTreeSet::new()),
+            }
             change
         })
         .collect()

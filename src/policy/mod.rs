@@ -505,43 +505,22 @@ impl Policies {
     /// A policy that fails at run time (a builtin's error, a conflict
     /// between rule values) or whose rules are not sets of messages.
     pub fn evaluate(&self, input: &Input) -> Result<Vec<Finding>, PolicyError> {
+        // The documents of each kind of input, made once for every set
+        // that reads that kind.
+        let mut made: Vec<(config::PolicyInput, Vec<(regorus::Value, About)>)> = Vec::new();
         let mut findings = Vec::new();
         for set in &self.sets {
-            let mut engine = set.engine.clone();
-            // Each document the set sees, with the item it is about.
-            let documents: Vec<(Value, About)> = match set.input {
-                config::PolicyInput::Run => vec![(
-                    serde_json::to_value(input).unwrap_or_default(),
-                    About::default(),
-                )],
-                config::PolicyInput::Terraform => (input.stacks.iter())
-                    .filter(|s| !s.resource_changes.is_empty())
-                    .map(|s| {
-                        let document = serde_json::json!({
-                            "resource_changes": s.resource_changes,
-                            "stack": {"name": s.name, "path": s.path},
-                        });
-                        let about = About {
-                            stack: Some(s.name.clone()),
-                            ..About::default()
-                        };
-                        (document, about)
-                    })
-                    .collect(),
-                config::PolicyInput::Kubernetes => (input.workloads.iter())
-                    .flat_map(|w| w.changes.iter().map(move |c| (w, c)))
-                    .filter_map(|(w, c)| {
-                        let about = About {
-                            workload: Some(w.name.clone()),
-                            address: Some(c.address.clone()),
-                            ..About::default()
-                        };
-                        Some((c.desired.clone()?, about))
-                    })
-                    .collect(),
+            let at = match made.iter().position(|(kind, _)| *kind == set.input) {
+                Some(at) => at,
+                None => {
+                    made.push((set.input, set.documents(input)?));
+                    made.len() - 1
+                }
             };
-            for (document, about) in documents {
-                for mut found in set.evaluate(&mut engine, &document)? {
+            let documents = &made[at].1;
+            let mut engine = set.engine.clone();
+            for (document, about) in documents.iter() {
+                for mut found in set.evaluate(&mut engine, document)? {
                     if found.stack.is_none() && found.workload.is_none() {
                         found.stack.clone_from(&about.stack);
                         found.workload.clone_from(&about.workload);
@@ -565,7 +544,8 @@ impl Policies {
     fn evaluate_json(&self, document: &Value) -> Result<Vec<Finding>, PolicyError> {
         let mut findings = Vec::new();
         for set in &self.sets {
-            findings.extend(set.evaluate(&mut set.engine.clone(), document)?);
+            let document = set.regorus_value(document)?;
+            findings.extend(set.evaluate(&mut set.engine.clone(), &document)?);
         }
         findings.sort();
         Ok(findings)
@@ -581,20 +561,61 @@ struct About {
 }
 
 impl Set {
+    /// The documents this set's `input` asks for, each with the item it is
+    /// about.
+    fn documents(&self, input: &Input) -> Result<Vec<(regorus::Value, About)>, PolicyError> {
+        let documents: Vec<(Value, About)> = match self.input {
+            config::PolicyInput::Run => vec![(
+                serde_json::to_value(input).unwrap_or_default(),
+                About::default(),
+            )],
+            config::PolicyInput::Terraform => (input.stacks.iter())
+                .filter(|s| !s.resource_changes.is_empty())
+                .map(|s| {
+                    let document = serde_json::json!({
+                        "resource_changes": s.resource_changes,
+                        "stack": {"name": s.name, "path": s.path},
+                    });
+                    let about = About {
+                        stack: Some(s.name.clone()),
+                        ..About::default()
+                    };
+                    (document, about)
+                })
+                .collect(),
+            config::PolicyInput::Kubernetes => (input.workloads.iter())
+                .flat_map(|w| w.changes.iter().map(move |c| (w, c)))
+                .filter_map(|(w, c)| {
+                    let about = About {
+                        workload: Some(w.name.clone()),
+                        address: Some(c.address.clone()),
+                        ..About::default()
+                    };
+                    Some((c.desired.clone()?, about))
+                })
+                .collect(),
+        };
+        (documents.into_iter())
+            .map(|(document, about)| Ok((self.regorus_value(&document)?, about)))
+            .collect()
+    }
+
+    /// `document` as regorus holds it.
+    fn regorus_value(&self, document: &Value) -> Result<regorus::Value, PolicyError> {
+        regorus::Value::from_json_str(&document.to_string()).map_err(|e| PolicyError::Eval {
+            policy: self.name.clone(),
+            namespace: String::new(),
+            message: e.to_string(),
+        })
+    }
+
     /// The findings of this set's namespaces on one input document.
     fn evaluate(
         &self,
         engine: &mut regorus::Engine,
-        document: &Value,
+        input: &regorus::Value,
     ) -> Result<Vec<Finding>, PolicyError> {
-        let input = regorus::Value::from_json_str(&document.to_string()).map_err(|e| {
-            PolicyError::Eval {
-                policy: self.name.clone(),
-                namespace: String::new(),
-                message: e.to_string(),
-            }
-        })?;
-        engine.set_input(input);
+        engine.set_input(input.clone());
         let mut findings = Vec::new();
         for (namespace, rules) in &self.namespaces {
             for name in rules {
@@ -717,23 +738,22 @@ pub fn approvals(findings: &[Finding], input: &Input, items: &mut Vec<crate::app
     }
 }
 
-/// Loads the `policies` of the tree at `root` again and evaluates them on
-/// one stack or workload planned again in the middle of an apply (`what`
-/// names it in the log): adds what they want approved to `items`, logs
-/// their warnings, and returns their denials, each as
-/// `policy p: item: message`.
+/// The denials among `findings`.
+pub fn denials(findings: &[Finding]) -> impl Iterator<Item = &Finding> {
+    findings.iter().filter(|f| f.rule == Rule::Deny)
+}
+
+/// Evaluates the run's `policies` on one stack or workload planned again
+/// in the middle of an apply (`what` names it in the log): adds what they
+/// want approved to `items`, logs their warnings, and returns their
+/// denials, each as `policy p: item: message`.
 pub fn evaluate_again(
-    root: &Path,
-    policies: &[config::Policy],
+    policies: &Policies,
     input: &Input,
     items: &mut Vec<crate::approval::Item>,
     what: &str,
 ) -> Result<Vec<String>, String> {
-    let loaded = load(root, policies).map_err(|errors| {
-        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        errors.join("; ")
-    })?;
-    let findings = loaded.evaluate(input).map_err(|e| e.to_string())?;
+    let findings = policies.evaluate(input).map_err(|e| e.to_string())?;
     approvals(&findings, input, items);
     let mut denials = Vec::new();
     for f in &findings {

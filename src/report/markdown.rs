@@ -251,8 +251,6 @@ struct Needed<'a> {
     why: String,
 }
 
-/// Every item that needs (or needed) approval, as the gate lists them, and
-/// every destructive change, destructive ones first.
 /// What the policies said, denials first: kept with what needs approval.
 fn policies(doc: &mut Doc, report: &Report) {
     let rows = report
@@ -286,6 +284,8 @@ fn policies(doc: &mut Doc, report: &Report) {
     );
 }
 
+/// Every item that needs (or needed) approval, as the gate lists them, and
+/// every destructive change, destructive ones first.
 fn approvals(doc: &mut Doc, report: &Report) {
     let mut needed: Vec<Needed> = report
         .approvals

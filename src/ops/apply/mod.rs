@@ -148,6 +148,7 @@ pub(crate) async fn apply_planned(
         layout,
         skipped,
         findings,
+        policies,
     } = planned;
     let target = Target {
         root: snapshot.root.clone(),
@@ -163,6 +164,7 @@ pub(crate) async fn apply_planned(
         layout,
         skipped,
         findings,
+        policies,
     };
     let report = apply_run(
         target,
@@ -271,6 +273,10 @@ async fn apply_saved(
     preview.approvals = run.items.clone();
     let findings = saved_findings(&runs, &run);
     preview.policy.clone_from(&findings);
+    // The same commit's policies, which its plan passed: for what is
+    // planned again.
+    let policies =
+        Arc::new(crate::policy::load(&snapshot.root, &config.policies).map_err(Error::Policy)?);
 
     let mut prompted = false;
     let who = Who::new(&opts.plan.env, snapshot.git_identity.clone());
@@ -312,6 +318,7 @@ async fn apply_saved(
         layout,
         skipped: Skipped::default(),
         findings,
+        policies,
     };
     let report = apply_run(
         target,
@@ -462,6 +469,8 @@ struct Target {
     /// What the policies said when the run was planned (a saved run's
     /// are in its items).
     findings: Vec<crate::policy::Finding>,
+    /// The policies, compiled, for what is planned again.
+    policies: Arc<crate::policy::Policies>,
 }
 
 /// Applies the run's saved plans in dependency order, then converges its
@@ -522,7 +531,7 @@ async fn apply_run(
                 auto_approve: target.auto_approve,
                 interrupt: interrupt.clone(),
                 layout: target.layout.clone(),
-                policies: target.config.policies.clone(),
+                policies: target.policies.clone(),
                 source: policy_source.clone(),
             })
         })
@@ -537,6 +546,7 @@ async fn apply_run(
                     who: &target.who,
                     auto_approve: target.auto_approve,
                     done: done.clone(),
+                    policies: target.policies.clone(),
                 };
                 apply_stacks(on, terraform.clone(), &run, reports, ui, interrupt).await
             }
